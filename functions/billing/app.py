@@ -1,0 +1,12 @@
+"""The billing function: credits, transactions, usage, plans, Stripe checkout and portal, subscription, trial (DESIGN §2).
+
+Until its issue lands this function serves only `GET /health`; its other paths are
+routed here by template.yaml and answer 404 in the error envelope.
+"""
+
+from mangum import Mangum
+
+from gatewayz.http import create_app
+
+app = create_app("billing")
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,12 @@
+"""The keys function: API keys, the calling key, accounts, teams, audit logs and user admin (DESIGN §2).
+
+Until its issue lands this function serves only `GET /health`; its other paths are
+routed here by template.yaml and answer 404 in the error envelope.
+"""
+
+from mangum import Mangum
+
+from gatewayz.http import create_app
+
+app = create_app("keys")
+handler = Mangum(app, lifespan="off")

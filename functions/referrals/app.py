@@ -1,0 +1,12 @@
+"""The referrals function: referral codes and their rewards (DESIGN §2).
+
+Until its issue lands this function serves only `GET /health`; its other paths are
+routed here by template.yaml and answer 404 in the error envelope.
+"""
+
+from mangum import Mangum
+
+from gatewayz.http import create_app
+
+app = create_app("referrals")
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,153 @@
+"""Configuration from the environment (DESIGN §6).
+
+`get_settings()` builds the settings once per process, on first use, never at import.
+A route that needs a setting calls `require()`; a missing or invalid value becomes a 503
+naming the variable (`MissingConfiguration`), so a half-configured deploy answers clearly
+instead of crashing at cold start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gatewayz.errors import MissingConfiguration
+
+_PLACEHOLDERS = {"changeme", "changethis", "secret", "xxx", "todo"}
+
+
+class Settings(BaseSettings):
+    """Every environment variable the gateway reads; names as in DESIGN §6."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    upstash_redis_rest_url: str | None = None
+    upstash_redis_rest_token: SecretStr | None = None
+
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    portkey_api_key: SecretStr | None = None
+    portkey_base_url: str = "https://api.portkey.ai/v1"
+    featherless_api_key: SecretStr | None = None
+    featherless_base_url: str = "https://api.featherless.ai/v1"
+    chutes_api_key: SecretStr | None = None
+    chutes_base_url: str = "https://llm.chutes.ai/v1"
+
+    key_hash_secret: SecretStr | None = None
+    encryption_keys: SecretStr | None = None
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+
+    resend_api_key: SecretStr | None = None
+    email_from: str | None = None
+    resend_base_url: str | None = None
+
+    supabase_url: str | None = None
+    supabase_anon_key: SecretStr | None = None
+    supabase_jwt_secret: SecretStr | None = None
+
+    # Local state (embedded PostgreSQL, the dev key pepper, dev keys) lives here.
+    gatewayz_home: Path = Path(".gatewayz")
+    # API Gateway REST accepts at most 10 MB; larger bodies are refused before parsing.
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator(
+        "key_hash_secret",
+        "encryption_keys",
+        "stripe_secret_key",
+        "stripe_webhook_secret",
+        "resend_api_key",
+        "supabase_jwt_secret",
+        "upstash_redis_rest_token",
+    )
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder, not a secret")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `FOO=` in a template or .env means "not configured", not "configured as ''".
+        return None if value == "" else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process.
+
+    Raises:
+        MissingConfiguration: a variable is set to an invalid value (named in the error).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        names = sorted({str(err["loc"][0]).upper() for err in exc.errors() if err["loc"]})
+        raise MissingConfiguration(", ".join(names) or "configuration", invalid=True) from None
+
+
+def require(name: str) -> str:
+    """Return the value of setting `name` (a secret is unwrapped).
+
+    Raises:
+        MissingConfiguration: the setting is unset (503 naming the variable).
+    """
+    value = getattr(get_settings(), name)
+    if value is None:
+        raise MissingConfiguration(name.upper())
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
+
+
+def in_lambda() -> bool:
+    """True inside AWS Lambda, where no local defaults (embedded database, dev secrets) apply."""
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def home() -> Path:
+    """The local state directory, created on demand (never used inside Lambda)."""
+    path = get_settings().gatewayz_home.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def key_hash_secret() -> bytes:
+    """The HMAC pepper for API key hashes.
+
+    Locally, when `KEY_HASH_SECRET` is unset, one is generated once into the state
+    directory so keys stay valid across restarts; in Lambda it must be configured.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    value = get_settings().key_hash_secret
+    if value is not None:
+        return value.get_secret_value().encode()
+    if in_lambda():
+        raise MissingConfiguration("KEY_HASH_SECRET")
+    path = home() / "key_hash_secret"
+    if not path.exists():
+        # Written aside, then linked into place: two processes starting at once agree on
+        # one pepper, and no reader ever sees a half-written file.
+        tmp = path.with_name(f".key_hash_secret.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()

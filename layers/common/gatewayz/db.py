@@ -1,0 +1,106 @@
+"""PostgreSQL access (DESIGN §5): one lazy psycopg connection per thread.
+
+In Lambda that is one connection per warm function. The connection runs in autocommit,
+so a single statement costs one round trip; multi-statement changes use `transaction()`.
+`prepare_threshold=None` because Supabase's transaction pooler cannot keep prepared
+statements.
+
+Calls are synchronous on purpose: a Lambda instance serves one request at a time, and a
+sub-millisecond query costs less inline than a hop to a thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from gatewayz import config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import psycopg
+
+CONNECT_TIMEOUT_S = 5
+_local = threading.local()
+_url_lock = threading.Lock()
+_url: str | None = None
+
+
+def database_url() -> str:
+    """`DATABASE_URL`, or outside Lambda the embedded PostgreSQL in the state directory.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    global _url
+    url = config.get_settings().database_url
+    if url:
+        return url
+    if config.in_lambda():
+        from gatewayz.errors import MissingConfiguration
+
+        raise MissingConfiguration("DATABASE_URL")
+    with _url_lock:
+        if _url is None:
+            from gatewayz import embedded
+
+            _url = embedded.start(config.home())
+        return _url
+
+
+def connect(url: str | None = None) -> psycopg.Connection[Any]:
+    """Open a new connection configured as the gateway uses it."""
+    import psycopg
+
+    return psycopg.connect(
+        url or database_url(),
+        autocommit=True,
+        prepare_threshold=None,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        application_name="gatewayz",
+    )
+
+
+def connection() -> psycopg.Connection[Any]:
+    """This thread's connection, opened on first use and reopened if it broke."""
+    conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
+    if conn is None or conn.closed or conn.broken:
+        conn = connect()
+        _local.conn = conn
+    return conn
+
+
+@contextmanager
+def transaction() -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor inside one transaction: committed on success, rolled back on error."""
+    conn = connection()
+    with conn.transaction(), conn.cursor() as cur:
+        yield cur
+
+
+def execute(query: str, params: Any = None) -> psycopg.Cursor[Any]:
+    """Run one statement in its own implicit transaction (one round trip)."""
+    return connection().execute(query, params)  # type: ignore[arg-type]
+
+
+def ping() -> None:
+    """Raise unless the database answers a trivial query."""
+    execute("SELECT 1").fetchone()
+
+
+def close() -> None:
+    """Close this thread's connection (tests, CLI)."""
+    conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
+    if conn is not None:
+        conn.close()
+        _local.conn = None
+
+
+def reset() -> None:
+    """Forget the cached URL and this thread's connection (after the settings changed)."""
+    global _url
+    close()
+    with _url_lock:
+        _url = None

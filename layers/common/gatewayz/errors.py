@@ -1,0 +1,201 @@
+"""Errors as OpenAI's envelope (DESIGN §7).
+
+Each failure is one class carrying its status, type and code; `http.py` turns any of
+them into `{"error": {"message", "type", "param", "code", "metadata"?}}`, which is what
+the OpenAI SDKs parse to pick their exception class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway returns to a client."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "api_error"
+    code: ClassVar[str] = "internal_error"
+    # False adds `x-should-retry: false`, so the SDKs do not retry what cannot succeed.
+    retryable: ClassVar[bool | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.metadata = metadata
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the response."""
+        error: dict[str, Any] = {
+            "message": self.message,
+            "type": self.type,
+            "param": self.param,
+            "code": self.code,
+        }
+        if self.metadata:
+            error["metadata"] = self.metadata
+        return {"error": error}
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the response carries besides the body."""
+        if self.retryable is False:
+            return {"x-should-retry": "false", **self.headers}
+        return dict(self.headers)
+
+
+class InvalidRequest(GatewayError):
+    """The request is malformed or a parameter is invalid (`param` names it)."""
+
+    status, type, code = 400, "invalid_request_error", "invalid_request_error"
+
+
+class InvalidJSON(InvalidRequest):
+    """The body is not valid JSON."""
+
+    code = "invalid_json"
+
+
+class InvalidApiKey(GatewayError):
+    """No key, or a key that does not exist."""
+
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class ExpiredApiKey(InvalidApiKey):
+    """The key is past its expiry."""
+
+    code = "expired_api_key"
+
+
+class RevokedApiKey(InvalidApiKey):
+    """The key was revoked, or its rotated-out secret's grace period ended."""
+
+    code = "revoked_api_key"
+
+
+class InsufficientCredits(GatewayError):
+    """The account (or the key's spending limit) cannot cover the request."""
+
+    status, type, code = 402, "insufficient_credits", "insufficient_credits"
+    retryable = False
+
+
+class PermissionDenied(GatewayError):
+    """The key may not do this; subclasses name why."""
+
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class ScopeDenied(PermissionDenied):
+    """The key's scopes do not include this route."""
+
+    code = "scope_denied"
+
+
+class IpNotAllowed(PermissionDenied):
+    """The client IP is outside the key's CIDR allowlist."""
+
+    code = "ip_not_allowed"
+
+
+class RefererNotAllowed(PermissionDenied):
+    """The Referer/Origin is outside the key's domain allowlist."""
+
+    code = "referer_not_allowed"
+
+
+class ModelNotAllowed(PermissionDenied):
+    """The key may not use this model."""
+
+    code = "model_not_allowed"
+
+
+class NotFound(GatewayError):
+    """No such path or resource."""
+
+    status, type, code = 404, "not_found_error", "not_found"
+
+
+class ModelNotFound(NotFound):
+    """No such model, or no offer with a known price."""
+
+    code = "model_not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    """The path exists but not with this method."""
+
+    status, type, code = 405, "invalid_request_error", "method_not_allowed"
+
+
+class Conflict(GatewayError):
+    """The request conflicts with an earlier one (e.g. a reused idempotency key)."""
+
+    status, type, code = 409, "conflict_error", "idempotency_conflict"
+    retryable = False
+
+
+class RequestTooLarge(GatewayError):
+    """The body exceeds the size limit."""
+
+    status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    """The body is not `application/json`."""
+
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
+class RateLimited(GatewayError):
+    """A rate limit was reached; `Retry-After` says when to try again."""
+
+    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class InternalError(GatewayError):
+    """Something failed inside the gateway; details go to the log, never to the client."""
+
+
+class UpstreamError(GatewayError):
+    """The provider failed; its body is never echoed."""
+
+    status, type, code = 502, "upstream_error", "upstream_error"
+
+
+class ServiceUnavailable(GatewayError):
+    """A dependency (database, Redis) is down."""
+
+    status, type, code = 503, "api_error", "service_unavailable"
+
+
+class NoProviderAvailable(ServiceUnavailable):
+    """Every provider that offers the model failed or is excluded."""
+
+    code = "no_provider_available"
+
+
+class MissingConfiguration(ServiceUnavailable):
+    """A setting the route needs is unset or invalid; the message names it."""
+
+    code = "missing_configuration"
+    retryable = False
+
+    def __init__(self, name: str, *, invalid: bool = False) -> None:
+        state = "invalid" if invalid else "not configured"
+        super().__init__(f"Server misconfigured: {name} is {state}.", metadata={"setting": name})
+
+
+class UpstreamTimeout(GatewayError):
+    """The provider did not answer in time."""
+
+    status, type, code = 504, "upstream_error", "upstream_timeout"

@@ -1,0 +1,212 @@
+"""The FastAPI app factory every function uses (DESIGN §7).
+
+`create_app()` gives each function the same edges: the OpenAI error envelope for every
+error (validation, 404, 405, 413, 415 and masked 500s), an `x-request-id` on every
+response, headers a route leaves in `request.state.response_headers` (rate limits),
+one structured log line per request, and `GET /health`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from gatewayz import errors
+from gatewayz.logs import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from fastapi import APIRouter
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = True) -> FastAPI:
+    """Build the app of function `name` with the shared error contract and middleware."""
+    app = FastAPI(
+        title=f"gatewayz-{name}",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_exception_handler(errors.GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    if health:
+        from gatewayz.health import router as health_router
+
+        app.include_router(health_router)
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(GatewayMiddleware, function=name)
+    return app
+
+
+def error_response(err: errors.GatewayError) -> JSONResponse:
+    """The envelope of `err` as a response (the middleware adds `x-request-id`)."""
+    return JSONResponse(err.body(), status_code=err.status, headers=err.response_headers())
+
+
+def request_id_of(scope: Scope) -> str:
+    """Our id for this request: API Gateway's when there is one, else a fresh one.
+
+    A client's own `x-request-id` is never trusted: usage rows are unique by this id.
+    """
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        gateway_id = event.get("requestContext", {}).get("requestId")
+        if isinstance(gateway_id, str) and gateway_id:
+            return "req_" + gateway_id.replace("-", "")
+    return "req_" + uuid.uuid4().hex
+
+
+class GatewayMiddleware:
+    """Pure ASGI (no response buffering, so SSE streams pass through untouched)."""
+
+    def __init__(self, app: ASGIApp, function: str) -> None:
+        self.app = app
+        self.function = function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_of(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        response_headers: dict[str, str] = state.setdefault("response_headers", {})
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend((k.encode(), v.encode()) for k, v in response_headers.items())
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refusal = _refuse_body(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send_with_headers)
+                return
+            await self.app(scope, _limited(receive), send_with_headers)
+        except Exception:  # noqa: BLE001 - the last line of defence: log, mask, never a bare 500
+            get_logger().exception("unhandled error", extra={"request_id": request_id})
+            if not response_started:
+                internal = errors.InternalError(f"Internal error (request {request_id}).")
+                await error_response(internal)(scope, receive, send_with_headers)
+        finally:
+            get_logger().info(
+                "request",
+                extra={
+                    "function": self.function,
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+
+
+def _refuse_body(scope: Scope) -> errors.GatewayError | None:
+    """Refuse, from the headers alone, a body that is too large or not JSON."""
+    if scope["method"] not in BODY_METHODS:
+        return None
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > _max_body():
+        return errors.RequestTooLarge(f"Request body exceeds {_max_body()} bytes.")
+    has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if has_body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
+        shown = content_type.decode("latin-1") or "none"
+        return errors.UnsupportedMediaType(
+            f"Content-Type must be application/json, got {shown}.", param="content-type"
+        )
+    return None
+
+
+def _limited(receive: Receive) -> Receive:
+    """Count body bytes as they arrive, for bodies sent without a Content-Length."""
+    limit = _max_body()
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise errors.RequestTooLarge(f"Request body exceeds {limit} bytes.")
+        return message
+
+    return receive_limited
+
+
+def _max_body() -> int:
+    from gatewayz.config import get_settings
+
+    try:
+        return get_settings().max_request_bytes
+    except errors.MissingConfiguration:
+        return 10 * 1024 * 1024  # the API Gateway limit, whatever else is misconfigured
+
+
+async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.GatewayError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(validation_to_error(exc.errors()))
+
+
+def validation_to_error(problems: Any) -> errors.InvalidRequest:
+    """The first pydantic problem as a 400 naming the parameter (`messages[0].content`)."""
+    first = problems[0] if problems else {"loc": (), "msg": "Invalid request", "type": ""}
+    loc = [part for part in first.get("loc", ()) if part != "body"]
+    param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or None
+    if first.get("type") == "json_invalid":
+        return errors.InvalidJSON(f"Request body is not valid JSON: {first.get('msg')}.")
+    if first.get("type") == "missing" and param is None:
+        return errors.InvalidRequest("Request body is required.")
+    message = str(first.get("msg", "Invalid value"))
+    return errors.InvalidRequest(f"{message}: {param}" if param else message, param=param)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    err: errors.GatewayError
+    if exc.status_code == 404:
+        err = errors.NotFound(f"Unknown path: {where}.")
+    elif exc.status_code == 405:
+        err = errors.MethodNotAllowed(f"Method not allowed: {where}.")
+    elif exc.status_code == 413:
+        err = errors.RequestTooLarge(str(exc.detail))
+    elif exc.status_code == 415:
+        err = errors.UnsupportedMediaType(str(exc.detail))
+    elif exc.status_code < 500:
+        err = errors.InvalidRequest(str(exc.detail))
+    else:
+        err = errors.InternalError(f"Internal error (request {request.state.request_id}).")
+    response = error_response(err)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
