@@ -151,3 +151,18 @@ def key_hash_secret() -> bytes:
         finally:
             tmp.unlink()
     return path.read_text().strip().encode()
+
+
+def project_root() -> Path:
+    """The checkout holding template.yaml and infra/ (for the CLI and local runs).
+
+    `GATEWAYZ_ROOT` wins; else the nearest parent of the working directory with a
+    template.yaml; else the checkout this package was installed from (editable install).
+    """
+    if root := os.environ.get("GATEWAYZ_ROOT"):
+        return Path(root).resolve()
+    cwd = Path.cwd().resolve()
+    for candidate in (cwd, *cwd.parents):
+        if (candidate / "template.yaml").is_file():
+            return candidate
+    return Path(__file__).resolve().parents[3]

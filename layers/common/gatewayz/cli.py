@@ -1,0 +1,99 @@
+"""The `gatewayz` command: `dev`, `migrate`, `seed`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gatewayz.bootstrap import DevKeys
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gatewayz", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="run the whole API locally")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--seed", action="store_true", help="also load plans and the catalog")
+    commands.add_parser("seed", help="upsert plans and the model catalog")
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        return _dev(args.host, args.port)
+    if args.command == "migrate":
+        return _migrate(seed=args.seed)
+    return _seed()
+
+
+def _migrate(*, seed: bool) -> int:
+    from gatewayz import config, db, migrate
+
+    root = config.project_root()
+    applied = migrate.apply(db.connection(), root / "infra" / "migrations")
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return _seed() if seed else 0
+
+
+def _seed() -> int:
+    from gatewayz import config, db, seed
+
+    counts = seed.apply(db.connection(), config.project_root() / "infra" / "seed")
+    print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def _dev(host: str, port: int) -> int:
+    import uvicorn
+
+    from gatewayz import bootstrap, config, local, samtemplate
+
+    root = config.project_root()
+    home = config.home()
+    print("gatewayz dev: preparing the database (embedded PostgreSQL unless DATABASE_URL)...")
+    done = bootstrap.prepare_database(root)
+    keys = bootstrap.dev_keys(home)
+    template = samtemplate.load(root / "template.yaml")
+    functions = local.load_functions(root, template)
+    _banner(host, port, keys, home, done, sorted(functions))
+    uvicorn.run(
+        local.LocalGateway(template, functions),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    return 0
+
+
+def _banner(
+    host: str,
+    port: int,
+    keys: DevKeys,
+    home: object,
+    done: dict[str, object],
+    functions: list[str],
+) -> None:
+    base = f"http://{host}:{port}"
+    print(
+        f"""
+Gatewayz is running at {base}  (functions: {", ".join(functions)})
+database: {done["plans"]} plans, {done["models"]} models, {done["offers"]} offers; \
+migrations applied now: {done["migrations_applied"] or "none pending"}
+
+  admin key: {keys.admin_key}
+  demo key:  {keys.demo_key}   ($10 trial credit)
+  (saved to {home}/dev-keys.json)
+
+  curl {base}/health
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""API keys (DESIGN §8): generation, hashing, creation.
+
+A key is `gw_live_` (or `gw_test_`) + 32 random base62 characters, shown once. The
+database keeps only HMAC-SHA256(key, KEY_HASH_SECRET), a display prefix and the last 4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import psycopg
+
+ALPHABET = string.ascii_letters + string.digits
+SECRET_LENGTH = 32
+SCOPES = (
+    "chat",
+    "images",
+    "models:read",
+    "keys:read",
+    "keys:write",
+    "billing:read",
+    "billing:write",
+    "history",
+    "referrals",
+    "coupons",
+    "admin",
+)
+# What a new key of a user gets unless it asks for less: everything but `admin`.
+DEFAULT_SCOPES = tuple(scope for scope in SCOPES if scope != "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key just created: the only time its secret exists outside the client."""
+
+    id: str
+    secret: str
+    prefix: str
+    last4: str
+
+
+def generate(environment: str = "live") -> str:
+    """A fresh secret: `gw_<environment>_` + 32 base62 characters (190 bits)."""
+    if environment not in ("live", "test"):
+        raise ValueError(f"unknown key environment {environment!r}")
+    return f"gw_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def hash_secret(secret: str, pepper: bytes) -> bytes:
+    """HMAC-SHA256 of the secret under the pepper: what the database stores and looks up."""
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).digest()
+
+
+def looks_like_key(secret: str) -> bool:
+    """Cheap shape check, so garbage never costs a database round trip."""
+    head, _, body = secret.rpartition("_")
+    return (
+        head in ("gw_live", "gw_test")
+        and len(body) == SECRET_LENGTH
+        and all(char in ALPHABET for char in body)
+    )
+
+
+def create(
+    cur: psycopg.Cursor[Any],
+    *,
+    account_id: str,
+    user_id: str,
+    name: str,
+    pepper: bytes,
+    scopes: Sequence[str] = DEFAULT_SCOPES,
+    environment: str = "live",
+) -> NewKey:
+    """Insert a key and its first secret; the caller owns the transaction."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes: {sorted(unknown)}")
+    secret = generate(environment)
+    prefix, last4 = secret[: len("gw_live_") + 4], secret[-4:]
+    row = cur.execute(
+        """INSERT INTO api_keys (account_id, user_id, name, environment, prefix, last4, scopes)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (account_id, user_id, name, environment, prefix, last4, list(scopes)),
+    ).fetchone()
+    assert row is not None
+    cur.execute(
+        "INSERT INTO api_key_secrets (hash, key_id) VALUES (%s, %s)",
+        (hash_secret(secret, pepper), row[0]),
+    )
+    return NewKey(id=str(row[0]), secret=secret, prefix=prefix, last4=last4)

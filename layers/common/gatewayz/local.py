@@ -1,0 +1,244 @@
+"""`gatewayz dev`: the whole API on one local port, no Docker (DESIGN §11).
+
+One ASGI server routes each request the way template.yaml routes it in API Gateway.
+A buffered function is invoked through its real Lambda handler with a real API Gateway
+REST proxy event; a streaming function (chat, behind the Lambda Web Adapter in AWS) gets
+the request through its ASGI app, with the request context in `x-amzn-request-context`
+as the adapter passes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from gatewayz import errors, samtemplate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+STAGE = "local"
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFunction:
+    """A function's app and Lambda handler, loaded from its folder."""
+
+    group: str
+    streaming: bool
+    app: ASGIApp
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def load_function(root: Path, function: samtemplate.Function) -> LocalFunction:
+    """Import `<CodeUri>/app.py` under a unique module name (every function has an app.py)."""
+    path = root / function.code_uri / "app.py"
+    name = f"gatewayz_function_{function.group}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return LocalFunction(function.group, function.streaming, module.app, module.handler)
+
+
+def load_functions(root: Path, template: samtemplate.Template) -> dict[str, LocalFunction]:
+    """Every function that serves HTTP routes, by group."""
+    return {
+        group: load_function(root, function)
+        for group, function in template.functions.items()
+        if function.routes
+    }
+
+
+def request_context(
+    method: str, path: str, resource: str, source_ip: str, user_agent: str
+) -> dict[str, Any]:
+    """The `requestContext` API Gateway puts in a REST proxy event."""
+    now = time.time()
+    return {
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": "127.0.0.1",
+        "httpMethod": method,
+        "identity": {"sourceIp": source_ip, "userAgent": user_agent},
+        "path": f"/{STAGE}{path}",
+        "protocol": "HTTP/1.1",
+        "requestId": str(uuid.uuid4()),
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "requestTimeEpoch": int(now * 1000),
+        "resourcePath": resource,
+        "stage": STAGE,
+    }
+
+
+def rest_event(
+    *,
+    method: str,
+    path: str,
+    resource: str,
+    headers: list[tuple[str, str]],
+    query: str = "",
+    body: bytes = b"",
+    source_ip: str = "127.0.0.1",
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) Lambda proxy event, as API Gateway builds it."""
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi_query.setdefault(name, []).append(value)
+    try:
+        text, encoded = body.decode(), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), "")
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": dict(pairs) or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": request_context(method, path, resource, source_ip, user_agent),
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers read."""
+
+    function_name = "gatewayz-local"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:gatewayz-local"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+class LocalGateway:
+    """An ASGI app standing in for API Gateway in front of the functions."""
+
+    def __init__(self, template: samtemplate.Template, functions: dict[str, LocalFunction]):
+        self.routes = template.routes
+        self.functions = functions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        matched = samtemplate.match(self.routes, scope["method"], scope["path"])
+        if matched is None:
+            err = errors.NotFound(f"Unknown path: {scope['method']} {scope['path']}.")
+            await _send_error(send, err)
+            return
+        route, params = matched
+        function = self.functions[route.group]
+        client = scope.get("client") or ("127.0.0.1", 0)
+        if route.streaming:
+            await self._proxy_asgi(function, route, scope, receive, send, client[0])
+        else:
+            await self._invoke(function, route, params, scope, receive, send, client[0])
+
+    async def _invoke(
+        self,
+        function: LocalFunction,
+        route: samtemplate.Route,
+        params: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        source_ip: str,
+    ) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            await _send_error(send, errors.RequestTooLarge("Request body exceeds 10 MB."))
+            return
+        event = rest_event(
+            method=scope["method"],
+            path=scope["path"],
+            resource=route.path,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            query=scope["query_string"].decode("latin-1"),
+            body=body,
+            source_ip=source_ip,
+            path_parameters=params,
+        )
+        # Mangum runs its own event loop, so the handler gets a thread, as in Lambda.
+        result = await asyncio.to_thread(function.handler, event, LambdaContext())
+        headers: list[tuple[bytes, bytes]] = []
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers.extend((name.encode(), str(v).encode()) for v in values)
+        for name, value in (result.get("headers") or {}).items():
+            headers.append((name.encode(), str(value).encode()))
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+        await send(
+            {"type": "http.response.start", "status": result["statusCode"], "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _proxy_asgi(
+        self,
+        function: LocalFunction,
+        route: samtemplate.Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        source_ip: str,
+    ) -> None:
+        user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
+        context = request_context(scope["method"], scope["path"], route.path, source_ip, user_agent)
+        # The adapter sets this header itself; a client's own copy must not survive.
+        headers = [(k, v) for k, v in scope["headers"] if k != b"x-amzn-request-context"]
+        headers.append((b"x-amzn-request-context", json.dumps(context).encode()))
+        await function.app({**scope, "headers": headers}, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None past API Gateway's 10 MB limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > API_GATEWAY_MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send_error(send: Send, err: errors.GatewayError) -> None:
+    body = json.dumps(err.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers.extend((k.encode(), v.encode()) for k, v in err.response_headers().items())
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

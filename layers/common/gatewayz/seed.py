@@ -1,0 +1,115 @@
+"""`gatewayz seed`: plans and the starter model catalog from infra/seed/*.toml.
+
+Upserts by id, so it is safe to run again after editing a file; rows the files do not
+mention are left alone.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from gatewayz.money import usd_to_cents, usd_to_nanos
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import psycopg
+
+_PLAN_SQL = """
+INSERT INTO plans (id, name, description, kind, monthly_price_cents, included_credit_nanos,
+                   trial_days, requests_per_minute, requests_per_day, tokens_per_minute,
+                   concurrent_requests, max_keys, stripe_price_id, is_public, sort_order)
+VALUES (%(id)s, %(name)s, %(description)s, %(kind)s, %(monthly_price_cents)s,
+        %(included_credit_nanos)s, %(trial_days)s, %(requests_per_minute)s,
+        %(requests_per_day)s, %(tokens_per_minute)s, %(concurrent_requests)s, %(max_keys)s,
+        %(stripe_price_id)s, %(is_public)s, %(sort_order)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, description = EXCLUDED.description, kind = EXCLUDED.kind,
+    monthly_price_cents = EXCLUDED.monthly_price_cents,
+    included_credit_nanos = EXCLUDED.included_credit_nanos, trial_days = EXCLUDED.trial_days,
+    requests_per_minute = EXCLUDED.requests_per_minute,
+    requests_per_day = EXCLUDED.requests_per_day, tokens_per_minute = EXCLUDED.tokens_per_minute,
+    concurrent_requests = EXCLUDED.concurrent_requests, max_keys = EXCLUDED.max_keys,
+    stripe_price_id = COALESCE(EXCLUDED.stripe_price_id, plans.stripe_price_id),
+    is_public = EXCLUDED.is_public, sort_order = EXCLUDED.sort_order, updated_at = now()
+"""
+
+_MODEL_SQL = """
+INSERT INTO models (id, name, description, context_length, max_output_tokens,
+                    input_modalities, output_modalities, supported_parameters)
+VALUES (%(id)s, %(name)s, %(description)s, %(context_length)s, %(max_output_tokens)s,
+        %(input_modalities)s, %(output_modalities)s, %(supported_parameters)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, description = EXCLUDED.description,
+    context_length = EXCLUDED.context_length, max_output_tokens = EXCLUDED.max_output_tokens,
+    input_modalities = EXCLUDED.input_modalities, output_modalities = EXCLUDED.output_modalities,
+    supported_parameters = EXCLUDED.supported_parameters, updated_at = now()
+"""
+
+_OFFER_SQL = """
+INSERT INTO model_offers (model_id, provider, provider_model_id, priority, input_price,
+                          cached_input_price, output_price, reasoning_price, image_price)
+VALUES (%(model_id)s, %(provider)s, %(provider_model_id)s, %(priority)s, %(input_price)s,
+        %(cached_input_price)s, %(output_price)s, %(reasoning_price)s, %(image_price)s)
+ON CONFLICT (model_id, provider) DO UPDATE SET
+    provider_model_id = EXCLUDED.provider_model_id, priority = EXCLUDED.priority,
+    input_price = EXCLUDED.input_price, cached_input_price = EXCLUDED.cached_input_price,
+    output_price = EXCLUDED.output_price, reasoning_price = EXCLUDED.reasoning_price,
+    image_price = EXCLUDED.image_price, updated_at = now()
+"""
+
+_PRICES = ("input_price", "cached_input_price", "output_price", "reasoning_price", "image_price")
+
+
+def plan_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for `plans` from the parsed plans.toml."""
+    rows = []
+    for plan in data.get("plan", []):
+        row = {
+            "description": "",
+            "trial_days": None,
+            "stripe_price_id": None,
+            "is_public": True,
+            "sort_order": 0,
+            **{k: v for k, v in plan.items() if not k.endswith("_usd")},
+        }
+        row["monthly_price_cents"] = usd_to_cents(plan.get("monthly_price_usd", "0"))
+        row["included_credit_nanos"] = usd_to_nanos(plan.get("included_credit_usd", "0"))
+        rows.append(row)
+    return rows
+
+
+def catalog_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows for `models` and `model_offers` from the parsed catalog.toml."""
+    models, offers = [], []
+    for model in data.get("model", []):
+        models.append(
+            {
+                "description": "",
+                "max_output_tokens": None,
+                "input_modalities": ["text"],
+                "output_modalities": ["text"],
+                "supported_parameters": [],
+                **{k: v for k, v in model.items() if k != "offers"},
+            }
+        )
+        for offer in model.get("offers", []):
+            row = {"model_id": model["id"], "priority": 100} | dict.fromkeys(_PRICES) | offer
+            for price in _PRICES:
+                if row[price] is not None:
+                    row[price] = Decimal(row[price])  # strings in the file: never floats
+            offers.append(row)
+    return models, offers
+
+
+def apply(conn: psycopg.Connection[Any], directory: Path) -> dict[str, int]:
+    """Upsert plans.toml and catalog.toml from `directory`; return how many rows of each."""
+    plans = plan_rows(tomllib.loads((directory / "plans.toml").read_text()))
+    models, offers = catalog_rows(tomllib.loads((directory / "catalog.toml").read_text()))
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_PLAN_SQL, plans)
+        cur.executemany(_MODEL_SQL, models)
+        cur.executemany(_OFFER_SQL, offers)
+    return {"plans": len(plans), "models": len(models), "offers": len(offers)}

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fresh, migrated and seeded database per test run, and a clean
+environment (no developer settings leak in; local state goes to a temporary directory)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests import pg
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import psycopg
+
+pytest_plugins = ["tests.redis_fixtures"]
+
+# DESIGN §6 names: a developer's shell must not change what the tests see.
+SETTINGS = [
+    "DATABASE_URL",
+    "REDIS_URL",
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "OPENROUTER_API_KEY",
+    "PORTKEY_API_KEY",
+    "FEATHERLESS_API_KEY",
+    "CHUTES_API_KEY",
+    "OPENROUTER_BASE_URL",
+    "PORTKEY_BASE_URL",
+    "FEATHERLESS_BASE_URL",
+    "CHUTES_BASE_URL",
+    "KEY_HASH_SECRET",
+    "ENCRYPTION_KEYS",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "RESEND_API_KEY",
+    "EMAIL_FROM",
+    "RESEND_BASE_URL",
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_JWT_SECRET",
+    "GATEWAYZ_HOME",
+    "MAX_REQUEST_BYTES",
+    "AWS_LAMBDA_FUNCTION_NAME",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in SETTINGS:
+        os.environ.pop(name, None)
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["GATEWAYZ_HOME"] = tempfile.mkdtemp(prefix="gatewayz-home-")
+
+
+def reset_caches() -> None:
+    """Forget settings, the database URL and connections after the environment changed."""
+    from gatewayz import config, db, ratelimit
+
+    config.get_settings.cache_clear()
+    ratelimit.get_store.cache_clear()
+    db.reset()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    return pg.server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: str) -> Iterator[str]:
+    """This run's own database, migrated and seeded, as DATABASE_URL for the code under test."""
+    from gatewayz import db, migrate, seed
+
+    url = pg.create_database(pg_server)
+    with db.connect(url) as conn:
+        migrate.apply(conn, pg.ROOT / "infra" / "migrations")
+        seed.apply(conn, pg.ROOT / "infra" / "seed")
+    os.environ["DATABASE_URL"] = url
+    reset_caches()
+    yield url
+    reset_caches()
+    os.environ.pop("DATABASE_URL", None)
+    pg.drop_database(pg_server, url)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A separate autocommit connection to this run's database, for arranging and checking."""
+    from gatewayz import db
+
+    with db.connect(database_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def empty_database(pg_server: str) -> Iterator[str]:
+    """A database with nothing in it (for migration tests)."""
+    url = pg.create_database(pg_server, prefix="gwempty")
+    yield url
+    pg.drop_database(pg_server, url)

@@ -1,0 +1,152 @@
+"""The app factory's edges (DESIGN §7): every error in the OpenAI envelope, never HTML."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from fastapi import APIRouter, Request
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from gatewayz import errors
+from gatewayz.http import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+router = APIRouter()
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class Body(BaseModel):
+    model: str
+    messages: list[Message]
+
+
+@router.post("/v1/echo")
+async def echo(body: Body, request: Request) -> dict[str, object]:
+    request.state.response_headers["x-ratelimit-limit-requests"] = "10"
+    return {"model": body.model, "n": len(body.messages)}
+
+
+@router.get("/v1/fail")
+async def fail() -> None:
+    raise RuntimeError("secret detail sk_live_123")
+
+
+@router.get("/v1/denied")
+async def denied() -> None:
+    raise errors.InsufficientCredits("no money", metadata={"limit_source": "credits"})
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app("test", [router], health=False), raise_server_exceptions=False) as c:
+        yield c
+
+
+def envelope(response: object) -> dict[str, object]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert {"message", "type", "param", "code"} <= set(body["error"])
+    return body["error"]  # type: ignore[no-any-return]
+
+
+def test_a_good_request_gets_a_request_id_and_the_route_headers(client: TestClient) -> None:
+    response = client.post(
+        "/v1/echo", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"model": "m", "n": 1}
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.headers["x-ratelimit-limit-requests"] == "10"
+
+
+def test_malformed_json_is_a_400(client: TestClient) -> None:
+    response = client.post(
+        "/v1/echo", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert envelope(response)["code"] == "invalid_json"
+
+
+def test_a_missing_field_names_the_param(client: TestClient) -> None:
+    response = client.post("/v1/echo", json={"model": "m", "messages": [{"role": "user"}]})
+    assert response.status_code == 400
+    error = envelope(response)
+    assert error["param"] == "messages[0].content"
+    assert error["type"] == "invalid_request_error"
+
+
+def test_a_missing_body_is_a_400(client: TestClient) -> None:
+    response = client.post("/v1/echo", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "required" in str(envelope(response)["message"]).lower()
+
+
+def test_the_wrong_content_type_is_a_415(client: TestClient) -> None:
+    response = client.post(
+        "/v1/echo",
+        content=b"model=m",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    assert envelope(response)["code"] == "unsupported_media_type"
+
+
+def test_unknown_path_and_wrong_method(client: TestClient) -> None:
+    missing = client.get("/v1/nothing")
+    assert missing.status_code == 404
+    assert envelope(missing)["code"] == "not_found"
+    wrong = client.get("/v1/echo")
+    assert wrong.status_code == 405
+    assert envelope(wrong)["code"] == "method_not_allowed"
+
+
+def test_an_oversized_body_is_a_413_by_header_and_by_count(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import reset_caches
+
+    monkeypatch.setenv("MAX_REQUEST_BYTES", "1000")
+    reset_caches()
+    try:
+        big = b'{"model": "' + b"x" * 2000 + b'", "messages": []}'
+        by_header = client.post(
+            "/v1/echo", content=big, headers={"content-type": "application/json"}
+        )
+        assert by_header.status_code == 413
+        assert envelope(by_header)["code"] == "request_too_large"
+
+        def chunks() -> Iterator[bytes]:
+            yield big[:600]
+            yield big[600:]
+
+        streamed = client.post(
+            "/v1/echo", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+    finally:
+        monkeypatch.delenv("MAX_REQUEST_BYTES")
+        reset_caches()
+
+
+def test_an_unexpected_error_is_masked(client: TestClient) -> None:
+    response = client.get("/v1/fail")
+    assert response.status_code == 500
+    error = envelope(response)
+    assert error["code"] == "internal_error"
+    assert "sk_live" not in response.text
+    assert response.headers["x-request-id"] in str(error["message"])
+
+
+def test_a_gateway_error_keeps_its_metadata_and_retry_hint(client: TestClient) -> None:
+    response = client.get("/v1/denied")
+    assert response.status_code == 402
+    assert envelope(response)["metadata"] == {"limit_source": "credits"}
+    assert response.headers["x-should-retry"] == "false"
