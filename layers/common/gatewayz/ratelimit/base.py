@@ -6,7 +6,9 @@ them have room and all are counted, or none is. Windows are fixed, anchored at t
 first hit, and expire on their own, so a crashed function never leaks a count for long.
 
 Backends: `redis.py` (redis-py, `REDIS_URL`), `upstash.py` (Upstash REST), `memory.py`
-(in-process, single process only). Redis and Upstash run the same Lua script.
+(in-process, single process only). Redis and Upstash run the same Lua script
+(`script.py`); `memory.py` is its Python twin. This module holds what they share:
+validating the windows, encoding them as the script's arguments and decoding its reply.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One counter: at most `limit` units per `period_ms`; this request adds `cost` units."""
+    """One counter: at most `limit` units per `period_ms`; this request adds `cost` units.
+
+    A `limit` of 0 or less never has room: any `cost` > 0 is refused. A `cost` of 0
+    only reads the window and never refuses. Keys of one `hit()` must be distinct and,
+    on Redis Cluster, share one hash tag (e.g. `rl:{acct:123}:rpm`).
+    """
 
     key: str
     limit: int
@@ -35,7 +42,7 @@ class WindowState:
 
     limit: int
     remaining: int
-    reset_ms: int
+    reset_ms: int  # until the window resets; its full period when it does not exist yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +62,81 @@ class Decision:
 
 
 class Store(ABC):
-    """Counters shared by every process that points at the same backend."""
+    """Counters shared by every process that points at the same backend.
+
+    A backend implements three primitives: `_hit` (the script's "hit"), `_adjust` and
+    `ping`. Every failure to reach the backend surfaces as `StoreUnavailable`; whether
+    to fail open or closed is the caller's decision.
+    """
 
     name: ClassVar[str]
 
-    @abstractmethod
     def hit(self, windows: Sequence[Window]) -> Decision:
         """Count `cost` in every window if all have room, else count nothing.
 
-        A window with `cost` 0 is only read. Raises `StoreUnavailable` when the backend
-        cannot be reached.
-        """
+        A window has room when `count + cost <= limit`; a window with `cost` 0 is only
+        read. A window counted for the first time starts its period now.
 
-    @abstractmethod
+        Raises:
+            ValueError: a negative cost, a period under 1 ms, or a key given twice.
+            StoreUnavailable: the backend cannot be reached or refused the request.
+        """
+        if not windows:
+            return Decision(allowed=True, windows=())
+        keys = [w.key for w in windows]
+        if len(set(keys)) != len(keys):
+            raise ValueError("rate-limit windows of one hit must have distinct keys")
+        args: list[int] = []
+        for w in windows:
+            if w.cost < 0 or w.period_ms < 1:
+                raise ValueError(f"invalid rate-limit window {w.key!r}: cost < 0 or period < 1 ms")
+            args += (w.limit, w.period_ms, w.cost)
+        return _decide(windows, self._hit(keys, args))
+
     def adjust(self, key: str, delta: int) -> None:
         """Add `delta` (may be negative) to a live window; a missing or expired one stays absent.
 
-        Used to correct a token estimate after the fact and to release a concurrency slot.
+        The window keeps its expiry, and its count never drops below 0. Used to correct
+        a token estimate after the fact and to release a concurrency slot.
+
+        Raises:
+            StoreUnavailable: the backend cannot be reached or refused the request.
         """
+        if delta:
+            self._adjust(key, delta)
 
     @abstractmethod
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the backend answers."""
 
+    @abstractmethod
+    def _hit(self, keys: list[str], args: list[int]) -> Sequence[int]:
+        """Run "hit" on distinct `keys` with `args` = (limit, period_ms, cost) per key.
+
+        Returns `[denied, count_1, pttl_1, ..., count_n, pttl_n]`: `denied` is the 1-based
+        index of the first window without room (0: allowed), `count` the value after the
+        hit, `pttl` the milliseconds left (negative: the key does not exist).
+        """
+
+    @abstractmethod
+    def _adjust(self, key: str, delta: int) -> None:
+        """Add `delta` to an existing `key`, keeping its expiry and flooring at 0."""
+
 
 class StoreUnavailable(Exception):
     """The rate-limit backend did not answer."""
+
+
+def _decide(windows: Sequence[Window], reply: Sequence[int]) -> Decision:
+    if len(reply) != 1 + 2 * len(windows):
+        raise StoreUnavailable(f"rate-limit store gave a malformed reply ({len(reply)} items)")
+    denied = reply[0]
+    states = tuple(
+        WindowState(
+            limit=w.limit,
+            remaining=max(0, w.limit - reply[1 + 2 * i]),
+            reset_ms=pttl if (pttl := reply[2 + 2 * i]) >= 0 else w.period_ms,
+        )
+        for i, w in enumerate(windows)
+    )
+    return Decision(allowed=denied == 0, windows=states, denied=denied - 1 if denied else None)

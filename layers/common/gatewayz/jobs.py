@@ -1,0 +1,47 @@
+"""Scheduled jobs (DESIGN §2): EventBridge Scheduler sends `{"job": "<name>"}`.
+
+Every job is idempotent, so a retry or an overlapping run does no harm. A job whose
+issue has not landed yet reports `not_implemented` instead of pretending to work, and
+its schedule stays in template.yaml so deploys need no change when it lands.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gatewayz.logs import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+JOB_NAMES = (
+    "trial_expiry",
+    "key_rotation",
+    "hold_sweeper",
+    "low_balance_alerts",
+    "email_outbox",
+    "catalog_refresh",
+)
+JOBS: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+class UnknownJob(Exception):
+    """The event names no job: a misconfigured schedule (retried, then dead-lettered)."""
+
+
+def run(event: dict[str, Any]) -> dict[str, Any]:
+    """Run the job the event names and return its report.
+
+    Raises:
+        UnknownJob: the event has no known `job`.
+    """
+    name = event.get("job") if isinstance(event, dict) else None
+    if name not in JOB_NAMES:
+        raise UnknownJob(f"unknown job {name!r}; expected one of {', '.join(JOB_NAMES)}")
+    job = JOBS.get(name)
+    if job is None:
+        get_logger().warning("job not implemented yet", extra={"job": name})
+        return {"job": name, "status": "not_implemented"}
+    report = {"job": name, "status": "ok", **job()}
+    get_logger().info("job done", extra=report)
+    return report

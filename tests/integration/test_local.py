@@ -1,0 +1,140 @@
+"""`gatewayz dev` (DESIGN §11): one local server routing like API Gateway to the real handlers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from gatewayz import local, samtemplate
+from tests.pg import ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+@pytest.fixture(scope="module")
+def gateway() -> local.LocalGateway:
+    template = samtemplate.load(ROOT / "template.yaml")
+    return local.LocalGateway(template, local.load_functions(ROOT, template))
+
+
+@pytest.fixture
+async def client(gateway: local.LocalGateway) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=gateway, client=("198.51.100.4", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.local") as c:
+        yield c
+
+
+async def test_health_goes_to_the_streaming_chat_app(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+async def test_a_buffered_route_reaches_its_function_through_an_api_gateway_event(
+    client: httpx.AsyncClient,
+) -> None:
+    # The keys function has no /v1/keys route yet: its own app answers 404, with the
+    # request id its middleware adds (the local gateway's own 404 has none).
+    response = await client.get("/v1/keys?limit=5")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Unknown path: GET /v1/keys."
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+async def test_a_path_no_function_owns_is_the_gateways_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v2/nothing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "x-request-id" not in response.headers
+
+
+async def test_a_method_the_template_does_not_route_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/v1/plans")
+    assert response.status_code == 404
+
+
+async def test_a_body_over_the_api_gateway_limit_is_a_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/keys",
+        content=b"x" * (local.API_GATEWAY_MAX_BODY + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_the_event_is_what_api_gateway_sends() -> None:
+    event = local.rest_event(
+        method="POST",
+        path="/v1/keys/abc/rotate",
+        resource="/v1/keys/{proxy+}",
+        headers=[("content-type", "application/json"), ("x-multi", "1"), ("x-multi", "2")],
+        query="a=1&a=2&b=",
+        body=b'{"x": 1}',
+        source_ip="203.0.113.9",
+        path_parameters={"proxy": "abc/rotate"},
+    )
+    assert event["headers"]["x-multi"] == "2"
+    assert event["multiValueHeaders"]["x-multi"] == ["1", "2"]
+    assert event["queryStringParameters"] == {"a": "2", "b": ""}
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": [""]}
+    assert event["requestContext"]["identity"]["sourceIp"] == "203.0.113.9"
+    assert event["requestContext"]["resourcePath"] == "/v1/keys/{proxy+}"
+    assert event["body"] == '{"x": 1}'
+    assert event["isBase64Encoded"] is False
+    binary = local.rest_event(method="POST", path="/", resource="/", headers=[], body=b"\xff\x00")
+    assert binary["isBase64Encoded"] is True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_gatewayz_dev_serves_health_and_prints_the_two_keys(
+    empty_database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": empty_database,
+        "GATEWAYZ_HOME": str(tmp_path),
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gatewayz.cli", "dev"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    saved = json.loads((tmp_path / "dev-keys.json").read_text())
+    assert re.fullmatch(r"gw_live_\w{32}", saved["admin_key"])
+    assert f"admin key: {saved['admin_key']}" in output
+    assert f"demo key:  {saved['demo_key']}" in output

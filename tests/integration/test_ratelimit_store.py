@@ -1,0 +1,376 @@
+"""The rate-limit stores (gatewayz/ratelimit), each test against every backend.
+
+Memory runs in-process; Redis on the real test Redis; Upstash through the fake Upstash
+REST server (tests/fakes/upstash.py) backed by that same Redis, driven by the official
+upstash-redis client.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import pytest
+import upstash_redis
+
+from gatewayz.config import get_settings
+from gatewayz.errors import MissingConfiguration
+from gatewayz.ratelimit import StoreUnavailable, Window, WindowState, get_store
+from gatewayz.ratelimit.memory import MemoryStore
+from gatewayz.ratelimit.redis import RedisStore
+from gatewayz.ratelimit.script import SHA
+from gatewayz.ratelimit.upstash import UpstashStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import redis
+
+    from gatewayz.ratelimit import Store
+
+MINUTE = 60_000
+BIG = 10**9
+
+
+def read(store: Store, key: str, period_ms: int = MINUTE) -> WindowState:
+    """The window's state without counting (cost 0)."""
+    return store.hit([Window(key, BIG, period_ms, cost=0)]).windows[0]
+
+
+def used(store: Store, key: str) -> int:
+    return BIG - read(store, key).remaining
+
+
+# --- hit -------------------------------------------------------------------------------
+
+
+def test_exactly_limit_of_three_times_as_many_hits_pass(store: Store, rl_prefix: str) -> None:
+    key, n = rl_prefix + "rpm", 7
+    allowed = [store.hit([Window(key, n, MINUTE)]).allowed for _ in range(3 * n)]
+    assert allowed == [True] * n + [False] * (2 * n)
+    assert used(store, key) == n
+
+
+def test_refused_multi_window_hit_counts_in_none(store: Store, rl_prefix: str) -> None:
+    keys = [rl_prefix + name for name in ("key-rpm", "acct-rpm", "acct-rpd")]
+    windows = [Window(keys[0], 10, MINUTE), Window(keys[1], 2, MINUTE), Window(keys[2], 10, MINUTE)]
+    assert store.hit(windows).allowed
+    assert store.hit(windows).allowed
+    refused = store.hit(windows)
+    assert not refused.allowed
+    assert refused.denied == 1
+    assert [w.remaining for w in refused.windows] == [8, 0, 8]
+    assert [used(store, k) for k in keys] == [2, 2, 2]
+
+
+def test_denied_names_the_first_refusing_window(store: Store, rl_prefix: str) -> None:
+    a, b, c = (rl_prefix + s for s in "abc")
+    assert store.hit([Window(b, 1, MINUTE), Window(c, 1, MINUTE)]).allowed
+    decision = store.hit([Window(a, 5, MINUTE), Window(b, 1, MINUTE), Window(c, 1, MINUTE)])
+    assert decision.denied == 1
+    assert used(store, a) == 0
+
+
+def test_token_window_counts_cost(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "tpm"
+
+    def spend(cost: int) -> tuple[bool, int]:
+        decision = store.hit([Window(key, 100, MINUTE, cost=cost)])
+        return decision.allowed, decision.windows[0].remaining
+
+    assert spend(60) == (True, 40)
+    assert spend(50) == (False, 40)  # 60 + 50 > 100: nothing counted
+    assert spend(40) == (True, 0)  # exactly the limit is allowed
+    assert spend(1) == (False, 0)
+
+
+def test_cost_zero_only_reads(store: Store, rl_prefix: str) -> None:
+    missing, full, rpm = rl_prefix + "missing", rl_prefix + "full", rl_prefix + "rpm"
+    state = read(store, missing, period_ms=5000)
+    assert state == WindowState(limit=BIG, remaining=BIG, reset_ms=5000)
+    store.adjust(missing, 5)  # the read did not create the key, so this changes nothing
+    assert used(store, missing) == 0
+
+    store.hit([Window(full, 1, MINUTE)])
+    decision = store.hit([Window(full, 1, MINUTE, cost=0), Window(rpm, 5, MINUTE)])
+    assert decision.allowed  # a read-only window never refuses, even when exhausted
+    assert decision.windows[0].remaining == 0
+    assert (used(store, full), used(store, rpm)) == (1, 1)
+
+
+@pytest.mark.parametrize("limit", [0, -3])
+def test_limit_zero_or_less_refuses(store: Store, rl_prefix: str, limit: int) -> None:
+    key = rl_prefix + "blocked"
+    decision = store.hit([Window(key, limit, MINUTE)])
+    assert (decision.allowed, decision.denied, decision.windows[0].remaining) == (False, 0, 0)
+    assert used(store, key) == 0
+
+
+def test_remaining_and_reset(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "rpm"
+    for _ in range(3):
+        decision = store.hit([Window(key, 5, MINUTE)])
+    assert decision.allowed
+    assert decision.retry_after_ms == 0
+    assert decision.windows[0].limit == 5
+    assert decision.windows[0].remaining == 2
+    assert 0 < decision.windows[0].reset_ms <= MINUTE
+    store.hit([Window(key, 5, MINUTE, cost=2)])
+    refused = store.hit([Window(key, 5, MINUTE)])
+    assert refused.denied == 0
+    assert 0 < refused.retry_after_ms == refused.windows[0].reset_ms <= MINUTE
+
+
+def test_window_expires_after_its_period(store: Store, rl_prefix: str) -> None:
+    window = Window(rl_prefix + "short", 2, 200)
+    assert store.hit([window]).allowed
+    assert store.hit([window]).allowed
+    refused = store.hit([window])
+    assert not refused.allowed
+    time.sleep(refused.retry_after_ms / 1000 + 0.05)
+    again = store.hit([window])
+    assert again.allowed
+    assert again.windows[0].remaining == 1  # a fresh window
+
+
+def test_window_is_fixed_from_its_first_hit(store: Store, rl_prefix: str) -> None:
+    window = Window(rl_prefix + "fixed", 10, 400)
+    store.hit([window])
+    time.sleep(0.2)
+    later = store.hit([window])
+    assert later.windows[0].reset_ms <= 201  # a later hit does not push the reset back
+
+
+def test_invalid_windows_are_refused_before_any_count(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "k"
+    with pytest.raises(ValueError, match="distinct"):
+        store.hit([Window(key, 5, MINUTE), Window(key, 5, MINUTE)])
+    with pytest.raises(ValueError, match="invalid"):
+        store.hit([Window(key, 5, MINUTE, cost=-1)])
+    with pytest.raises(ValueError, match="invalid"):
+        store.hit([Window(key, 5, 0)])
+    assert used(store, key) == 0
+    assert store.hit([]).allowed
+
+
+# --- adjust ----------------------------------------------------------------------------
+
+
+def test_adjust_moves_a_live_window_and_floors_at_zero(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "tpm"
+    store.hit([Window(key, 10, MINUTE, cost=5)])
+    store.adjust(key, 3)
+    assert used(store, key) == 8
+    store.adjust(key, -2)
+    assert used(store, key) == 6
+    store.adjust(key, -100)
+    assert used(store, key) == 0
+    store.adjust(key, 4)  # still live at 0: not deleted by the clamp
+    assert used(store, key) == 4
+    assert store.hit([Window(key, 10, MINUTE, cost=7)]).allowed is False
+
+
+def test_adjust_never_creates_a_window(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "absent"
+    store.adjust(key, 5)
+    store.adjust(key, -5)
+    assert read(store, key, period_ms=7000) == WindowState(BIG, BIG, 7000)
+
+
+def test_adjust_keeps_the_expiry(store: Store, rl_prefix: str) -> None:
+    key = rl_prefix + "short"
+    store.hit([Window(key, 10, 200, cost=2)])
+    store.adjust(key, 3)
+    assert used(store, key) == 5
+    time.sleep(0.3)
+    assert used(store, key) == 0
+
+
+# --- concurrency and sharing -----------------------------------------------------------
+
+
+def _race(stores: list[Store], window: Window, threads: int) -> int:
+    """Hit `window` from `threads` threads started together; how many were allowed."""
+    barrier = threading.Barrier(threads)
+
+    def one(i: int) -> bool:
+        barrier.wait()
+        return stores[i % len(stores)].hit([window]).allowed
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(one, range(threads)))
+
+
+def test_concurrent_hits_never_exceed_the_limit(store: Store, rl_prefix: str) -> None:
+    assert _race([store], Window(rl_prefix + "race", 10, MINUTE), threads=50) == 10
+
+
+def test_stores_sharing_a_backend_share_the_limit(
+    shared_store_factory: Callable[[], Store], rl_prefix: str
+) -> None:
+    first, second = shared_store_factory(), shared_store_factory()
+    window = Window(rl_prefix + "shared", 12, MINUTE)
+    assert _race([first, second], window, threads=40) == 12
+    assert used(first, window.key) == used(second, window.key) == 12
+
+
+def test_memory_stores_do_not_share() -> None:
+    window = Window("k", 1, MINUTE)
+    assert MemoryStore().hit([window]).allowed
+    assert MemoryStore().hit([window]).allowed
+
+
+def _hit_many(url: str, key: str, limit: int, times: int) -> int:
+    """Runs in a child process: how many of `times` hits were allowed."""
+    store = RedisStore.from_url(url)
+    return sum(store.hit([Window(key, limit, MINUTE)]).allowed for _ in range(times))
+
+
+def test_processes_sharing_redis_share_the_limit(redis_url: str, rl_prefix: str) -> None:
+    key = rl_prefix + "procs"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        allowed = pool.starmap(_hit_many, [(redis_url, key, 30, 25)] * 4)
+    assert sum(allowed) == 30
+
+
+# --- the script cache, availability ----------------------------------------------------
+
+
+def test_recovers_when_the_server_forgot_the_script(
+    shared_store_factory: Callable[[], Store], redis_client: redis.Redis, rl_prefix: str
+) -> None:
+    store, window = shared_store_factory(), Window(rl_prefix + "noscript", 5, MINUTE)
+    assert store.hit([window]).allowed
+    redis_client.script_flush()
+    decision = store.hit([window])  # EVALSHA -> NOSCRIPT -> EVAL
+    assert decision.windows[0].remaining == 3
+    assert redis_client.script_exists(SHA) == [True]  # EVAL cached it again
+
+
+def test_ping_answers_on_a_live_backend(store: Store) -> None:
+    store.ping()
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A local port that accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+
+
+def _assert_unavailable(store: Store, rl_prefix: str) -> None:
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+    with pytest.raises(StoreUnavailable):
+        store.hit([Window(rl_prefix + "k", 5, MINUTE)])
+    with pytest.raises(StoreUnavailable):
+        store.adjust(rl_prefix + "k", 1)
+
+
+def test_unreachable_redis_is_unavailable(dead_port: int, rl_prefix: str) -> None:
+    _assert_unavailable(RedisStore.from_url(f"redis://127.0.0.1:{dead_port}/0"), rl_prefix)
+
+
+def test_unreachable_upstash_is_unavailable(dead_port: int, rl_prefix: str) -> None:
+    _assert_unavailable(UpstashStore(f"http://127.0.0.1:{dead_port}", "tok"), rl_prefix)
+
+
+def test_silent_redis_times_out(silent_port: int, rl_prefix: str) -> None:
+    url = f"redis://127.0.0.1:{silent_port}/0"
+    _assert_unavailable(RedisStore.from_url(url, timeout_s=0.2), rl_prefix)
+
+
+def test_silent_upstash_times_out(silent_port: int, rl_prefix: str) -> None:
+    url = f"http://127.0.0.1:{silent_port}"
+    _assert_unavailable(UpstashStore(url, "tok", timeout_s=0.2), rl_prefix)
+
+
+def test_wrong_upstash_token_is_unavailable_and_says_why(
+    upstash: tuple[str, str], rl_prefix: str
+) -> None:
+    store = UpstashStore(upstash[0], "not-the-token")
+    _assert_unavailable(store, rl_prefix)
+    with pytest.raises(StoreUnavailable, match="WRONGPASS"):
+        store.ping()
+
+
+def test_fake_upstash_speaks_the_rest_protocol(upstash: tuple[str, str], rl_prefix: str) -> None:
+    url, token = upstash
+    for encoding in ("base64", None):
+        client = upstash_redis.Redis(url=url, token=token, rest_encoding=encoding, rest_retries=0)
+        client.set(rl_prefix + "s", "héllo ✓", ex=60)
+        assert client.get(rl_prefix + "s") == "héllo ✓"
+        with pytest.raises(upstash_redis.errors.UpstashError, match=r"^ERR"):
+            client.incr(rl_prefix + "s")
+        pipe = client.pipeline()
+        pipe.incr(rl_prefix + "n")
+        pipe.expire(rl_prefix + "n", 60)
+        assert pipe.exec()[0] in (1, 2)
+
+
+# --- get_store() -----------------------------------------------------------------------
+
+_STORE_VARS = ("REDIS_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN")
+
+
+@pytest.fixture
+def store_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """A clean store configuration; the cached settings and store are reset around the test."""
+    for name in _STORE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    get_store.cache_clear()
+
+
+def test_get_store_picks_redis(store_env: pytest.MonkeyPatch, redis_url: str) -> None:
+    store_env.setenv("REDIS_URL", redis_url)
+    store = get_store()
+    assert isinstance(store, RedisStore)
+    assert get_store() is store
+    store.ping()
+
+
+def test_get_store_picks_upstash(store_env: pytest.MonkeyPatch, upstash: tuple[str, str]) -> None:
+    store_env.setenv("UPSTASH_REDIS_REST_URL", upstash[0])
+    store_env.setenv("UPSTASH_REDIS_REST_TOKEN", upstash[1])
+    store = get_store()
+    assert isinstance(store, UpstashStore)
+    store.ping()
+
+
+def test_get_store_defaults_to_memory(store_env: pytest.MonkeyPatch) -> None:
+    assert isinstance(get_store(), MemoryStore)
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"),
+        ("UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL"),
+    ],
+)
+def test_get_store_refuses_half_an_upstash_config(
+    store_env: pytest.MonkeyPatch, present: str, missing: str
+) -> None:
+    store_env.setenv(present, "https://example.upstash.io" if "URL" in present else "tok-123")
+    with pytest.raises(MissingConfiguration, match=missing):
+        get_store()
