@@ -32,3 +32,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .gatewayz
+
+# cfn-lint, `sam validate --lint` and `sam build` in their own virtualenv (.venv-sam).
+.PHONY: template-check
+template-check: $(STAMP)
+	infra/local/sam-check

@@ -138,3 +138,15 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys(
     assert re.fullmatch(r"gw_live_\w{32}", saved["admin_key"])
     assert f"admin key: {saved['admin_key']}" in output
     assert f"demo key:  {saved['demo_key']}" in output
+
+
+async def test_the_streaming_app_gets_the_request_context_and_a_spoofed_one_is_dropped(
+    client: httpx.AsyncClient,
+) -> None:
+    spoof = json.dumps({"requestId": "11111111-2222-3333-4444-555555555555"})
+    first = await client.get("/health", headers={"x-amzn-request-context": spoof})
+    second = await client.get("/health", headers={"x-amzn-request-context": spoof})
+    ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
+    # The gateway's own context wins: a fresh API Gateway request id each time.
+    assert len(ids) == 2
+    assert "req_11111111222233334444555555555555" not in ids

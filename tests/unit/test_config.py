@@ -85,3 +85,8 @@ def test_importing_config_reads_nothing() -> None:
     env = {"KEY_HASH_SECRET": "changeme", "MAX_REQUEST_BYTES": "not a number", "PATH": "/usr/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_empty_base_url_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_BASE_URL", "")
+    assert config.get_settings().openrouter_base_url == "https://openrouter.ai/api/v1"

@@ -150,3 +150,14 @@ def test_a_gateway_error_keeps_its_metadata_and_retry_hint(client: TestClient) -
     assert response.status_code == 402
     assert envelope(response)["metadata"] == {"limit_source": "credits"}
     assert response.headers["x-should-retry"] == "false"
+
+
+def test_the_adapters_context_header_is_believed_only_inside_lambda(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = '{"requestId": "0f0e0d0c-0b0a-0908-0706-050403020100"}'
+    outside = client.get("/v1/nothing", headers={"x-amzn-request-context": context})
+    assert outside.headers["x-request-id"] != "req_0f0e0d0c0b0a09080706050403020100"
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-chat")
+    inside = client.get("/v1/nothing", headers={"x-amzn-request-context": context})
+    assert inside.headers["x-request-id"] == "req_0f0e0d0c0b0a09080706050403020100"

@@ -24,7 +24,8 @@ _PLACEHOLDERS = {"changeme", "changethis", "secret", "xxx", "todo"}
 class Settings(BaseSettings):
     """Every environment variable the gateway reads; names as in DESIGN §6."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # `FOO=` (a template parameter left empty) means "not configured": the default applies.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: str | None = None
     redis_url: str | None = None
@@ -75,12 +76,6 @@ class Settings(BaseSettings):
         if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("is a placeholder, not a secret")
         return value
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # `FOO=` in a template or .env means "not configured", not "configured as ''".
-        return None if value == "" else value
 
 
 @lru_cache(maxsize=1)

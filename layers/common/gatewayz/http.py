@@ -8,6 +8,8 @@ one structured log line per request, and `GET /health`.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -55,16 +57,43 @@ def error_response(err: errors.GatewayError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.response_headers())
 
 
+# Set by a server that put `x-amzn-request-context` there itself (the local gateway).
+TRUSTS_CONTEXT_HEADER = "gatewayz.trusts_context_header"
+
+
+def request_context(scope: Scope) -> dict[str, Any] | None:
+    """API Gateway's `requestContext` for this request, if it came through API Gateway.
+
+    Under Mangum it is in the event. Under the Lambda Web Adapter it arrives as the
+    `x-amzn-request-context` header, which the adapter sets itself; anywhere else a
+    client could send that header, so it is only believed inside Lambda or when the
+    local gateway vouches for it.
+    """
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        context = event.get("requestContext")
+        return context if isinstance(context, dict) else None
+    if not (scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ):
+        return None
+    for name, value in scope["headers"]:
+        if name == b"x-amzn-request-context":
+            try:
+                context = json.loads(value)
+            except ValueError:
+                return None
+            return context if isinstance(context, dict) else None
+    return None
+
+
 def request_id_of(scope: Scope) -> str:
     """Our id for this request: API Gateway's when there is one, else a fresh one.
 
     A client's own `x-request-id` is never trusted: usage rows are unique by this id.
     """
-    event = scope.get("aws.event")
-    if isinstance(event, dict):
-        gateway_id = event.get("requestContext", {}).get("requestId")
-        if isinstance(gateway_id, str) and gateway_id:
-            return "req_" + gateway_id.replace("-", "")
+    context = request_context(scope)
+    gateway_id = context.get("requestId") if context else None
+    if isinstance(gateway_id, str) and gateway_id:
+        return "req_" + gateway_id.replace("-", "")
     return "req_" + uuid.uuid4().hex
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from gatewayz import errors, samtemplate
+from gatewayz import errors, http, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,7 +157,9 @@ class LocalGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        matched = samtemplate.match(self.routes, scope["method"], scope["path"])
+        # API Gateway routes on the path as sent; `match` decodes the parameters itself.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        matched = samtemplate.match(self.routes, scope["method"], raw_path.decode("latin-1"))
         if matched is None:
             err = errors.NotFound(f"Unknown path: {scope['method']} {scope['path']}.")
             await _send_error(send, err)
@@ -222,7 +224,8 @@ class LocalGateway:
         # The adapter sets this header itself; a client's own copy must not survive.
         headers = [(k, v) for k, v in scope["headers"] if k != b"x-amzn-request-context"]
         headers.append((b"x-amzn-request-context", json.dumps(context).encode()))
-        await function.app({**scope, "headers": headers}, receive, send)
+        trusted = {**scope, "headers": headers, http.TRUSTS_CONTEXT_HEADER: True}
+        await function.app(trusted, receive, send)
 
 
 _threads = threading.local()
