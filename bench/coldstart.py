@@ -1,0 +1,108 @@
+"""Cold start (DESIGN §10): import time of each function's handler vs FastAPI alone, and
+the unzipped size of the common layer.
+
+Each sample is a fresh interpreter that times only the import (interpreter start-up is
+the same for both and not ours to cut). Run: `.venv/bin/python bench/coldstart.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = [
+    "chat",
+    "images",
+    "keys",
+    "billing",
+    "history",
+    "referrals",
+    "coupons",
+    "webhooks",
+    "scheduled",
+]
+BUDGET_RATIO = 1.3
+LAYER_BUDGET_MB = 60
+
+TIMER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+start = time.perf_counter()
+{statement}
+print(time.perf_counter() - start)
+"""
+
+
+def once(statement: str, path: str) -> float:
+    """Seconds `statement` takes in a fresh interpreter."""
+    code = TIMER.format(statement=statement)
+    out = subprocess.run(
+        [sys.executable, "-c", code, path], check=True, capture_output=True, text=True
+    )
+    return float(out.stdout)
+
+
+def measure(subjects: dict[str, tuple[str, str]], runs: int) -> dict[str, float]:
+    """Median import time per subject. Subjects are interleaved run by run, so a busy
+    moment of the machine slows all of them alike instead of skewing one."""
+    for statement, path in subjects.values():
+        once(statement, path)  # warm-up: compile .pyc files
+    times: dict[str, list[float]] = {name: [] for name in subjects}
+    for _ in range(runs):
+        for name, (statement, path) in subjects.items():
+            times[name].append(once(statement, path))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def layer_size_mb() -> tuple[float, str]:
+    """Unzipped size of the built layer: `sam build`'s output if present, else a pip install."""
+    built = ROOT / ".aws-sam" / "build" / "CommonLayer"
+    if built.is_dir():
+        return _size(built) / 2**20, "sam build output (.aws-sam/build/CommonLayer)"
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "python"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--target", str(target), "-r", str(ROOT / "layers/common/requirements.txt")],
+            check=True,
+        )  # fmt: skip
+        shutil.copytree(ROOT / "layers/common/gatewayz", target / "gatewayz")
+        return _size(target) / 2**20, "pip install --target of layers/common/requirements.txt"
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+
+    subjects = {"fastapi (baseline)": ("import fastapi", str(ROOT))}
+    for group in GROUPS:
+        subjects[f"functions/{group}/app.py"] = ("import app", str(ROOT / "functions" / group))
+    medians = measure(subjects, args.runs)
+    baseline = medians["fastapi (baseline)"]
+    print(f"python {sys.version.split()[0]}, {args.runs} runs each, median import time\n")
+    print(f"| {'import':<30} | {'ms':>7} | {'x FastAPI':>9} |")
+    print(f"|{'-' * 32}|{'-' * 9}|{'-' * 11}|")
+    worst = 0.0
+    for name, took in medians.items():
+        ratio = took / baseline
+        worst = max(worst, ratio)
+        print(f"| {name:<30} | {took * 1000:7.1f} | {ratio:9.2f} |")
+    size, how = layer_size_mb()
+    print(f"\nworst ratio {worst:.2f} (budget {BUDGET_RATIO}); common layer {size:.1f} MB ({how}; "
+          f"budget {LAYER_BUDGET_MB} MB)")  # fmt: skip
+    return 0 if worst <= BUDGET_RATIO and size <= LAYER_BUDGET_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
