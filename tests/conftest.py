@@ -18,39 +18,12 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.redis_fixtures"]
 
-# DESIGN §6 names: a developer's shell must not change what the tests see.
-SETTINGS = [
-    "DATABASE_URL",
-    "REDIS_URL",
-    "UPSTASH_REDIS_REST_URL",
-    "UPSTASH_REDIS_REST_TOKEN",
-    "OPENROUTER_API_KEY",
-    "PORTKEY_API_KEY",
-    "FEATHERLESS_API_KEY",
-    "CHUTES_API_KEY",
-    "OPENROUTER_BASE_URL",
-    "PORTKEY_BASE_URL",
-    "FEATHERLESS_BASE_URL",
-    "CHUTES_BASE_URL",
-    "KEY_HASH_SECRET",
-    "ENCRYPTION_KEYS",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "STRIPE_API_BASE",
-    "RESEND_API_KEY",
-    "EMAIL_FROM",
-    "RESEND_BASE_URL",
-    "SUPABASE_URL",
-    "SUPABASE_ANON_KEY",
-    "SUPABASE_JWT_SECRET",
-    "GATEWAYZ_HOME",
-    "MAX_REQUEST_BYTES",
-    "AWS_LAMBDA_FUNCTION_NAME",
-]
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in SETTINGS:
+    # Every setting the gateway reads: a developer's shell must not change what tests see.
+    from gatewayz.config import Settings
+
+    for name in [*(field.upper() for field in Settings.model_fields), "AWS_LAMBDA_FUNCTION_NAME"]:
         os.environ.pop(name, None)
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["GATEWAYZ_HOME"] = tempfile.mkdtemp(prefix="gatewayz-home-")
