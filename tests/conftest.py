@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import pg
+from tests import ledger, pg
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,7 +57,11 @@ def database_url(pg_server: str) -> Iterator[str]:
     yield url
     reset_caches()
     os.environ.pop("DATABASE_URL", None)
+    # DESIGN §4: the invariant must hold after any test, for every account.
+    with db.connect(url) as conn:
+        broken = ledger.broken_accounts(conn)
     pg.drop_database(pg_server, url)
+    assert broken == [], f"balance + holds != sum(ledger) for accounts {broken}"
 
 
 @pytest.fixture

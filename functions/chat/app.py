@@ -5,9 +5,50 @@ streams through API Gateway unbuffered; `handler` serves the same app through Ma
 for `sam local` and the API Gateway event tests.
 """
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from mangum import Mangum
 
 from gatewayz.http import create_app
 
-app = create_app("chat")
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    from gatewayz import chat
+
+    return await chat.complete(request, chat=True)
+
+
+@router.post("/v1/completions")
+async def completions(request: Request) -> Response:
+    from gatewayz import chat
+
+    return await chat.complete(request, chat=False)
+
+
+@router.get("/v1/models")
+async def list_models() -> JSONResponse:
+    from gatewayz import catalog
+
+    return JSONResponse(catalog.list_served(), headers={"cache-control": "public, max-age=60"})
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(model_id: str) -> JSONResponse:
+    from gatewayz import catalog
+
+    return JSONResponse(catalog.describe(model_id), headers={"cache-control": "public, max-age=60"})
+
+
+@router.get("/v1/generation")
+async def generation(request: Request, id: str) -> JSONResponse:
+    from gatewayz import auth, generations
+
+    caller = auth.authenticate(auth.bearer(request.headers))
+    return JSONResponse(generations.lookup(caller, id))
+
+
+app = create_app("chat", [router])
 handler = Mangum(app, lifespan="off")

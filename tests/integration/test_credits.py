@@ -10,19 +10,7 @@ import pytest
 
 from gatewayz import credits, db
 from tests.integration.factories import new_owner
-
-
-def invariant_holds(conn: psycopg.Connection, account_id: str) -> bool:
-    row = conn.execute(
-        """SELECT a.balance_nanos
-                  + COALESCE((SELECT sum(amount_nanos) FROM credit_holds
-                               WHERE account_id = a.id), 0)
-                  = COALESCE((SELECT sum(amount_nanos) FROM credit_transactions
-                               WHERE account_id = a.id), 0)
-             FROM accounts a WHERE a.id = %s""",
-        (account_id,),
-    ).fetchone()
-    return row == (True,)
+from tests.ledger import invariant_holds
 
 
 def test_a_grant_moves_the_balance_and_writes_the_ledger(conn: psycopg.Connection) -> None:
@@ -92,9 +80,11 @@ def test_the_table_itself_rejects_a_duplicate_external_reference(conn: psycopg.C
     owner = new_owner()
     sql = """INSERT INTO credit_transactions (account_id, kind, amount_nanos, balance_after_nanos,
                                               external_ref) VALUES (%s, 'coupon', 1, 1, %s)"""
-    conn.execute(sql, (owner.account_id, "coupon_redemption:x-" + owner.account_id))
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        conn.execute(sql, (owner.account_id, "coupon_redemption:x-" + owner.account_id))
+    ref = "coupon_redemption:x-" + owner.account_id
+    # In one transaction, rolled back by the violation: the ledger stays as it was.
+    with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():  # noqa: PT012
+        conn.execute(sql, (owner.account_id, ref))
+        conn.execute(sql, (owner.account_id, ref))
 
 
 def test_a_negative_hold_is_rejected(conn: psycopg.Connection) -> None:

@@ -190,6 +190,28 @@ def test_adjust_keeps_the_expiry(store: Store, rl_prefix: str) -> None:
     assert used(store, key) == 0
 
 
+def test_corrections_ride_along_with_a_hit_before_its_check(store: Store, rl_prefix: str) -> None:
+    tpm, rpm = rl_prefix + "tpm", rl_prefix + "rpm"
+    # An estimate of 900 tokens fills the window; the request used 100.
+    assert store.hit([Window(tpm, 1000, MINUTE, cost=900)]).allowed
+    assert not store.hit([Window(tpm, 1000, MINUTE, cost=500)]).allowed
+    # The correction is applied first, so the next estimate fits, in one call.
+    decision = store.hit(
+        [Window(rpm, 5, MINUTE), Window(tpm, 1000, MINUTE, cost=500)], [(tpm, -800)]
+    )
+    assert decision.allowed
+    assert used(store, tpm) == 600
+    assert used(store, rpm) == 1
+
+
+def test_a_correction_never_creates_a_window_and_stands_alone(store: Store, rl_prefix: str) -> None:
+    gone = rl_prefix + "gone"
+    decision = store.hit([], [(gone, 50)])
+    assert decision.allowed
+    assert decision.windows == ()
+    assert read(store, gone).remaining == BIG
+
+
 # --- concurrency and sharing -----------------------------------------------------------
 
 

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     log_level: str = "INFO"
 
+    # The chat path (DESIGN §3).
+    upstream_timeout_s: float = Field(default=120.0, gt=0)  # per attempt, between bytes
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    upstream_max_attempts: int = Field(default=3, ge=1)  # offers tried before giving up
+    # After a client leaves mid-stream, keep reading the provider this long for its usage.
+    stream_drain_s: float = Field(default=60.0, ge=0)
+    # A hold outlives the longest request; the hold_sweeper returns it after that.
+    hold_ttl_s: int = Field(default=1200, ge=60)
+
     @field_validator(
         "key_hash_secret",
         "encryption_keys",

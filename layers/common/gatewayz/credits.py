@@ -2,12 +2,16 @@
 
 Grants and debits go through the `ledger_post` SQL function (infra/migrations/0003),
 which moves the balance and appends the entry together, and refuses a second entry
-for the same external reference.
+for the same external reference. A request holds credits before the provider is called
+(`reserve`) and settles after (`settle`), each one SQL function call (0010).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.pricing import Usage
 
 if TYPE_CHECKING:
     import psycopg
@@ -77,3 +81,129 @@ def balance_nanos(cur: psycopg.Cursor[Any], account_id: str) -> int:
     if row is None:
         raise LookupError(f"no account {account_id}")
     return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits held for one request in flight."""
+
+    request_id: str
+    account_id: str
+    api_key_id: str | None
+    amount_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a hold was refused: a `reserve_credits` reason (see infra/migrations/0010)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What settling recorded."""
+
+    usage_record_id: str
+    balance_after_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Everything a usage row says about one request, besides who made it."""
+
+    endpoint: str
+    model: str
+    status: int
+    cost_nanos: int = 0
+    provider: str | None = None
+    provider_model: str | None = None
+    upstream_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: int | None = None
+    upstream_latency_ms: int | None = None
+    ttft_ms: int | None = None
+    finish_reason: str | None = None
+    error_code: str | None = None
+    streamed: bool = False
+    usage_estimated: bool = False
+
+
+def reserve(
+    *,
+    account_id: str,
+    api_key_id: str | None,
+    request_id: str,
+    max_nanos: int,
+    min_nanos: int,
+    ttl_s: int,
+    concurrency: int | None,
+    key_concurrency: int | None,
+) -> Hold | Refusal:
+    """Hold up to `max_nanos` (at least `min_nanos`) for a request: one statement."""
+    from gatewayz import db
+
+    row = db.execute(
+        "SELECT hold_nanos, refusal FROM reserve_credits(%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            account_id,
+            api_key_id,
+            request_id,
+            max_nanos,
+            min_nanos,
+            ttl_s,
+            concurrency,
+            key_concurrency,
+        ),
+    ).fetchone()
+    assert row is not None
+    if row[1] is not None:
+        return Refusal(row[1])
+    return Hold(request_id, account_id, api_key_id, int(row[0]))
+
+
+def settle(hold: Hold, record: UsageRecord) -> Settlement:
+    """Charge `record.cost_nanos`, release the rest of the hold, and write the usage row
+    and ledger entry: one statement. A cost of 0 releases the hold and charges nothing."""
+    from gatewayz import db
+
+    usage = record.usage
+    row = db.execute(
+        "SELECT usage_record_id, balance_after_nanos FROM settle_usage("
+        "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            hold.request_id,
+            hold.account_id,
+            hold.api_key_id,
+            record.cost_nanos,
+            record.endpoint,
+            record.model,
+            record.provider,
+            record.provider_model,
+            record.upstream_id,
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens,
+            usage.images,
+            record.latency_ms,
+            record.upstream_latency_ms,
+            record.ttft_ms,
+            record.status,
+            record.finish_reason,
+            record.error_code,
+            record.streamed,
+            record.usage_estimated,
+        ),
+    ).fetchone()
+    assert row is not None
+    return Settlement(str(row[0]), int(row[1]))
+
+
+def release_expired_holds() -> dict[str, int]:
+    """The hold_sweeper job: give back holds whose request never settled."""
+    from gatewayz import db
+
+    row = db.execute("SELECT holds, released_nanos FROM release_expired_holds()").fetchone()
+    assert row is not None
+    return {"holds_released": int(row[0]), "released_nanos": int(row[1])}

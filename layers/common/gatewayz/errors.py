@@ -113,6 +113,12 @@ class RefererNotAllowed(PermissionDenied):
     code = "referer_not_allowed"
 
 
+class AccountInactive(PermissionDenied):
+    """The key's account is suspended or closed."""
+
+    code = "account_inactive"
+
+
 class ModelNotAllowed(PermissionDenied):
     """The key may not use this model."""
 

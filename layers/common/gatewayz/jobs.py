@@ -22,7 +22,15 @@ JOB_NAMES = (
     "email_outbox",
     "catalog_refresh",
 )
-JOBS: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+def _hold_sweeper() -> dict[str, Any]:
+    from gatewayz import credits
+
+    return credits.release_expired_holds()
+
+
+JOBS: dict[str, Callable[[], dict[str, Any]]] = {"hold_sweeper": _hold_sweeper}
 
 
 class UnknownJob(Exception):

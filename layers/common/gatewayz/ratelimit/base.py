@@ -71,17 +71,21 @@ class Store(ABC):
 
     name: ClassVar[str]
 
-    def hit(self, windows: Sequence[Window]) -> Decision:
+    def hit(
+        self, windows: Sequence[Window], corrections: Sequence[tuple[str, int]] = ()
+    ) -> Decision:
         """Count `cost` in every window if all have room, else count nothing.
 
         A window has room when `count + cost <= limit`; a window with `cost` 0 is only
-        read. A window counted for the first time starts its period now.
+        read. A window counted for the first time starts its period now. `corrections`
+        (key, delta) are applied first, as `adjust` would, in the same round trip: that
+        is how a token estimate is corrected without a call of its own.
 
         Raises:
             ValueError: a negative cost, a period under 1 ms, or a key given twice.
             StoreUnavailable: the backend cannot be reached or refused the request.
         """
-        if not windows:
+        if not windows and not corrections:
             return Decision(allowed=True, windows=())
         keys = [w.key for w in windows]
         if len(set(keys)) != len(keys):
@@ -91,7 +95,8 @@ class Store(ABC):
             if w.cost < 0 or w.period_ms < 1:
                 raise ValueError(f"invalid rate-limit window {w.key!r}: cost < 0 or period < 1 ms")
             args += (w.limit, w.period_ms, w.cost)
-        return _decide(windows, self._hit(keys, args))
+        live = [(key, delta) for key, delta in corrections if delta]
+        return _decide(windows, self._hit(keys, args, live))
 
     def adjust(self, key: str, delta: int) -> None:
         """Add `delta` (may be negative) to a live window; a missing or expired one stays absent.
@@ -110,8 +115,11 @@ class Store(ABC):
         """Raise `StoreUnavailable` unless the backend answers."""
 
     @abstractmethod
-    def _hit(self, keys: list[str], args: list[int]) -> Sequence[int]:
-        """Run "hit" on distinct `keys` with `args` = (limit, period_ms, cost) per key.
+    def _hit(
+        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+    ) -> Sequence[int]:
+        """Apply `corrections`, then run "hit" on distinct `keys` with `args` =
+        (limit, period_ms, cost) per key, all in one atomic step.
 
         Returns `[denied, count_1, pttl_1, ..., count_n, pttl_n]`: `denied` is the 1-based
         index of the first window without room (0: allowed), `count` the value after the

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from gatewayz.ratelimit.base import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 _SWEEP_EVERY_S = 60.0
 
@@ -33,10 +33,14 @@ class MemoryStore(Store):
     def ping(self) -> None:
         """Always answers: the store is this process."""
 
-    def _hit(self, keys: list[str], args: list[int]) -> list[int]:
+    def _hit(
+        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+    ) -> list[int]:
         with self._lock:
             now = self._clock()
             self._sweep(now)
+            for key, delta in corrections:
+                self._add(key, delta, now)
             entries = [self._live(key, now) for key in keys]
             counts = [entry[0] if entry else 0 for entry in entries]
             denied = 0
@@ -59,9 +63,12 @@ class MemoryStore(Store):
 
     def _adjust(self, key: str, delta: int) -> None:
         with self._lock:
-            entry = self._live(key, self._clock())
-            if entry:
-                self._counters[key] = (max(0, entry[0] + delta), entry[1])
+            self._add(key, delta, self._clock())
+
+    def _add(self, key: str, delta: int, now: float) -> None:
+        entry = self._live(key, now)
+        if entry:
+            self._counters[key] = (max(0, entry[0] + delta), entry[1])
 
     def _live(self, key: str, now: float) -> tuple[int, float] | None:
         """The key's (count, expires_at), or None when it is absent or expired."""

@@ -22,31 +22,38 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # ARGV[1] picks the operation.
-# "hit": KEYS[i] is window i, ARGV[3i-1..3i+1] its limit, period_ms and cost. Counts every
-#   window with cost > 0 if each of them has room (count + cost <= limit), else none.
-#   Returns {denied, count_1, pttl_1, ..., count_n, pttl_n} (denied: 1-based, 0 = allowed).
-#   A counter that exists without an expiry gets one, so no window can live forever.
+# "hit": ARGV[2] = m, the number of corrections that come first: KEYS[1..m] with deltas
+#   ARGV[3..m+2], each added to its counter if it exists (floored at 0, expiry kept).
+#   Then KEYS[m+i] is window i, with its limit, period_ms and cost at ARGV[m+3i..m+3i+2].
+#   Counts every window with cost > 0 if each of them has room (count + cost <= limit),
+#   else none. Returns {denied, count_1, pttl_1, ..., count_n, pttl_n} (denied: 1-based,
+#   0 = allowed). A counter that exists without an expiry gets one, so none lives forever.
 # "adjust": adds ARGV[2] to KEYS[1] if it exists (INCRBY keeps the expiry), floored at 0.
 SOURCE = """
-if ARGV[1] == 'adjust' then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-  local value = redis.call('INCRBY', KEYS[1], ARGV[2])
-  if value < 0 then value = redis.call('INCRBY', KEYS[1], -value) end
+local function adjust(key, delta)
+  if redis.call('EXISTS', key) == 0 then return -1 end
+  local value = redis.call('INCRBY', key, delta)
+  if value < 0 then value = redis.call('INCRBY', key, -value) end
   return value
 end
+if ARGV[1] == 'adjust' then return adjust(KEYS[1], ARGV[2]) end
+local m = tonumber(ARGV[2])
+for j = 1, m do adjust(KEYS[j], ARGV[2 + j]) end
+local n = #KEYS - m
 local counts, denied = {}, 0
-for i = 1, #KEYS do
-  local limit, cost = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i + 1])
-  counts[i] = tonumber(redis.call('GET', KEYS[i]) or 0)
+for i = 1, n do
+  local limit, cost = tonumber(ARGV[m + 3 * i]), tonumber(ARGV[m + 3 * i + 2])
+  counts[i] = tonumber(redis.call('GET', KEYS[m + i]) or 0)
   if denied == 0 and cost > 0 and counts[i] + cost > limit then denied = i end
 end
 local reply = {denied}
-for i = 1, #KEYS do
-  local period, cost = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
-  if denied == 0 and cost > 0 then counts[i] = redis.call('INCRBY', KEYS[i], cost) end
-  local pttl = redis.call('PTTL', KEYS[i])
+for i = 1, n do
+  local key = KEYS[m + i]
+  local period, cost = tonumber(ARGV[m + 3 * i + 1]), tonumber(ARGV[m + 3 * i + 2])
+  if denied == 0 and cost > 0 then counts[i] = redis.call('INCRBY', key, cost) end
+  local pttl = redis.call('PTTL', key)
   if pttl == -1 then
-    redis.call('PEXPIRE', KEYS[i], period)
+    redis.call('PEXPIRE', key, period)
     pttl = period
   end
   reply[2 * i], reply[2 * i + 1] = counts[i], pttl
@@ -63,8 +70,11 @@ class NoScript(Exception):
 class ScriptStore(Store):
     """A store that runs `SOURCE` on a Redis-compatible server; backends only send commands."""
 
-    def _hit(self, keys: list[str], args: list[int]) -> Sequence[int]:
-        reply = self._run(keys, ["hit", *args])
+    def _hit(
+        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+    ) -> Sequence[int]:
+        fixed = [key for key, _ in corrections]
+        reply = self._run([*fixed, *keys], ["hit", len(fixed), *(d for _, d in corrections), *args])
         if not isinstance(reply, list) or not all(type(v) is int for v in reply):
             raise StoreUnavailable(f"{self.name}: unexpected script reply {reply!r:.80}")
         return reply

@@ -1,0 +1,157 @@
+"""Prices and costs (DESIGN §3 step 4, §4).
+
+An offer is one provider serving one model at published prices (USD per million tokens,
+per image for images). Cost in nanos = ceil(tokens * price_per_million * 1000), summed
+per token class. A missing price means "not offered": never free by accident.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+# nanos per token = USD per million tokens * 1e9 / 1e6
+_NANOS_PER_MILLION = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Published prices: USD per million tokens by class, USD per image."""
+
+    input: Decimal | None
+    output: Decimal | None
+    cached_input: Decimal | None = None  # None: charged as input
+    reasoning: Decimal | None = None  # None: charged as output
+    image: Decimal | None = None
+
+    @property
+    def serves_text(self) -> bool:
+        return self.input is not None and self.output is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One provider's offer of one model."""
+
+    model_id: str
+    provider: str
+    provider_model_id: str
+    priority: int
+    price: Price
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens by class; the classes do not overlap (cached input is not in `input_tokens`,
+    reasoning is not in `output_tokens`)."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    images: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: dict[str, Any] | None) -> Usage:
+        """From an OpenAI `usage` object, where prompt tokens include cached ones and
+        completion tokens include reasoning ones. Missing or malformed fields count 0."""
+        if not isinstance(usage, dict):
+            return cls()
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens"))
+        prompt_details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        cached = (
+            _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+        )
+        reasoning = (
+            _count(completion_details.get("reasoning_tokens"))
+            if isinstance(completion_details, dict)
+            else 0
+        )
+        cached, reasoning = min(cached, prompt), min(reasoning, completion)
+        return cls(
+            input_tokens=prompt - cached,
+            cached_input_tokens=cached,
+            output_tokens=completion - reasoning,
+            reasoning_tokens=reasoning,
+        )
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cached_input_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.output_tokens + self.reasoning_tokens
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def token_cost_nanos(tokens: int, usd_per_million: Decimal) -> int:
+    """ceil(tokens * price * 1000): never rounds a charge down."""
+    if tokens <= 0:
+        return 0
+    exact = Decimal(tokens) * usd_per_million * _NANOS_PER_MILLION
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def cost_nanos(price: Price, usage: Usage) -> int:
+    """What `usage` costs at `price`, in nanos, class by class.
+
+    Raises:
+        ValueError: usage of a class the offer has no price for.
+    """
+    cached_price = price.cached_input if price.cached_input is not None else price.input
+    reasoning_price = price.reasoning if price.reasoning is not None else price.output
+    parts = (
+        (usage.input_tokens, price.input, "input"),
+        (usage.cached_input_tokens, cached_price, "cached input"),
+        (usage.output_tokens, price.output, "output"),
+        (usage.reasoning_tokens, reasoning_price, "reasoning"),
+    )
+    total = 0
+    for tokens, unit, name in parts:
+        if tokens <= 0:
+            continue
+        if unit is None:
+            raise ValueError(f"no {name} price")
+        total += token_cost_nanos(tokens, unit)
+    if usage.images > 0:
+        if price.image is None:
+            raise ValueError("no image price")
+        total += math.ceil(usage.images * price.image * 1_000_000_000)
+    return total
+
+
+def max_tokens_affordable(price: Price, budget_nanos: int, prompt_tokens: int) -> int:
+    """The most output tokens `budget_nanos` pays for after `prompt_tokens` of input,
+    every output token billed at the dearer of output and reasoning (`hold_nanos`)."""
+    assert price.input is not None
+    assert price.output is not None
+    out_price = max(price.output, price.reasoning or price.output)
+    left = budget_nanos - token_cost_nanos(prompt_tokens, price.input)
+    if left < 0:
+        return 0
+    if out_price == 0:
+        return 2**31 - 1  # free output: the budget never runs out
+    tokens = int(Decimal(left) / (out_price * _NANOS_PER_MILLION))
+    # The division may land a token high once the cost is rounded up: step down if so.
+    while tokens > 0 and token_cost_nanos(tokens, out_price) > left:
+        tokens -= 1
+    return tokens
+
+
+def hold_nanos(price: Price, prompt_tokens: int, output_tokens: int) -> int:
+    """The most a request can cost: its prompt, and every output token at the dearer of
+    output and reasoning (a reasoning model spends its output budget on either)."""
+    assert price.input is not None
+    assert price.output is not None
+    out_price = max(price.output, price.reasoning or price.output)
+    return token_cost_nanos(prompt_tokens, price.input) + token_cost_nanos(output_tokens, out_price)

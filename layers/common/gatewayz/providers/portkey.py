@@ -1,0 +1,17 @@
+"""Portkey: https://api.portkey.ai/v1. Its key goes in `x-portkey-api-key`; the model id
+names the operator's provider slug from Portkey's Model Catalog (`@openai/gpt-4o-mini`)."""
+
+from __future__ import annotations
+
+from gatewayz.providers.base import Provider
+
+
+class Portkey(Provider):
+    name = "portkey"
+    default_base_url = "https://api.portkey.ai/v1"
+
+    def headers(self, api_key: str) -> dict[str, str]:
+        return {"x-portkey-api-key": api_key}
+
+
+PROVIDER = Portkey()

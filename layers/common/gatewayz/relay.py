@@ -1,0 +1,269 @@
+"""Streaming a completion (DESIGN §3 steps 6-8, §7): the provider's SSE relayed event by
+event, with no buffering, then the request settled.
+
+The stream is opened and read up to its first event before the client gets a byte, so a
+provider that fails that early is failed over like any other. After that, events pass
+through as they came; the final usage chunk gets `usage.cost` (or is dropped when the
+client did not ask for it), a provider error or a broken stream becomes one in-band error
+chunk, and `data: [DONE]` always ends the stream. A client that leaves is still charged
+what the provider reports: the relay keeps reading (at most `STREAM_DRAIN_S`) for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from gatewayz import errors, routing
+from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import httpx
+    from starlette.types import Message, Receive, Scope, Send
+
+    from gatewayz.chat import Call
+    from gatewayz.streaming import Event
+
+Opened = tuple["httpx.Response", "AsyncIterator[bytes]", SSEDecoder, "list[Event]"]
+
+
+async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call) -> Opened:
+    """Open a stream and read it up to its first event.
+
+    Raises:
+        Retryable: the provider failed before that first event (the client saw nothing).
+    """
+    import httpx
+
+    from gatewayz.chat import _timeout
+
+    call.attempt, call.upstream_started = attempt, time.perf_counter()
+    path = "/chat/completions" if call.request.chat else "/completions"
+    response = await routing.open_response(attempt, path, body, stream=True, timeouts=_timeout())
+    chunks = response.aiter_bytes()
+    decoder = SSEDecoder()
+    events: list[Event] = []
+    try:
+        while not [e for e in events if e.data is not None]:
+            events += decoder.feed(await anext(chunks))
+    except StopAsyncIteration:
+        await response.aclose()
+        raise routing.Retryable("the stream ended before its first event") from None
+    except httpx.TimeoutException:
+        await response.aclose()
+        raise routing.Retryable("timeout before the first event", timeout=True) from None
+    except httpx.HTTPError as exc:
+        await response.aclose()
+        raise routing.Retryable(
+            f"stream broke before its first event: {type(exc).__name__}"
+        ) from None
+    first = next(e for e in events if e.data is not None).json()
+    if first is not None and "error" in first:
+        await response.aclose()
+        raise routing.Retryable("the stream began with an error")
+    return response, chunks, decoder, events
+
+
+class Relay(Response):
+    """A response that pumps one open upstream stream to the client, then settles."""
+
+    def __init__(
+        self,
+        call: Call,
+        response: httpx.Response,
+        chunks: AsyncIterator[bytes],
+        decoder: SSEDecoder,
+        primed: list[Event],
+    ) -> None:
+        super().__init__(status_code=200, media_type="text/event-stream")
+        self.call, self.response, self.chunks, self.decoder = call, response, chunks, decoder
+        self.primed = primed
+        self.send: Send | None = None
+        self.gone_at: float | None = None  # when the client left
+        self.error: errors.GatewayError | None = None
+        self.done = False
+        self.usage: dict[str, Any] | None = None
+        self.usage_sent = False
+        self.finish_reason: str | None = None
+        self.output_bytes = 0
+        self.chunk_id, self.model = call.request_id, call.request.model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        watcher = asyncio.create_task(self._watch(receive))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
+            await self._pump()
+            await self._write(b"", more=False)
+        finally:
+            watcher.cancel()
+            await self.response.aclose()
+            self._settle()
+        if self.background is not None:
+            await self.background()
+
+    async def _pump(self) -> None:
+        import httpx
+
+        for event in self.primed:
+            await self._on(event)
+        while not self.done and self.error is None:
+            try:
+                chunk = await self._next()
+            except StopAsyncIteration:
+                break
+            except TimeoutError:  # the drain bound after the client left
+                break
+            except httpx.TimeoutException:
+                self.error = errors.UpstreamTimeout("The provider stopped answering mid-stream.")
+                break
+            except httpx.HTTPError:
+                self.error = errors.UpstreamError("The provider's stream broke off.")
+                break
+            for event in self.decoder.feed(chunk):
+                await self._on(event)
+                if self.done or self.error:
+                    break
+        if not self.done and self.error is None:
+            for event in self.decoder.flush():
+                await self._on(event)
+        if self.error is None and not self.done and self.finish_reason is None:
+            self.error = errors.UpstreamError("The provider's stream ended early.")
+        if self.error is not None:
+            await self._write(
+                error_chunk(
+                    self.error,
+                    chunk_id=self.chunk_id,
+                    model=self.model,
+                    chat=self.call.request.chat,
+                )
+            )
+        elif self.call.request.include_usage and self.usage is not None and not self.usage_sent:
+            # The provider put usage on a content chunk only: send OpenAI's usage chunk.
+            await self._write(encode(self._usage_chunk(self.usage)))
+        await self._write(DONE)
+
+    async def _next(self) -> bytes:
+        if self.gone_at is None:
+            return await anext(self.chunks)
+        from gatewayz.config import get_settings
+
+        left = self.gone_at + get_settings().stream_drain_s - time.monotonic()
+        return await asyncio.wait_for(anext(self.chunks), timeout=max(0.0, left))
+
+    async def _on(self, event: Event) -> None:
+        if event.data is None:  # a comment (keep-alive): pass it on
+            await self._write(event.raw + b"\n\n")
+            return
+        if event.is_done:
+            self.done = True
+            return
+        chunk = event.json()
+        if chunk is None:
+            await self._write(event.raw + b"\n\n")
+            return
+        if "error" in chunk:
+            # Never the provider's own words: they may hold internals.
+            self.error = errors.UpstreamError("The provider reported an error mid-stream.")
+            return
+        self._observe(chunk)
+        if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
+            if self.call.request.include_usage:
+                await self._write(encode(self._usage_chunk(chunk["usage"], chunk)))
+                self.usage_sent = True
+            return
+        await self._write(event.raw + b"\n\n")
+
+    def _observe(self, chunk: dict[str, Any]) -> None:
+        if self.call.upstream_id is None and isinstance(chunk.get("id"), str):
+            self.call.upstream_id = self.chunk_id = chunk["id"]
+        if isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            if self.call.first_token is None:
+                self.call.first_token = time.perf_counter()
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            if isinstance(text, str):
+                self.output_bytes += len(text.encode())
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+
+    def _usage_chunk(
+        self, usage: dict[str, Any], chunk: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        from gatewayz.pricing import Usage, cost_nanos
+
+        assert self.call.attempt is not None
+        cost = cost_nanos(self.call.attempt.offer.price, Usage.from_openai(usage))
+        base = chunk or {
+            "id": self.chunk_id,
+            "object": "chat.completion.chunk" if self.call.request.chat else "text_completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [],
+        }
+        return {**base, "usage": {**usage, "cost": cost / 1e9}}
+
+    async def _write(self, data: bytes, *, more: bool = True) -> None:
+        if self.gone_at is not None or self.send is None:
+            return
+        try:
+            await self.send({"type": "http.response.body", "body": data, "more_body": more})
+        except OSError:
+            self._left()
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                self._left()
+                return
+
+    def _left(self) -> None:
+        if self.gone_at is None:
+            self.gone_at = time.monotonic()
+
+    def _settle(self) -> None:
+        from gatewayz.chat import _estimate
+        from gatewayz.logs import get_logger
+        from gatewayz.pricing import Usage
+
+        try:
+            if self.usage is not None:
+                usage, estimated = Usage.from_openai(self.usage), False
+            elif self.output_bytes:
+                # Output was delivered but never counted by the provider: bill an estimate.
+                usage, estimated = _estimate(self.call, "x" * self.output_bytes), True
+            else:
+                usage, estimated = Usage(), False
+            self.call.settle(
+                usage,
+                status=200,
+                finish_reason=self.finish_reason or ("error" if self.error else None),
+                error_code=self.error.code if self.error else None,
+                estimated=estimated,
+            )
+        except Exception:  # noqa: BLE001 - the stream is over; the sweeper returns the hold
+            get_logger().exception(
+                "settling a stream failed", extra={"request_id": self.call.request_id}
+            )

@@ -1,0 +1,101 @@
+"""Server-sent events (DESIGN §3 step 7, §7; STYLE rule 5).
+
+`SSEDecoder` splits an upstream byte stream into events, however the bytes are cut
+(mid-line, mid-character). Events pass through as the bytes they arrived as; only the
+final usage chunk is rewritten (to add `usage.cost`) and a late error becomes one
+`data: {"error": ...}` chunk, then `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gatewayz.errors import GatewayError
+
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One SSE event: its raw bytes (without the blank line) and its `data` payload."""
+
+    raw: bytes
+    data: bytes | None  # None for comments and events without data
+
+    @property
+    def is_done(self) -> bool:
+        return self.data == b"[DONE]"
+
+    def json(self) -> dict[str, Any] | None:
+        """The data as a JSON object, or None if it is not one."""
+        if self.data is None or self.is_done:
+            return None
+        try:
+            value = json.loads(self.data)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+class SSEDecoder:
+    """Incremental SSE parsing (the WHATWG event-stream format, as OpenAI sends it)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Events completed by `chunk`; a partial event waits for the next one."""
+        self._buffer += chunk
+        if b"\r" in self._buffer:
+            self._buffer = self._buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events: list[Event] = []
+        while True:
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                return events
+            block, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
+            if block:
+                events.append(_parse(block))
+
+    def flush(self) -> list[Event]:
+        """What is left when the stream ends (an event without its closing blank line)."""
+        block, self._buffer = self._buffer.strip(b"\n"), b""
+        return [_parse(block)] if block else []
+
+
+def _parse(block: bytes) -> Event:
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+    return Event(raw=block, data=b"\n".join(data) if data else None)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """One `data:` event."""
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def error_chunk(err: GatewayError, *, chunk_id: str, model: str, chat: bool = True) -> bytes:
+    """The in-band error after streaming began: a chunk the OpenAI SDKs raise on, with
+    `finish_reason: "error"` so a reader that ignores `error` still sees the end."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "error"}
+    if chat:
+        choice["delta"] = {}
+    else:
+        choice["text"] = ""
+    return encode(
+        {
+            "id": chunk_id,
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "error": err.body()["error"],
+        }
+    )

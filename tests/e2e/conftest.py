@@ -1,0 +1,165 @@
+"""A running gateway for end-to-end tests: the local gateway (routing as template.yaml
+does) on a real socket, in front of two fake providers (OpenRouter and Featherless),
+with real PostgreSQL and the rate-limit store of the environment."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import openai
+import psycopg
+import pytest
+
+from gatewayz import accounts, auth, catalog, config, credits, db, keys, local, samtemplate
+from tests.conftest import reset_caches
+from tests.fakes.asgi_server import serve_asgi
+from tests.fakes.openai_upstream import FakeUpstream, serve
+from tests.pg import ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+MODEL = "test/echo"
+# $1 and $2 per million tokens: 1,000 and 2,000 nanos a token.
+INPUT_NANOS, OUTPUT_NANOS = 1_000, 2_000
+ENV = {
+    "OPENROUTER_API_KEY": "sk-or-test",
+    "FEATHERLESS_API_KEY": "sk-fl-test",
+    "UPSTREAM_TIMEOUT_S": "2",
+    "STREAM_DRAIN_S": "5",
+    "GATEWAYZ_METRICS": "off",
+}
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    primary: FakeUpstream  # openrouter, tried first
+    secondary: FakeUpstream  # featherless
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    user_id: str
+    key_id: str
+    secret: str
+
+    def balance(self) -> int:
+        row = db.execute("SELECT balance_nanos FROM accounts WHERE id = %s", (self.account_id,))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+@pytest.fixture(scope="session")
+def upstreams() -> Iterator[Upstreams]:
+    with serve() as primary, serve() as secondary:
+        yield Upstreams(primary, secondary)
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url: str, upstreams: Upstreams) -> Iterator[str]:
+    """The base URL (`.../v1`) of a gateway whose providers are the two fakes."""
+    saved = {
+        name: os.environ.get(name) for name in [*ENV, "OPENROUTER_BASE_URL", "FEATHERLESS_BASE_URL"]
+    }
+    os.environ.update(ENV)
+    os.environ["OPENROUTER_BASE_URL"] = upstreams.primary.base_url
+    os.environ["FEATHERLESS_BASE_URL"] = upstreams.secondary.base_url
+    reset_caches()
+    _add_test_model()
+    template = samtemplate.load(ROOT / "template.yaml")
+    gateway_app = local.LocalGateway(template, local.load_functions(ROOT, template))
+    try:
+        with serve_asgi(gateway_app) as port:
+            yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_caches()
+
+
+def _add_test_model() -> None:
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO models (id, name, context_length, max_output_tokens)
+               VALUES (%s, 'Test: Echo', 8192, 1024) ON CONFLICT (id) DO NOTHING""",
+            (MODEL,),
+        )
+        for provider, priority in (("openrouter", 10), ("featherless", 20)):
+            cur.execute(
+                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
+                                             input_price, output_price)
+                   VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, provider) DO NOTHING""",
+                (MODEL, provider, f"{provider}/echo", priority, Decimal(1), Decimal(2)),
+            )
+    catalog.refresh()
+
+
+@pytest.fixture(autouse=True)
+def _fresh(request: pytest.FixtureRequest) -> None:
+    if "upstreams" in request.fixturenames:
+        fakes: Upstreams = request.getfixturevalue("upstreams")
+        fakes.primary.reset()
+        fakes.secondary.reset()
+    auth.forget()
+
+
+def new_account(
+    *,
+    credit_nanos: int = 5_000_000_000,
+    plan: str = "payg",
+    scopes: tuple[str, ...] = keys.DEFAULT_SCOPES,
+    **key_fields: Any,
+) -> Account:
+    """A funded account with one key; `key_fields` set columns of the key."""
+    with db.transaction() as cur:
+        owner = accounts.create_personal(
+            cur, email=f"e2e-{uuid.uuid4().hex[:12]}@example.com", plan_id=plan
+        )
+        if credit_nanos:
+            credits.post(
+                cur, account_id=owner.account_id, kind="admin_grant", amount_nanos=credit_nanos
+            )
+        key = keys.create(
+            cur,
+            account_id=owner.account_id,
+            user_id=owner.user_id,
+            name="e2e",
+            pepper=config.key_hash_secret(),
+            scopes=scopes,
+        )
+        for column, value in key_fields.items():
+            cur.execute(
+                psycopg.sql.SQL("UPDATE api_keys SET {} = %s WHERE id = %s").format(
+                    psycopg.sql.Identifier(column)
+                ),
+                (value, key.id),
+            )
+    return Account(owner.account_id, owner.user_id, key.id, key.secret)
+
+
+@pytest.fixture
+def account(gateway: str) -> Account:
+    return new_account()
+
+
+@pytest.fixture
+def client(gateway: str, account: Account) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway, api_key=account.secret, max_retries=0)
+
+
+def ledger_usage(account_id: str) -> list[tuple[int, str]]:
+    """The account's usage debits (amount, request id), oldest first."""
+    rows = db.execute(
+        """SELECT t.amount_nanos, u.request_id FROM credit_transactions t
+             JOIN usage_records u ON u.id = t.usage_record_id
+            WHERE t.account_id = %s AND t.kind = 'usage' ORDER BY t.id""",
+        (account_id,),
+    )
+    return [(int(a), r) for a, r in rows.fetchall()]

@@ -1,0 +1,77 @@
+"""Costs in nano-dollars (DESIGN §4): exact, class by class, never rounded down."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from gatewayz.pricing import (
+    Price,
+    Usage,
+    cost_nanos,
+    hold_nanos,
+    max_tokens_affordable,
+    token_cost_nanos,
+)
+
+GPT_4O_MINI = Price(Decimal("0.15"), Decimal("0.60"), cached_input=Decimal("0.075"))
+
+
+def test_a_token_at_a_price_per_million() -> None:
+    # $0.15 per million tokens is 150 nanos per token.
+    assert token_cost_nanos(1, Decimal("0.15")) == 150
+    assert token_cost_nanos(1_000_000, Decimal("0.15")) == 150_000_000
+    # A fraction of a nano is rounded up, never down: $0.0001/M is 0.1 nano per token.
+    assert token_cost_nanos(1, Decimal("0.0001")) == 1
+    assert token_cost_nanos(11, Decimal("0.0001")) == 2
+    assert token_cost_nanos(0, Decimal("5")) == 0
+
+
+def test_each_class_at_its_own_price() -> None:
+    usage = Usage(input_tokens=1000, cached_input_tokens=2000, output_tokens=300)
+    assert cost_nanos(GPT_4O_MINI, usage) == 1000 * 150 + 2000 * 75 + 300 * 600
+
+
+def test_cached_and_reasoning_default_to_input_and_output_prices() -> None:
+    price = Price(Decimal("1"), Decimal("2"))
+    usage = Usage(cached_input_tokens=10, reasoning_tokens=5)
+    assert cost_nanos(price, usage) == 10 * 1000 + 5 * 2000
+
+
+def test_usage_of_an_unpriced_class_is_refused_not_free() -> None:
+    with pytest.raises(ValueError, match="image"):
+        cost_nanos(GPT_4O_MINI, Usage(images=1))
+    with pytest.raises(ValueError, match="input"):
+        cost_nanos(Price(None, Decimal("1")), Usage(input_tokens=1))
+
+
+def test_openai_usage_splits_into_disjoint_classes() -> None:
+    usage = Usage.from_openai(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 50,
+            "prompt_tokens_details": {"cached_tokens": 30},
+            "completion_tokens_details": {"reasoning_tokens": 20},
+        }
+    )
+    assert usage == Usage(
+        input_tokens=70, cached_input_tokens=30, output_tokens=30, reasoning_tokens=20
+    )
+    assert (usage.prompt_tokens, usage.completion_tokens) == (100, 50)
+
+
+@pytest.mark.parametrize("bad", [None, "x", {"prompt_tokens": -5}, {"prompt_tokens": True}])
+def test_malformed_usage_counts_nothing(bad: object) -> None:
+    assert Usage.from_openai(bad) == Usage()  # type: ignore[arg-type]
+
+
+def test_the_hold_covers_the_worst_case_and_affordability_inverts_it() -> None:
+    price = Price(Decimal("1"), Decimal("2"), reasoning=Decimal("3"))
+    held = hold_nanos(price, prompt_tokens=100, output_tokens=50)
+    assert held == 100 * 1000 + 50 * 3000
+    assert max_tokens_affordable(price, held, 100) == 50
+    assert max_tokens_affordable(price, held - 1, 100) == 49
+    assert max_tokens_affordable(price, 100 * 1000, 100) == 0
+    free = Price(Decimal("0"), Decimal("0"))
+    assert max_tokens_affordable(free, 0, 100) > 1_000_000
