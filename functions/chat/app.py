@@ -7,9 +7,8 @@ for `sam local` and the API Gateway event tests.
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from mangum import Mangum
 
-from gatewayz.http import create_app
+from gatewayz.http import create_app, lambda_handler
 
 router = APIRouter()
 
@@ -51,4 +50,4 @@ async def generation(request: Request, id: str) -> JSONResponse:
 
 
 app = create_app("chat", [router])
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

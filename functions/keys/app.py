@@ -5,9 +5,8 @@ Until its issue lands this function serves only `GET /health`; its other paths a
 routed here by template.yaml and answer 404 in the error envelope.
 """
 
-from mangum import Mangum
 
-from gatewayz.http import create_app
+from gatewayz.http import create_app, lambda_handler
 
 app = create_app("keys")
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

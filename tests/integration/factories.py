@@ -13,3 +13,51 @@ def new_owner(plan_id: str = "payg") -> accounts.Owner:
         return accounts.create_personal(
             cur, email=f"user-{uuid.uuid4().hex[:10]}@example.com", plan_id=plan_id
         )
+
+
+# Helpers added for the chat path's money, keys and limits tests.
+from gatewayz import credits, keys  # noqa: E402
+
+
+def fund(account_id: str, nanos: int) -> None:
+    """Grant `nanos` to an account through the ledger (an admin grant)."""
+    with db.transaction() as cur:
+        credits.post(cur, account_id=account_id, kind="admin_grant", amount_nanos=nanos)
+
+
+def new_key(owner: accounts.Owner, **columns: object) -> keys.NewKey:
+    """A key of the owner's account made by `keys.create`, then given `columns` of
+    `api_keys` (limits, dates) as an admin or the keys route would set them."""
+    from psycopg import sql
+
+    from gatewayz import config
+
+    with db.transaction() as cur:
+        key = keys.create(
+            cur,
+            account_id=owner.account_id,
+            user_id=owner.user_id,
+            name="test key",
+            pepper=config.key_hash_secret(),
+        )
+        if columns:
+            assignments = sql.SQL(", ").join(
+                sql.SQL("{} = %s").format(sql.Identifier(name)) for name in columns
+            )
+            cur.execute(
+                sql.SQL("UPDATE api_keys SET {} WHERE id = %s").format(assignments),
+                (*columns.values(), key.id),
+            )
+    return key
+
+
+def expire_hold(request_id: str) -> None:
+    """Move a hold's life into the past, as if its function crashed an hour ago.
+
+    Only the dates change, so the money invariant is untouched."""
+    db.execute(
+        """UPDATE credit_holds SET created_at = now() - interval '2 hours',
+                                   expires_at = now() - interval '1 hour'
+            WHERE request_id = %s""",
+        (request_id,),
+    )

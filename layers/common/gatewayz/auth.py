@@ -37,8 +37,9 @@ SELECT k.id, k.account_id, k.user_id, k.scopes, k.allowed_models, k.allowed_cidr
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Effective limits of a key: the plan's, lowered by the key's own unless an admin
-    set the key's (then they may be higher). `key_*` are the key's own windows, if any."""
+    """Limits of a key. The unprefixed ones are the account's windows, shared by all its
+    keys: the plan's, or a key's own where an admin raised it above the plan. `key_*` are
+    the key's own windows, if any: its limits, capped by the plan unless an admin set them."""
 
     requests_per_minute: int
     requests_per_day: int
@@ -141,11 +142,16 @@ def _caller(row: tuple[Any, ...]) -> Caller:
             return int(plan)
         return int(own) if by_admin else min(int(own), int(plan))
 
+    def account(own: int | None, plan: int) -> int:
+        # A key's lower limit is its own window's: lowering the shared account window
+        # would let the key's siblings use up its budget.
+        return max(int(own), int(plan)) if by_admin and own is not None else int(plan)
+
     limits = Limits(
-        requests_per_minute=effective(key_rpm, plan_rpm),
-        requests_per_day=effective(key_rpd, plan_rpd),
-        tokens_per_minute=effective(key_tpm, plan_tpm),
-        concurrent_requests=effective(key_conc, plan_conc),
+        requests_per_minute=account(key_rpm, plan_rpm),
+        requests_per_day=account(key_rpd, plan_rpd),
+        tokens_per_minute=account(key_tpm, plan_tpm),
+        concurrent_requests=account(key_conc, plan_conc),
         key_requests_per_minute=None if key_rpm is None else effective(key_rpm, plan_rpm),
         key_requests_per_day=None if key_rpd is None else effective(key_rpd, plan_rpd),
         key_tokens_per_minute=None if key_tpm is None else effective(key_tpm, plan_tpm),

@@ -8,6 +8,7 @@ one structured log line per request, and `GET /health`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -23,7 +24,7 @@ from gatewayz import errors
 from gatewayz.logs import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from fastapi import APIRouter
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -262,3 +263,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point of a buffered function: Mangum over `app`.
+
+    Mangum runs each invocation on the thread's current event loop; this makes sure there
+    is one (a thread of the local gateway, or a process where `asyncio.run` already came
+    and went, has none).
+    """
+    from mangum import Mangum
+
+    mangum = Mangum(app, lifespan="off")
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or loop.is_closed():
+            asyncio.set_event_loop(asyncio.new_event_loop())
+        result: dict[str, Any] = mangum(event, context)
+        return result
+
+    return handler

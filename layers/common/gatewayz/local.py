@@ -14,7 +14,6 @@ import base64
 import importlib.util
 import json
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -196,8 +195,8 @@ class LocalGateway:
             source_ip=source_ip,
             path_parameters=params,
         )
-        # Mangum runs its own event loop, so the handler gets a thread, as in Lambda.
-        result = await asyncio.to_thread(_call_handler, function.handler, event)
+        # Mangum runs an event loop of its own, so the handler gets a thread, as in Lambda.
+        result = await asyncio.to_thread(function.handler, event, LambdaContext())
         headers: list[tuple[bytes, bytes]] = []
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers.extend((name.encode(), str(v).encode()) for v in values)
@@ -226,19 +225,6 @@ class LocalGateway:
         headers.append((b"x-amzn-request-context", json.dumps(context).encode()))
         trusted = {**scope, "headers": headers, http.TRUSTS_CONTEXT_HEADER: True}
         await function.app(trusted, receive, send)
-
-
-_threads = threading.local()
-
-
-def _call_handler(
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]
-) -> dict[str, Any]:
-    """Invoke a Mangum handler in a worker thread, which needs an event loop of its own."""
-    if getattr(_threads, "loop", None) is None:
-        _threads.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_threads.loop)
-    return handler(event, LambdaContext())
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -1,8 +1,8 @@
 """Streaming a completion (DESIGN §3 steps 6-8, §7): the provider's SSE relayed event by
 event, with no buffering, then the request settled.
 
-The stream is opened and read up to its first event before the client gets a byte, so a
-provider that fails that early is failed over like any other. After that, events pass
+The stream is opened and read up to its first event with content before the client gets
+a byte, so a provider that fails that early is failed over like any other. After that, events pass
 through as they came; the final usage chunk gets `usage.cost` (or is dropped when the
 client did not ask for it), a provider error or a broken stream becomes one in-band error
 chunk, and `data: [DONE]` always ends the stream. A client that leaves is still charged
@@ -21,7 +21,7 @@ from gatewayz import errors, routing
 from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
     import httpx
     from starlette.types import Message, Receive, Scope, Send
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gatewayz.chat import Call
     from gatewayz.streaming import Event
 
-Opened = tuple["httpx.Response", "AsyncIterator[bytes]", SSEDecoder, "list[Event]"]
+Opened = tuple["httpx.Response", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
 
 
 async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call) -> Opened:
@@ -45,28 +45,52 @@ async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call
     call.attempt, call.upstream_started = attempt, time.perf_counter()
     path = "/chat/completions" if call.request.chat else "/completions"
     response = await routing.open_response(attempt, path, body, stream=True, timeouts=_timeout())
-    chunks = response.aiter_bytes()
+    chunks: AsyncGenerator[bytes] = response.aiter_bytes()  # type: ignore[assignment]
     decoder = SSEDecoder()
     events: list[Event] = []
+    failure: routing.Retryable | None = None
     try:
-        while not [e for e in events if e.data is not None]:
+        while not any(_substantive(e) for e in events):
             events += decoder.feed(await anext(chunks))
     except StopAsyncIteration:
-        await response.aclose()
-        raise routing.Retryable("the stream ended before its first event") from None
+        failure = routing.Retryable("the stream ended before its first event")
     except httpx.TimeoutException:
-        await response.aclose()
-        raise routing.Retryable("timeout before the first event", timeout=True) from None
+        failure = routing.Retryable("timeout before the first event", timeout=True)
     except httpx.HTTPError as exc:
-        await response.aclose()
-        raise routing.Retryable(
-            f"stream broke before its first event: {type(exc).__name__}"
-        ) from None
-    first = next(e for e in events if e.data is not None).json()
-    if first is not None and "error" in first:
-        await response.aclose()
-        raise routing.Retryable("the stream began with an error")
+        failure = routing.Retryable(f"stream broke before its first event: {type(exc).__name__}")
+    if failure is None and any((e.json() or {}).get("error") for e in events):
+        failure = routing.Retryable("the stream began with an error")
+    if failure is not None:
+        await _close(response, chunks)
+        raise failure
     return response, chunks, decoder, events
+
+
+async def _close(response: httpx.Response, chunks: AsyncGenerator[bytes]) -> None:
+    await chunks.aclose()
+    await response.aclose()
+
+
+def _substantive(event: Event) -> bool:
+    """Whether the event says more than "the assistant is about to speak": until one does,
+    the client has seen nothing and a failure can still move to the next provider."""
+    if event.data is None:
+        return False
+    chunk = event.json()
+    if chunk is None:
+        return True
+    if "error" in chunk or chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            return True
+        delta = choice.get("delta")
+        said = (
+            {k: v for k, v in delta.items() if k != "role" and v} if isinstance(delta, dict) else {}
+        )
+        if said or choice.get("finish_reason") or choice.get("text"):
+            return True
+    return False
 
 
 class Relay(Response):
@@ -76,7 +100,7 @@ class Relay(Response):
         self,
         call: Call,
         response: httpx.Response,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncGenerator[bytes],
         decoder: SSEDecoder,
         primed: list[Event],
     ) -> None:
@@ -112,8 +136,8 @@ class Relay(Response):
             await self._write(b"", more=False)
         finally:
             watcher.cancel()
-            await self.response.aclose()
-            self._settle()
+            await _close(self.response, self.chunks)
+            self._settle()  # a no-op when the stream ended normally
         if self.background is not None:
             await self.background()
 
@@ -144,19 +168,18 @@ class Relay(Response):
                 await self._on(event)
         if self.error is None and not self.done and self.finish_reason is None:
             self.error = errors.UpstreamError("The provider's stream ended early.")
+        ending = b""
         if self.error is not None:
-            await self._write(
-                error_chunk(
-                    self.error,
-                    chunk_id=self.chunk_id,
-                    model=self.model,
-                    chat=self.call.request.chat,
-                )
+            ending = error_chunk(
+                self.error, chunk_id=self.chunk_id, model=self.model, chat=self.call.request.chat
             )
         elif self.call.request.include_usage and self.usage is not None and not self.usage_sent:
             # The provider put usage on a content chunk only: send OpenAI's usage chunk.
-            await self._write(encode(self._usage_chunk(self.usage)))
-        await self._write(DONE)
+            ending = encode(self._usage_chunk(self.usage))
+        # Settled before the end reaches the client: once it has seen the last chunk, its
+        # charge and usage record exist.
+        self._settle()
+        await self._write(ending + DONE)
 
     async def _next(self) -> bytes:
         if self.gone_at is None:

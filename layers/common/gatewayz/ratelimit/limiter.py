@@ -35,7 +35,7 @@ class Admission:
 
     headers: dict[str, str]
     token_keys: tuple[str, ...] = ()
-    tokens_counted: int = 0
+    tokens_counted: tuple[int, ...] = ()  # what each window of `token_keys` counted
 
 
 _pending: dict[str, dict[str, int]] = {}  # account id -> window key -> correction
@@ -70,19 +70,26 @@ def admit(store: Store, caller: Caller, estimated_tokens: int) -> Admission:
             metadata={"limit": name},
             headers={**headers, "retry-after": str(retry_after)},
         )
-    token_keys = tuple(w.key for name, w in named if name.endswith("tokens_per_minute"))
-    counted = next((w.cost for name, w in named if name.endswith("tokens_per_minute")), 0)
-    return Admission(headers=headers, token_keys=token_keys, tokens_counted=counted)
+    token_windows = [w for name, w in named if name.endswith("tokens_per_minute")]
+    return Admission(
+        headers=headers,
+        token_keys=tuple(w.key for w in token_windows),
+        tokens_counted=tuple(w.cost for w in token_windows),
+    )
 
 
 def correct(caller: Caller, admission: Admission, actual_tokens: int) -> None:
     """Remember to move the token windows from the estimate to `actual_tokens`."""
-    delta = actual_tokens - admission.tokens_counted
-    if not delta or not admission.token_keys:
+    deltas = [
+        (key, actual_tokens - counted)
+        for key, counted in zip(admission.token_keys, admission.tokens_counted, strict=True)
+        if actual_tokens != counted
+    ]
+    if not deltas:
         return
     with _pending_lock:
         pending = _pending.setdefault(caller.account_id, {})
-        for key in admission.token_keys:
+        for key, delta in deltas:
             pending[key] = pending.get(key, 0) + delta
 
 

@@ -1,0 +1,227 @@
+"""The chat path's rate limiter (gatewayz/ratelimit/limiter.py; DESIGN §3 step 3, §7 headers)
+on every store backend: memory, Redis and Upstash (tests/redis_fixtures.py)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import uuid
+from typing import TYPE_CHECKING, ClassVar
+
+import pytest
+
+from gatewayz import auth, errors
+from gatewayz.auth import Caller, Limits
+from gatewayz.ratelimit import Store, StoreUnavailable
+from gatewayz.ratelimit.limiter import admit, correct
+from gatewayz.ratelimit.redis import RedisStore
+from gatewayz.ratelimit.upstash import UpstashStore
+from tests.integration.factories import new_key, new_owner
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gatewayz.ratelimit.limiter import Admission
+
+ROOMY = 1_000_000
+
+
+def caller(
+    *,
+    rpm: int = ROOMY,
+    rpd: int = ROOMY,
+    tpm: int = ROOMY,
+    account_id: str | None = None,
+    key_rpm: int | None = None,
+    key_tpm: int | None = None,
+) -> Caller:
+    """A caller of a fresh account (or of `account_id`), with a fresh key."""
+    return Caller(
+        key_id=str(uuid.uuid4()),
+        account_id=account_id or str(uuid.uuid4()),
+        user_id=str(uuid.uuid4()),
+        scopes=frozenset({"chat"}),
+        allowed_models=None,
+        allowed_cidrs=None,
+        allowed_referers=None,
+        limits=Limits(
+            requests_per_minute=rpm,
+            requests_per_day=rpd,
+            tokens_per_minute=tpm,
+            concurrent_requests=10,
+            key_requests_per_minute=key_rpm,
+            key_tokens_per_minute=key_tpm,
+        ),
+        spend_limit_nanos=None,
+        expires_at=None,
+        revoked_at=None,
+        secret_expires_at=None,
+        account_status="active",
+        plan_id="payg",
+    )
+
+
+class Counting(Store):
+    """The backend under test, with every round trip to it counted."""
+
+    name: ClassVar[str] = "counting"
+
+    def __init__(self, backend: Store) -> None:
+        self.backend = backend
+        self.hits: list[list[tuple[str, int]]] = []  # the corrections each hit carried
+        self.adjusts = 0
+
+    def ping(self) -> None:
+        self.backend.ping()
+
+    def _hit(
+        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+    ) -> Sequence[int]:
+        self.hits.append(list(corrections))
+        return self.backend._hit(keys, args, corrections)
+
+    def _adjust(self, key: str, delta: int) -> None:
+        self.adjusts += 1
+        self.backend._adjust(key, delta)
+
+
+def remaining(admission: Admission, kind: str) -> int:
+    return int(admission.headers[f"x-ratelimit-remaining-{kind}"])
+
+
+def reset_seconds(value: str) -> float:
+    """OpenAI's reset format (`1s`, `0.5s`, `6m0s`) in seconds."""
+    match = re.fullmatch(r"(?:(\d+)m)?(\d+(?:\.\d+)?)s", value)
+    assert match, value
+    return int(match[1] or 0) * 60 + float(match[2])
+
+
+def test_exactly_n_of_2n_requests_are_admitted(store: Store) -> None:
+    n, tokens = 5, 100
+    who = caller(rpm=n, tpm=10_000)
+    admitted: list[Admission] = []
+    refused: list[errors.RateLimited] = []
+    for _ in range(2 * n):
+        try:
+            admitted.append(admit(store, who, tokens))
+        except errors.RateLimited as exc:
+            refused.append(exc)
+    assert (len(admitted), len(refused)) == (n, n)
+
+    assert [remaining(a, "requests") for a in admitted] == list(range(n - 1, -1, -1))
+    assert [remaining(a, "tokens") for a in admitted] == [
+        10_000 - tokens * i for i in range(1, n + 1)
+    ]
+    for admission in admitted:
+        assert admission.headers["x-ratelimit-limit-requests"] == str(n)
+        assert admission.headers["x-ratelimit-limit-tokens"] == "10000"
+        assert 0 < reset_seconds(admission.headers["x-ratelimit-reset-requests"]) <= 60
+        assert 0 < reset_seconds(admission.headers["x-ratelimit-reset-tokens"]) <= 60
+    for exc in refused:
+        assert exc.status == 429
+        assert exc.code == "rate_limit_exceeded"
+        assert exc.metadata == {"limit": "requests_per_minute"}
+        assert 1 <= int(exc.headers["retry-after"]) <= 60
+        assert exc.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_an_estimate_larger_than_the_token_window_counts_as_the_whole_window(
+    store: Store,
+) -> None:
+    who = caller(tpm=1_000)
+    huge = admit(store, who, 50_000)
+    assert remaining(huge, "tokens") == 0
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 1)
+    assert raised.value.metadata == {"limit": "tokens_per_minute"}
+
+
+def test_a_correction_rides_along_with_the_accounts_next_admit(store: Store) -> None:
+    counting = Counting(store)
+    first = caller(tpm=10_000)
+    other = caller(tpm=10_000)
+    estimated = admit(counting, first, 1_000)
+    assert remaining(estimated, "tokens") == 9_000
+
+    correct(first, estimated, 100)
+    assert (len(counting.hits), counting.adjusts) == (1, 0)  # remembered, not sent
+
+    # Another account's request carries none of it, and its window is its own.
+    assert remaining(admit(counting, other, 10), "tokens") == 10_000 - 10
+    assert counting.hits[-1] == []
+
+    # The same account's next request moves the window from the estimate to the actual.
+    nxt = admit(counting, caller(tpm=10_000, account_id=first.account_id), 10)
+    assert remaining(nxt, "tokens") == 10_000 - 100 - 10
+    assert counting.hits[-1] != []
+    assert (len(counting.hits), counting.adjusts) == (3, 0)
+
+    # A correction is sent once.
+    assert remaining(admit(counting, first, 10), "tokens") == 10_000 - 100 - 20
+    assert counting.hits[-1] == []
+
+
+def test_a_keys_own_limits_add_key_windows(store: Store) -> None:
+    limited = caller(rpm=100, key_rpm=2)
+    sibling = caller(rpm=100, account_id=limited.account_id)
+    assert [remaining(admit(store, limited, 1), "requests") for _ in range(2)] == [1, 0]
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, limited, 1)
+    assert raised.value.metadata == {"limit": "key_requests_per_minute"}
+    assert raised.value.headers["x-ratelimit-limit-requests"] == "2"
+
+    # Another key of the account has no key window, but shares the account's.
+    assert remaining(admit(store, sibling, 1), "requests") == 100 - 3
+
+
+def test_a_key_limited_below_the_plan_is_not_starved_by_its_siblings(
+    store: Store, database_url: str
+) -> None:
+    # Keys as `auth` makes them: one with the plan's limits, one limited to 2 rpm.
+    owner = new_owner("payg")
+    auth.forget()
+    busy = auth.authenticate(new_key(owner).secret)
+    capped = auth.authenticate(new_key(owner, requests_per_minute=2).secret)
+    for _ in range(3):
+        admit(store, busy, 1)
+    # The capped key has made no request yet: its own window has room, and so has the
+    # account's (the plan's limit, shared by both keys).
+    first = admit(store, capped, 1)
+    assert remaining(first, "requests") == 1
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    admit(store, capped, 1)
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, capped, 1)
+    assert raised.value.metadata == {"limit": "key_requests_per_minute"}
+    admit(store, busy, 1)  # the sibling is not held back by the capped key
+
+
+def test_a_key_token_window_is_corrected_to_the_actual_tokens(store: Store) -> None:
+    # The estimate exceeds the key's whole token window, so the key window counted less
+    # than the account's; both must end at the actual count.
+    who = caller(tpm=10_000, key_tpm=100)
+    estimated = admit(store, who, 500)
+    assert remaining(estimated, "tokens") == 0  # the key's window, the tighter one
+    correct(who, estimated, 50)
+    nxt = admit(store, who, 10)
+    assert remaining(nxt, "tokens") == 100 - 50 - 10
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("backend", ["redis", "upstash"])
+def test_an_unreachable_store_fails_open_without_headers(backend: str) -> None:
+    port = closed_port()
+    store: Store
+    if backend == "redis":
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
+    else:
+        store = UpstashStore(f"http://127.0.0.1:{port}", "token", timeout_s=0.5)
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+    admission = admit(store, caller(rpm=1), 10)
+    assert admission.headers == {}
