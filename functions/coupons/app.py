@@ -4,7 +4,6 @@ Until its issue lands this function serves only `GET /health`; its other paths a
 routed here by template.yaml and answer 404 in the error envelope.
 """
 
-
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("coupons")

@@ -224,3 +224,29 @@ def test_a_generation_can_be_looked_up_by_either_id(
         headers={"authorization": f"Bearer {other.secret}"},
     )
     assert hidden.status_code == 404
+
+
+def test_max_tokens_is_lowered_to_what_the_balance_affords(
+    gateway: str, upstreams: Upstreams
+) -> None:
+    # The model's default output is 1,024 tokens; this balance pays for the prompt and 100.
+    from gatewayz import chat_request
+
+    prompt = chat_request.estimate_prompt({"messages": HELLO}, chat=True)
+    poor = new_account(credit_nanos=prompt * INPUT_NANOS + 100 * OUTPUT_NANOS)
+    client = openai.OpenAI(base_url=gateway, api_key=poor.secret, max_retries=0)
+    client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    assert upstreams.primary.last.json["max_tokens"] == 100
+    # Asking explicitly for more than that is refused, not cut short.
+    richer = new_account(credit_nanos=prompt * INPUT_NANOS + 100 * OUTPUT_NANOS)
+    client = openai.OpenAI(base_url=gateway, api_key=richer.secret, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=101)  # type: ignore[arg-type]
+    assert caught.value.status_code == 402
+    assert "101 output tokens" in caught.value.message
+    # Below the minimum output, even the default is refused.
+    broke = new_account(credit_nanos=prompt * INPUT_NANOS + 5 * OUTPUT_NANOS)
+    client = openai.OpenAI(base_url=gateway, api_key=broke.secret, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    assert caught.value.status_code == 402

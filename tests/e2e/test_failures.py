@@ -173,3 +173,27 @@ def test_a_client_that_disconnects_is_still_charged_what_the_provider_reports(
     assert cost == prompt * INPUT_NANOS + output * OUTPUT_NANOS
     assert before - account.balance() == cost
     assert no_hold_left(account)
+
+
+def test_the_models_list_is_the_next_fallback(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    # test/echo fails on both its providers; the next model in `models` answers.
+    upstreams.primary.enqueue(Behaviour(status=500), Behaviour())
+    upstreams.secondary.enqueue(Behaviour(status=500))
+    answer = client.chat.completions.create(
+        model=MODEL,
+        messages=HELLO,
+        extra_body={"models": ["openai/gpt-4o-mini"]},  # type: ignore[arg-type]
+    )
+    assert answer.provider == "openrouter"  # type: ignore[attr-defined]
+    assert upstreams.primary.last.json["model"] == "openai/gpt-4o-mini"
+    assert "models" not in upstreams.primary.last.json
+    (record,) = db.execute(
+        "SELECT model, cost_nanos FROM usage_records WHERE account_id = %s", (account.account_id,)
+    ).fetchall()
+    assert record[0] == "openai/gpt-4o-mini"
+    usage = answer.usage
+    assert usage is not None
+    # Billed at gpt-4o-mini's price, not test/echo's: $0.15 and $0.60 per million.
+    assert record[1] == usage.prompt_tokens * 150 + usage.completion_tokens * 600

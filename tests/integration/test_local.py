@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from gatewayz import local, samtemplate
+from gatewayz import bootstrap, db, local, samtemplate
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_gatewayz_dev_serves_health_and_prints_the_two_keys(
+def test_gatewayz_dev_serves_health_and_prints_the_two_keys_and_a_working_sdk_snippet(
     empty_database: str, tmp_path: Path
 ) -> None:
     port = free_port()
@@ -117,6 +118,7 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys(
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
     }
+    # No provider key in the environment: the offline mock provider serves.
     proc = subprocess.Popen(
         [sys.executable, "-m", "gatewayz.cli", "dev"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -131,22 +133,50 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys(
             except httpx.TransportError:
                 time.sleep(0.2)
         assert status == 200
+        saved = json.loads((tmp_path / "dev-keys.json").read_text())
+        with db.connect(empty_database) as conn:
+            before = demo_balance(conn)
+        printed, snippet = _printed_snippet(proc)
+        ran = subprocess.run(
+            ["bash", "-c", snippet.replace(".venv/bin/python", sys.executable, 1)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        with db.connect(empty_database) as conn:
+            after = demo_balance(conn)
     finally:
         proc.terminate()
-        output = proc.communicate(timeout=30)[0]
-    saved = json.loads((tmp_path / "dev-keys.json").read_text())
+        output = printed + proc.communicate(timeout=30)[0]
     assert re.fullmatch(r"gw_live_\w{32}", saved["admin_key"])
     assert f"admin key: {saved['admin_key']}" in output
     assert f"demo key:  {saved['demo_key']}" in output
+    lines = ran.stdout.splitlines()
+    assert lines[0].startswith("Hello from the OpenAI SDK (cost $")
+    assert lines[1].startswith("Hello from the OpenAI SDK (streamed; cost $")
+    costs = [Decimal(re.search(r"cost \$([0-9.]+)", line)[1]) for line in lines]  # type: ignore[index]
+    # The demo account paid exactly what the answers said they cost.
+    assert before - after == sum(int(c * 10**9) for c in costs)
 
 
-async def test_the_streaming_app_gets_the_request_context_and_a_spoofed_one_is_dropped(
-    client: httpx.AsyncClient,
-) -> None:
-    spoof = json.dumps({"requestId": "11111111-2222-3333-4444-555555555555"})
-    first = await client.get("/health", headers={"x-amzn-request-context": spoof})
-    second = await client.get("/health", headers={"x-amzn-request-context": spoof})
-    ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
-    # The gateway's own context wins: a fresh API Gateway request id each time.
-    assert len(ids) == 2
-    assert "req_11111111222233334444555555555555" not in ids
+def demo_balance(conn: object) -> int:
+    row = conn.execute(  # type: ignore[attr-defined]
+        """SELECT a.balance_nanos FROM accounts a JOIN memberships m ON m.account_id = a.id
+             JOIN users u ON u.id = m.user_id WHERE u.email = %s""",
+        (bootstrap.DEMO_EMAIL,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _printed_snippet(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Read the dev server's output up to the end of the printed SDK snippet: (all of it
+    so far, the snippet)."""
+    assert proc.stdout is not None
+    printed: list[str] = []
+    snippet: list[str] = []
+    for line in proc.stdout:
+        printed.append(line)
+        if snippet or line.startswith(".venv/bin/python - <<'PY'"):
+            snippet.append(line)
+            if line.strip() == "PY":
+                return "".join(printed), "".join(snippet)
+    raise AssertionError("no snippet printed")

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+PYTHON = ".venv/bin/python"  # where `make dev` installed the SDK
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -52,11 +54,14 @@ def _dev(host: str, port: int) -> int:
 
     from gatewayz import bootstrap, config, local, samtemplate
 
+    # EMF metric lines are for CloudWatch; locally they would only bury the request log.
+    os.environ.setdefault("GATEWAYZ_METRICS", "off")
     root = config.project_root()
     home = config.home()
     print("gatewayz dev: preparing the database (embedded PostgreSQL unless DATABASE_URL)...")
     done = bootstrap.prepare_database(root)
     keys = bootstrap.dev_keys(home)
+    done.update(_served())
     template = samtemplate.load(root / "template.yaml")
     functions = local.load_functions(root, template)
     _banner(host, port, keys, home, done, sorted(functions))
@@ -68,6 +73,20 @@ def _dev(host: str, port: int) -> int:
         lifespan="off",
     )
     return 0
+
+
+def _served() -> dict[str, Any]:
+    """The providers this run calls, and a model to show in the example."""
+    from gatewayz import catalog, providers
+    from gatewayz.config import get_settings
+
+    upstreams = providers.available(get_settings())
+    served = sorted(catalog.models(upstreams))
+    model = "mock/echo" if "mock/echo" in served else (served[0] if served else "mock/echo")
+    names = [
+        name + (" (offline: no provider key set)" if name == "mock" else "") for name in upstreams
+    ]
+    return {"providers": names, "model": model}
 
 
 def _banner(
@@ -84,15 +103,37 @@ def _banner(
 Gatewayz is running at {base}  (functions: {", ".join(functions)})
 database: {done["plans"]} plans, {done["models"]} models, {done["offers"]} offers; \
 migrations applied now: {", ".join(done["migrations_applied"]) or "none pending"}
+providers: {", ".join(done["providers"])}
 
   admin key: {keys.admin_key}
   demo key:  {keys.demo_key}   ($10 trial credit)
   (saved to {home}/dev-keys.json)
 
-  curl {base}/health
+Try it with the OpenAI SDK (paste into a shell in this folder):
+
+{snippet(base + "/v1", keys.demo_key, done["model"])}
 """,
         flush=True,
     )
+
+
+def snippet(base_url: str, key: str, model: str) -> str:
+    """A shell command that calls the gateway with the official SDK, streamed and not."""
+    return f"""{PYTHON} - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="{base_url}", api_key="{key}")
+messages = [{{"role": "user", "content": "Hello from the OpenAI SDK"}}]
+reply = client.chat.completions.create(model="{model}", messages=messages)
+print(reply.choices[0].message.content, f"(cost ${{reply.usage.cost:.9f}})")
+stream = client.chat.completions.create(
+    model="{model}", messages=messages, stream=True, stream_options={{"include_usage": True}}
+)
+for chunk in stream:
+    if chunk.choices:
+        print(chunk.choices[0].delta.content or "", end="", flush=True)
+    elif chunk.usage:
+        print(f" (streamed; cost ${{chunk.usage.cost:.9f}})")
+PY"""
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""Per-request CloudWatch embedded metrics (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gatewayz import credits, metrics
+from gatewayz.pricing import Usage
+
+
+def test_one_emf_line_per_request_with_overhead_and_cost(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATEWAYZ_METRICS", raising=False)
+    record = credits.UsageRecord(
+        endpoint="chat.completions", model="test/echo", status=200, cost_nanos=13_000,
+        provider="openrouter", usage=Usage(input_tokens=7, output_tokens=3),
+        upstream_latency_ms=40, ttft_ms=12, streamed=True,
+    )  # fmt: skip
+    metrics.record(record, total_s=0.0415, upstream_started=1.0)
+    (line,) = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Gatewayz"
+    assert set(directive["Dimensions"][0]) >= {"provider", "status"}
+    assert line["provider"] == "openrouter"
+    # Powertools writes each metric as a list of values.
+    assert line["Tokens"] == [10]
+    assert line["CostNanos"] == [13_000]
+    assert line["GatewayOverhead"] == [pytest.approx(1.5)]
+    assert line["Latency"] == [pytest.approx(41.5)]
+    assert line["model"] == "test/echo"
+
+
+def test_metrics_can_be_turned_off(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAYZ_METRICS", "off")
+    metrics.record(
+        credits.UsageRecord(endpoint="x", model="m", status=200), total_s=0.1, upstream_started=None
+    )
+    assert capsys.readouterr().out == ""
