@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 
 
 def test_the_list_is_public_and_shows_only_servable_models_with_prices(gateway: str) -> None:
@@ -37,9 +38,6 @@ def test_the_sdk_lists_and_retrieves_ids_with_slashes(gateway: str) -> None:
     model = client.models.retrieve("openai/gpt-4o-mini")
     assert model.id == "openai/gpt-4o-mini"
     assert model.owned_by == "openai"
-    try:
+    with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("nobody/nothing")
-    except openai.NotFoundError as exc:
-        assert exc.code == "model_not_found"
-    else:
-        raise AssertionError("an unknown model was found")
+    assert caught.value.code == "model_not_found"
