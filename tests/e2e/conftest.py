@@ -53,13 +53,14 @@ class Account:
         return int(row.fetchone()[0])  # type: ignore[index]
 
 
-@pytest.fixture(scope="session")
+# Module scope: the environment these set must not outlive the end-to-end tests.
+@pytest.fixture(scope="module")
 def upstreams() -> Iterator[Upstreams]:
     with serve() as primary, serve() as secondary:
         yield Upstreams(primary, secondary)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gateway(database_url: str, upstreams: Upstreams) -> Iterator[str]:
     """The base URL (`.../v1`) of a gateway whose providers are the two fakes."""
     saved = {

@@ -59,6 +59,10 @@ _loaded: tuple[float, dict[str, Model]] | None = None
 def models(upstreams: dict[str, Upstream], *, now: float | None = None) -> dict[str, Model]:
     """Every servable model by id, its offers limited to `upstreams` (the available ones)."""
     catalog = _catalog(time.monotonic() if now is None else now)
+    key = (id(catalog), tuple(upstreams))
+    cached = _served.get(key)
+    if cached is not None:
+        return cached
     for upstream in upstreams.values():
         for model in upstream.provider.builtin_models():
             catalog = {**catalog, model.id: model}
@@ -67,7 +71,13 @@ def models(upstreams: dict[str, Upstream], *, now: float | None = None) -> dict[
         offers = tuple(o for o in model.offers if o.provider in upstreams)
         if offers:
             served[model_id] = Model(**{**_fields(model), "offers": offers})
+    # The served view changes only with the catalog or the configured providers.
+    _served.clear()
+    _served[key] = served
     return served
+
+
+_served: dict[tuple[int, tuple[str, ...]], dict[str, Model]] = {}
 
 
 def refresh() -> None:
@@ -75,6 +85,7 @@ def refresh() -> None:
     global _loaded
     with _lock:
         _loaded = None
+        _served.clear()
 
 
 def _catalog(now: float) -> dict[str, Model]:
