@@ -23,7 +23,13 @@ def serve_asgi(app: ASGIApp) -> Iterator[int]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, loop="asyncio", http="h11", lifespan="off", log_config=None, backlog=1024
+        app,
+        loop="asyncio",
+        http="h11",
+        lifespan="off",
+        log_config=None,
+        backlog=1024,
+        proxy_headers=False,  # as `gatewayz dev` serves: the peer address is the client IP
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

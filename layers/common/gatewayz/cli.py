@@ -71,6 +71,8 @@ def _dev(host: str, port: int) -> int:
         port=port,
         log_level="warning",
         lifespan="off",
+        # The client IP is the socket's: X-Forwarded-For from a local client is not believed.
+        proxy_headers=False,
     )
     return 0
 
