@@ -164,7 +164,12 @@ class Call:
 
         status = exc.status if isinstance(exc, errors.GatewayError) else 500
         code = exc.code if isinstance(exc, errors.GatewayError) else "internal_error"
-        self.settle(Usage(), status=status, error_code=code)
+        try:
+            self.settle(Usage(), status=status, error_code=code)
+        except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
+            from gatewayz.logs import get_logger
+
+            get_logger().exception("releasing a failed request's hold failed")
 
 
 def client_ip(request: Request) -> str | None:
