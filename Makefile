@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/coldstart.py
+	$(PY) bench/overhead.py
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .gatewayz

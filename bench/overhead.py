@@ -1,0 +1,1106 @@
+"""Request-path overhead (DESIGN §10): what the gateway adds to a chat completion over
+calling the upstream directly, with real PostgreSQL and Redis on localhost.
+
+Three processes: a fast fake upstream (`bench/upstream.py`), the gateway exactly as
+`gatewayz dev` runs it (`python -m gatewayz.cli dev`: the local API Gateway stand-in in
+front of the chat function's ASGI app, one uvicorn worker) and this script, the client
+(raw keep-alive HTTP/1.1 sockets, so the client costs both paths alike and little).
+Each row sends the same request straight to the upstream and through the gateway, the
+two interleaved request by request at one client; then at `--concurrency` clients.
+The added latency is gateway minus direct, per percentile.
+
+Each block also reads the gateway process's CPU time and run-queue wait
+(`/proc/<pid>/task/*/schedstat`): other people's test runs share this machine's cores,
+and CPU time per request is the figure they disturb least. Before each block the bench
+waits (`--quiet`) for an idle machine and VACUUMs the tables each request churns.
+
+Round trips are counted over blocks of `--count` requests: PostgreSQL transactions of
+the bench database (`pg_stat_database`; the gateway runs in autocommit, so a statement is
+a transaction, cross-checked against the calls of `reserve_credits`/`settle_usage` and
+the key lookups), and the commands Redis received from the gateway's own connections
+(MONITOR, filtered by the gateway's socket ports). Exits 1 if a budget is missed.
+
+`--breakdown` then runs a gateway whose request-path steps are wrapped in a thread-CPU
+clock (this file, `--instrumented-gateway`): the CPU each step costs per request.
+
+Run: `.venv/bin/python bench/overhead.py` (see `--help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "bench/echo"
+PATH = "/v1/chat/completions"
+MESSAGES = [{"role": "user", "content": "Say hello from the bench."}]
+LIMIT = 1_000_000_000  # requests per minute/day, tokens per minute: never in the way
+BUDGET_P50_MS, BUDGET_P99_MS, BUDGET_TTFT_MS = 2.0, 6.0, 2.0
+BUDGET_DB, BUDGET_REDIS, BUDGET_RPS, BUDGET_RSS_MB = 3, 1, 500, 120
+
+
+# --- the client: one keep-alive HTTP/1.1 connection per simulated client -------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One response: seconds until the whole of it, and until its first content token."""
+
+    total: float
+    ttft: float | None
+
+
+class Connection:
+    """A keep-alive connection sending prepared requests, one at a time."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.buffer = b""
+        self.sock = self._open()
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _more(self) -> None:
+        data = self.sock.recv(262144)
+        if not data:
+            raise ConnectionResetError("the server closed the connection")
+        self.buffer += data
+
+    def request(self, raw: bytes) -> Sample:
+        try:
+            return self._request(raw)
+        except (ConnectionResetError, BrokenPipeError):
+            if self.buffer:
+                raise
+            # uvicorn closes a connection idle for 5 s (between blocks): open a new one.
+            self.sock.close()
+            self.sock = self._open()
+            return self._request(raw)
+
+    def _request(self, raw: bytes) -> Sample:
+        start = time.perf_counter()
+        self.sock.sendall(raw)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._more()
+        head = self.buffer[:end].decode("latin-1").lower()
+        self.buffer = self.buffer[end + 4 :]
+        if "transfer-encoding: chunked" in head:
+            ttft = self._chunked(start)
+            body = b""
+        else:
+            found = re.search(r"content-length: *(\d+)", head)
+            length = int(found.group(1)) if found else 0
+            while len(self.buffer) < length:
+                self._more()
+            body, self.buffer, ttft = self.buffer[:length], self.buffer[length:], None
+        if not head.startswith("http/1.1 200"):
+            raise RuntimeError(f"{head.splitlines()[0]}: {body[:300]!r}")
+        return Sample(time.perf_counter() - start, ttft)
+
+    def _chunked(self, start: float) -> float | None:
+        """Read a chunked body to its end; return when its first content token came."""
+        ttft, pending = None, b""
+        while True:
+            while (eol := self.buffer.find(b"\r\n")) < 0:
+                self._more()
+            size = int(self.buffer[:eol].split(b";")[0], 16)
+            while len(self.buffer) < eol + size + 4:
+                self._more()
+            data = self.buffer[eol + 2 : eol + 2 + size]
+            self.buffer = self.buffer[eol + size + 4 :]
+            if size == 0:
+                return ttft
+            if ttft is None:
+                *events, pending = (pending + data).split(b"\n\n")
+                if any(_has_content(event) for event in events):
+                    ttft = time.perf_counter() - start
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _has_content(event: bytes) -> bool:
+    if not event.startswith(b"data: {") or b'"content"' not in event:
+        return False
+    for choice in json.loads(event[6:]).get("choices") or ():
+        if (choice.get("delta") or {}).get("content"):
+            return True
+    return False
+
+
+def request_bytes(*, stream: bool, key: str | None = None) -> bytes:
+    body: dict[str, object] = {"model": MODEL, "messages": MESSAGES}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\nuser-agent: gatewayz-bench\r\n"
+    )
+    if key is not None:
+        head += f"authorization: Bearer {key}\r\n"
+    return head.encode() + b"\r\n" + payload
+
+
+def interleaved(targets: list[tuple[Connection, list[bytes]]], n: int) -> list[list[Sample]]:
+    """n requests to each target at one client, alternating targets (and who goes first)
+    request by request, so a busy moment of the machine hits both paths alike."""
+    out: list[list[Sample]] = [[] for _ in targets]
+    order = list(range(len(targets)))
+    for i in range(n):
+        for j in order if i % 2 == 0 else order[::-1]:
+            conn, requests = targets[j]
+            out[j].append(conn.request(requests[i % len(requests)]))
+    return out
+
+
+def concurrent(port: int, raw: bytes, n: int, clients: int) -> tuple[list[Sample], float]:
+    """n requests from `clients` threads, each with its own connection; (samples, seconds)."""
+    counter = itertools.count()
+    samples: list[Sample] = []
+    errors: list[BaseException] = []
+    conns = [Connection(port) for _ in range(clients)]
+    for conn in conns:
+        conn.request(raw)  # the connection is open and warm before the clock starts
+    gate = threading.Barrier(clients + 1)
+
+    def client(conn: Connection) -> None:
+        mine = []
+        gate.wait()
+        try:
+            while next(counter) < n:
+                mine.append(conn.request(raw))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        samples.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in conns]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - start
+    for conn in conns:
+        conn.close()
+    if errors:
+        raise errors[0]
+    return samples, took
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+# --- the database: a fresh one, migrated, seeded, with the bench's model and keys ------
+
+
+@dataclass(frozen=True)
+class Fixture:
+    url: str
+    account_id: str
+    key: str  # the warm key
+    cold_keys: list[str]  # each used once: every request misses the auth cache
+
+
+def create_database(server: str, cold: int) -> Fixture:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from gatewayz import accounts, config, credits, db, keys, migrate, seed
+
+    name = f"gwbench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # Count calls of plpgsql functions (reserve_credits, settle_usage) in this database.
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'").format(sql.Identifier(name))
+        )
+    url = make_conninfo(server, dbname=name)
+    with db.connect(url) as conn:
+        migrate.apply(conn, ROOT / "infra" / "migrations")
+        seed.apply(conn, ROOT / "infra" / "seed")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                """INSERT INTO models (id, name, context_length, max_output_tokens)
+                   VALUES (%s, 'Bench: Echo', 8192, 1024)""",
+                (MODEL,),
+            )
+            cur.execute(
+                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
+                                             input_price, output_price)
+                   VALUES (%s, 'openrouter', 'bench/echo', 10, %s, %s)""",
+                (MODEL, Decimal(1), Decimal(2)),
+            )
+            owner = accounts.create_personal(
+                cur, email=f"bench-{uuid.uuid4().hex[:12]}@example.com", plan_id="payg"
+            )
+            credits.post(cur, account_id=owner.account_id, kind="admin_grant", amount_nanos=10**15)
+            made = [
+                keys.create(
+                    cur,
+                    account_id=owner.account_id,
+                    user_id=owner.user_id,
+                    name=f"bench {i}",
+                    pepper=config.key_hash_secret(),
+                )
+                for i in range(1 + cold)
+            ]
+            cur.execute(
+                """UPDATE api_keys SET limits_set_by_admin = true, requests_per_minute = %s,
+                          requests_per_day = %s, tokens_per_minute = %s,
+                          concurrent_requests = 1000
+                    WHERE account_id = %s""",
+                (LIMIT, LIMIT, LIMIT, owner.account_id),
+            )
+    return Fixture(url, owner.account_id, made[0].secret, [k.secret for k in made[1:]])
+
+
+def drop_database(server: str, url: str) -> None:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+# --- the processes ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the server did not start:\n{log.read_text()[-3000:]}"
+                ) from None
+            time.sleep(0.05)
+
+
+def start_upstream(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    log = tmp / "upstream.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port(port, proc, log)
+    return proc, port
+
+
+def gateway_env(
+    fixture: Fixture, upstream: int, metrics: str, home: Path, redis: str, extra_path: str | None
+) -> dict:
+    from gatewayz.config import Settings
+
+    ours = {name.upper() for name in Settings.model_fields} | {"AWS_LAMBDA_FUNCTION_NAME"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path, env.get("PYTHONPATH")]))
+    return env | {
+        "DATABASE_URL": fixture.url,
+        "REDIS_URL": redis,
+        "OPENROUTER_API_KEY": "x",
+        "OPENROUTER_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
+        "LOG_LEVEL": "WARNING",
+        "GATEWAYZ_METRICS": metrics,
+        "GATEWAYZ_HOME": str(home),
+        "GATEWAYZ_ROOT": str(ROOT),
+    }
+
+
+def start_gateway(env: dict, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`gatewayz dev` (migrate + seed are no-ops here, then uvicorn) on a free port."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gatewayz.cli", "dev", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    wait_for_port(port, proc, log)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(peak RSS, current RSS) of a process, MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(VmHWM|VmRSS):\s+(.*)$", status, re.M)}
+    return kb["VmHWM"] / 1024, kb["VmRSS"] / 1024
+
+
+def sched_ns(pid: int) -> tuple[int, int]:
+    """(on a CPU, runnable but waiting for a CPU) nanoseconds, all threads of `pid`."""
+    run = wait = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:
+            continue  # a thread that just ended
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run, wait
+
+
+def cpu_idle(seconds: float) -> float:
+    """The fraction of all CPUs idle over the next `seconds`."""
+
+    def read() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    idle0, total0 = read()
+    time.sleep(seconds)
+    idle1, total1 = read()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(limit_s: float) -> None:
+    """Wait (at most `limit_s`) until the machine is 90 % idle for a second: other people's
+    test runs share these cores."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if cpu_idle(1.0) >= 0.9:
+            return
+    if limit_s:
+        print(f"  (the machine stayed busy for {limit_s:.0f} s; measuring anyway)", file=sys.stderr)
+
+
+def client_ports(pid: int, server_port: int) -> set[int]:
+    """Local ports of `pid`'s TCP connections to `server_port` on this host."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes and int(fields[2].rsplit(":", 1)[1], 16) == server_port:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+# --- round trips ----------------------------------------------------------------------
+
+
+class PgCounters:
+    """Transactions of the bench database, with the calls that explain them.
+
+    Statistics reach `pg_stat_database` when a backend flushes them: in PostgreSQL 15
+    when it goes idle, or, if it flushed less than a second before, 10 s later
+    (PGSTAT_IDLE_INTERVAL). So a reading waits until they stood still for `SETTLE_S`.
+    Transactions are read from a connection to another database; the per-database views
+    need one connection to the bench database, whose single read per snapshot is one
+    transaction of its own, subtracted (`PROBE_XACTS`).
+    """
+
+    PROBE_XACTS = 1
+    SETTLE_S = 11.0
+
+    def __init__(self, server: str, url: str) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.name = conninfo_to_dict(url)["dbname"]
+        self.watch = psycopg.connect(server, autocommit=True)
+        self.probe = psycopg.connect(url, autocommit=True)
+
+    def _xacts(self) -> int:
+        row = self.watch.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (self.name,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def read(self) -> dict[str, int]:
+        last, still_since = self._xacts(), time.monotonic()
+        while time.monotonic() - still_since < self.SETTLE_S:
+            time.sleep(0.5)
+            now = self._xacts()
+            if now != last:
+                last, still_since = now, time.monotonic()
+        row = self.probe.execute(
+            """SELECT
+                 (SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
+                   WHERE funcname = 'reserve_credits'),
+                 (SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
+                   WHERE funcname = 'settle_usage'),
+                 (SELECT idx_scan FROM pg_stat_user_indexes
+                   WHERE indexrelname = 'api_key_secrets_pkey')"""
+        ).fetchone()
+        assert row is not None
+        return {"xacts": last, "reserve": int(row[0]), "settle": int(row[1]), "lookup": int(row[2])}
+
+    def vacuum(self) -> None:
+        """Clear the dead rows every request leaves (a hold, two account row versions), as
+        autovacuum would. This server runs with autovacuum off; without this, the
+        `count(*)` of live holds in `reserve_credits` slows down request after request."""
+        self.probe.execute("VACUUM credit_holds, accounts, api_keys")
+
+    def close(self) -> None:
+        self.watch.close()
+        self.probe.close()
+
+
+class RedisMonitor:
+    """Every command Redis receives while it runs (MONITOR), to attribute by client."""
+
+    LINE = re.compile(r'^\+[\d.]+ \[\d+ [^\]]*:(\d+)\] "([^"]+)"')
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port))
+        self.sock.sendall(b"MONITOR\r\n")
+        self.lines: list[str] = []
+        self.marker = f"bench-marker-{uuid.uuid4().hex}"
+        self.done = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(5):
+            raise RuntimeError("redis MONITOR did not start")
+
+    def _read(self) -> None:
+        buffer = b""
+        while not self.done.is_set():
+            data = self.sock.recv(262144)
+            if not data:
+                return
+            buffer += data
+            *lines, buffer = buffer.split(b"\r\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace")
+                if text == "+OK":
+                    self.ready.set()
+                elif self.marker in text:
+                    self.done.set()
+                else:
+                    self.lines.append(text)
+
+    def stop(self, client: object) -> list[tuple[int, str]]:
+        """(client port, command) of every command seen; `client` sends the end marker."""
+        client.echo(self.marker)  # type: ignore[attr-defined]
+        if not self.done.wait(30):
+            raise RuntimeError("redis MONITOR lost the end marker")
+        self.sock.close()
+        seen = []
+        for line in self.lines:
+            match = self.LINE.match(line)
+            if match:
+                seen.append((int(match.group(1)), match.group(2).upper()))
+        return seen
+
+
+@dataclass
+class Trips:
+    """Round trips per request over one block."""
+
+    requests: int
+    db: float
+    reserve: float
+    settle: float
+    lookup: float
+    other: float  # transactions none of the three explain
+    redis: float
+    redis_executed: float  # INFO total_commands_processed: every client, Lua's own calls too
+    redis_commands: dict[str, int] = field(default_factory=dict)
+
+
+def count_trips(
+    pg: PgCounters,
+    redis_url: str,
+    gateway_pid: int,
+    blocks: dict[str, list[tuple[Connection, bytes]]],
+) -> dict[str, Trips]:
+    """Round trips per request of each block, the blocks run one after the other."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    port = _redis_port(client)
+    out = {}
+    before = pg.read()
+    for name, send in blocks.items():
+        monitor = RedisMonitor(client.connection_pool.connection_kwargs["host"], port)
+        info = int(client.info("stats")["total_commands_processed"])
+        for conn, raw in send:
+            conn.request(raw)
+        ports = client_ports(gateway_pid, port)
+        seen = monitor.stop(client)
+        # Between the two INFO readings this script sent 2 commands: INFO and ECHO.
+        info_after = int(client.info("stats")["total_commands_processed"]) - 2
+        after = pg.read()
+        n = len(send)
+        ours: dict[str, int] = {}
+        for client_port, command in seen:
+            if client_port in ports:
+                ours[command] = ours.get(command, 0) + 1
+        out[name] = Trips(
+            requests=n,
+            db=(after["xacts"] - before["xacts"] - PgCounters.PROBE_XACTS) / n,
+            reserve=(after["reserve"] - before["reserve"]) / n,
+            settle=(after["settle"] - before["settle"]) / n,
+            lookup=(after["lookup"] - before["lookup"]) / n,
+            other=(
+                after["xacts"]
+                - before["xacts"]
+                - PgCounters.PROBE_XACTS
+                - sum(after[k] - before[k] for k in ("reserve", "settle", "lookup"))
+            )
+            / n,
+            redis=sum(ours.values()) / n,
+            redis_executed=(info_after - info) / n,
+            redis_commands=ours,
+        )
+        before = after
+    client.close()
+    return out
+
+
+def _redis_port(client: object) -> int:
+    return int(client.connection_pool.connection_kwargs.get("port", 6379))  # type: ignore[attr-defined]
+
+
+# --- one gateway configuration ---------------------------------------------------------
+
+
+@dataclass
+class Row:
+    clients: int
+    what: str
+    direct: list[float]
+    gateway: list[float]
+    cpu_us: float  # the gateway process's time on a CPU, per request
+    wait_us: float  # ... and waiting for one (run queue: the machine was busy)
+    direct_s: float | None = None  # wall time of a concurrent block
+    gateway_s: float | None = None
+
+    def added(self, q: float) -> float:
+        return pct(self.gateway, q) - pct(self.direct, q)
+
+
+@dataclass
+class Result:
+    metrics: str
+    rows: list[Row] = field(default_factory=list)
+    trips: dict[str, Trips] = field(default_factory=dict)
+    first_ms: tuple[float, float] = (0.0, 0.0)
+    peak_mb: float = 0.0
+    rss_mb: float = 0.0
+    emf_lines: int = 0
+
+    def row(self, clients: int, what: str) -> Row:
+        return next(r for r in self.rows if r.clients == clients and r.what == what)
+
+
+def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metrics: str,
+               tmp: Path, home: Path) -> Result:  # fmt: skip
+    result = Result(metrics)
+    log = tmp / f"gateway-metrics-{metrics}.log"
+    env = gateway_env(fixture, upstream, metrics, home, args.redis_url, args.gateway_path)
+    proc, port = start_gateway(env, log)
+    print(f"[metrics={metrics}] gateway pid {proc.pid} on :{port}", file=sys.stderr)
+    pg = PgCounters(args.pg_server, fixture.url)
+    try:
+        completion, stream = request_bytes(stream=False), request_bytes(stream=True)
+        gw_completion = request_bytes(stream=False, key=fixture.key)
+        gw_stream = request_bytes(stream=True, key=fixture.key)
+        # The first requests of a fresh process pay for what was deferred: settings,
+        # connections, the catalog, the Lua script, lazily imported modules.
+        gw = Connection(port)
+        first = gw.request(gw_completion).total
+        first_stream = gw.request(gw_stream).ttft or 0.0
+        result.first_ms = (first * 1000, first_stream * 1000)
+        up = Connection(upstream)
+        interleaved([(up, [completion, stream]), (gw, [gw_completion, gw_stream])], args.warmup)
+        concurrent(port, gw_completion, args.warmup, args.concurrency)
+        concurrent(port, gw_stream, args.warmup, args.concurrency)
+
+        half = len(fixture.cold_keys) // 2
+        cold_latency = [request_bytes(stream=False, key=k) for k in fixture.cold_keys[:half]]
+        cold_count = [request_bytes(stream=False, key=k) for k in fixture.cold_keys[half:]]
+        count = args.count
+        pg.vacuum()
+        result.trips = count_trips(
+            pg,
+            args.redis_url,
+            proc.pid,
+            {
+                "completion, warm auth": [(gw, gw_completion)] * count,
+                "stream, warm auth": [(gw, gw_stream)] * count,
+                "completion, cold auth": [(gw, raw) for raw in cold_count],
+            },
+        )
+
+        def block(n: int) -> Callable[[], tuple[float, float]]:
+            """Mark the gateway's CPU now; the returned call gives (on-CPU, waiting) µs a
+            request since. Before, wait (`--quiet`) for the machine to be idle."""
+            pg.vacuum()
+            wait_quiet(args.quiet)
+            mark = sched_ns(proc.pid)
+            return lambda: tuple(
+                (b - a) / n / 1000 for a, b in zip(mark, sched_ns(proc.pid), strict=True)
+            )  # type: ignore[return-value]
+
+        print(f"[metrics={metrics}] 1 client", file=sys.stderr)
+        n, c = args.requests, args.concurrency
+        cpu = block(n)
+        direct, through = interleaved([(up, [completion]), (gw, [gw_completion])], n)
+        result.rows.append(Row(1, "completion", _totals(direct), _totals(through), *cpu()))
+        cpu = block(len(cold_latency))
+        direct, through = interleaved([(up, [completion]), (gw, cold_latency)], len(cold_latency))
+        result.rows.append(
+            Row(1, "completion, cold auth", _totals(direct), _totals(through), *cpu())
+        )
+        cpu = block(n)
+        direct, through = interleaved([(up, [stream]), (gw, [gw_stream])], n)
+        used = cpu()
+        result.rows.append(Row(1, "stream: first token", _ttfts(direct), _ttfts(through), *used))
+        result.rows.append(Row(1, "stream: whole", _totals(direct), _totals(through), *used))
+
+        print(f"[metrics={metrics}] {c} clients", file=sys.stderr)
+        wait_quiet(args.quiet)
+        d, d_s = concurrent(upstream, completion, n, c)
+        cpu = block(n + c)  # `concurrent` sends one request per connection before the clock
+        g, g_s = concurrent(port, gw_completion, n, c)
+        result.rows.append(Row(c, "completion", _totals(d), _totals(g), *cpu(), d_s, g_s))
+        wait_quiet(args.quiet)
+        d, d_s = concurrent(upstream, stream, n, c)
+        cpu = block(n + c)
+        g, g_s = concurrent(port, gw_stream, n, c)
+        result.rows.append(Row(c, "stream: first token", _ttfts(d), _ttfts(g), *cpu(), d_s, g_s))
+        result.peak_mb, result.rss_mb = memory_mb(proc.pid)
+        up.close()
+        gw.close()
+    finally:
+        pg.close()
+        stop(proc)
+    result.emf_lines = sum(1 for line in log.read_text().splitlines() if '"_aws"' in line)
+    return result
+
+
+def _totals(samples: list[Sample]) -> list[float]:
+    return [s.total for s in samples]
+
+
+def _ttfts(samples: list[Sample]) -> list[float]:
+    if any(s.ttft is None for s in samples):
+        raise RuntimeError("a stream had no content chunk")
+    return [s.ttft for s in samples if s.ttft is not None]
+
+
+# --- where the gateway's CPU goes (`--breakdown`) --------------------------------------
+
+# (module, attribute, label): steps of the request path, timed in the gateway process by
+# its thread's CPU clock around each call. Inclusive; the report subtracts what nests.
+STEPS = [
+    ("gatewayz.local", "LocalGateway.__call__", "local"),
+    ("fastapi.applications", "FastAPI.__call__", "app"),
+    ("gatewayz.http", "GatewayMiddleware.__call__", "middleware"),
+    ("gatewayz.chat", "complete", "complete"),
+    ("gatewayz.chat_request", "parse", "parse"),
+    ("gatewayz.auth", "authenticate", "authenticate"),
+    ("gatewayz.config", "key_hash_secret", "pepper"),
+    ("gatewayz.catalog", "models", "catalog"),
+    ("gatewayz.ratelimit.limiter", "admit", "admit"),
+    ("gatewayz.ratelimit.redis", "RedisStore._call", "redis_call"),
+    ("gatewayz.db", "execute", "db_execute"),
+    ("gatewayz.credits", "reserve", "reserve"),
+    ("gatewayz.routing", "first_success", "upstream"),
+    ("gatewayz.routing", "open_response", "open_response"),
+    ("gatewayz.chat", "_answer", "answer"),
+    ("gatewayz.chat", "Call.settle", "settle"),
+    ("gatewayz.credits", "settle", "settle_sql"),
+    ("gatewayz.ratelimit.limiter", "correct", "correct"),
+    ("gatewayz.metrics", "record", "metrics"),
+    ("starlette.responses", "Response.__call__", "send_json"),
+    ("gatewayz.relay", "Relay.__call__", "relay"),
+]
+
+
+def serve_instrumented(port: int, out: str) -> int:
+    """Run `gatewayz dev` with every step of STEPS timed; on SIGUSR1 write the CPU µs per
+    request of each (since the last SIGUSR1) to `out` as JSON."""
+    import importlib
+    import inspect
+    from collections import Counter
+
+    from gatewayz import cli, logs
+
+    spent: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    clock = time.thread_time_ns
+
+    def timed(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(fn):
+
+            async def measure(coroutine: Any) -> Any:
+                start = clock()
+                try:
+                    return await coroutine
+                finally:
+                    spent[label] += clock() - start
+                    calls[label] += 1
+
+            def timed_async(*args: Any, **kwargs: Any) -> Any:
+                # Called at once, so wrong arguments raise here as they would unwrapped
+                # (uvicorn tells an app from an app factory that way).
+                return measure(fn(*args, **kwargs))
+
+            return inspect.markcoroutinefunction(timed_async)
+
+        def timed_sync(*args: Any, **kwargs: Any) -> Any:
+            start, wall = clock(), time.perf_counter_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += clock() - start
+                # A sync call blocks the event loop for its whole wall time.
+                spent[f"wall:{label}"] += time.perf_counter_ns() - wall
+                calls[label] += 1
+
+        return timed_sync
+
+    for module_name, attribute, label in STEPS:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, name, timed(getattr(owner, name), label))
+    logger = logs.get_logger()
+    logger.info = timed(logger.info, "log_info")  # type: ignore[method-assign]
+    mark = [time.process_time_ns()]
+
+    def dump(signum: int, frame: object) -> None:
+        now = time.process_time_ns()
+        requests = max(1, calls["local"])
+        data = {label: spent[label] / requests / 1000 for label in spent}
+        data |= {"process": (now - mark[0]) / requests / 1000, "requests": calls["local"]}
+        Path(out).write_text(json.dumps(data))
+        spent.clear()
+        calls.clear()
+        mark[0] = now
+
+    signal.signal(signal.SIGUSR1, dump)
+    return cli.main(["dev", "--port", str(port)])
+
+
+# What each line of the breakdown is: label, then the steps it adds and subtracts.
+BREAKDOWN = [
+    ("uvicorn: HTTP/1.1 parsing and writing (h11), asyncio", ["process"], ["local"]),
+    ("LocalGateway: route match, request context (API Gateway stand-in)", ["local"], ["app"]),
+    ("FastAPI/Starlette: middleware stack, routing, exception handling",
+     ["app"], ["complete", "send_json", "relay", "log_info"]),
+    ("  of which the access log call (logger.info)", ["log_info"], []),
+    ("chat.complete own code: policy, routing plan, budget",
+     ["complete"], ["parse", "authenticate", "catalog", "admit", "reserve", "upstream", "answer"]),
+    ("request parsing (json + pydantic)", ["parse"], []),
+    ("authenticate (cached key)", ["authenticate"], ["pepper"]),
+    ("  key pepper read from $GATEWAYZ_HOME (no KEY_HASH_SECRET)", ["pepper"], []),
+    ("catalog.models (cached catalog, rebuilt per request)", ["catalog"], []),
+    ("rate limit (limiter.admit)", ["admit"], []),
+    ("  of which the EVALSHA call (redis-py)", ["redis_call"], []),
+    ("credits.reserve: SQL call (psycopg)", ["reserve"], []),
+    ("upstream call: httpx request, response, body read", ["upstream"], []),
+    ("answer: usage, cost, JSONResponse", ["answer"], ["settle"]),
+    ("settle: usage record and limiter correction", ["settle"], ["settle_sql", "metrics"]),
+    ("credits.settle: SQL call (psycopg)", ["settle_sql"], []),
+    ("  psycopg Connection.execute, all calls (in the two above)", ["db_execute"], []),
+    ("metrics.record (EMF line)", ["metrics"], []),
+    ("JSON response sent through the middleware", ["send_json"], []),
+    ("SSE relay: events read, rewritten, sent; settle inside", ["relay"], []),
+    ("(not CPU) event loop blocked waiting in sync Redis/SQL calls",
+     ["wall:admit", "wall:reserve", "wall:settle_sql"], ["admit", "reserve", "settle_sql"]),
+]  # fmt: skip
+
+
+def breakdown(args: argparse.Namespace, fixture: Fixture, upstream: int, metrics: str,
+              tmp: Path, home: Path) -> dict[str, dict[str, float]]:  # fmt: skip
+    """CPU µs per request of each step, for completions and for streams (1 client)."""
+    out = tmp / f"breakdown-{metrics}.json"
+    port = free_port()
+    env = gateway_env(fixture, upstream, metrics, home, args.redis_url, args.gateway_path)
+    log = tmp / f"instrumented-{metrics}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--instrumented-gateway", str(port), str(out)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    wait_for_port(port, proc, log)
+    print(f"[metrics={metrics}] instrumented gateway pid {proc.pid}", file=sys.stderr)
+    result = {}
+    pg = PgCounters(args.pg_server, fixture.url)
+    try:
+        gw = Connection(port)
+        for kind, stream in (("completion", False), ("stream", True)):
+            raw = request_bytes(stream=stream, key=fixture.key)
+            for _ in range(args.warmup):
+                gw.request(raw)
+            pg.vacuum()
+            wait_quiet(args.quiet)
+            _dump(proc, out)
+            for _ in range(args.requests):
+                gw.request(raw)
+                # A stream is settled after its last byte: let that finish before the
+                # next request, or the two would overlap and be counted twice.
+                time.sleep(0.002)
+            result[kind] = _dump(proc, out)
+        gw.close()
+    finally:
+        pg.close()
+        stop(proc)
+    return result
+
+
+def _dump(proc: subprocess.Popen[bytes], out: Path) -> dict[str, float]:
+    out.unlink(missing_ok=True)
+    proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not out.exists() or not out.read_text():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the instrumented gateway wrote no breakdown")
+        time.sleep(0.02)
+    time.sleep(0.05)
+    return dict(json.loads(out.read_text()))
+
+
+def report_breakdown(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    for metrics, kinds in results.items():
+        print(f"\nGATEWAYZ_METRICS={metrics}: the gateway's CPU time per request, µs, 1 client "
+              "(thread CPU clock around each step; instrumented run)\n")  # fmt: skip
+        rows = []
+        for label, plus, minus in BREAKDOWN:
+            cells = []
+            for data in kinds.values():
+                value = sum(data.get(k, 0.0) for k in plus) - sum(data.get(k, 0.0) for k in minus)
+                cells.append(f"{value:.0f}" if any(k in data for k in plus) else "-")
+            rows.append([label, *cells])
+        total = ["total (process CPU)", *(f"{d['process']:.0f}" for d in kinds.values())]
+        table(["step", *kinds], [*rows[:-1], total, rows[-1]])
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    """A markdown table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        first = f" {cells[0]:<{widths[0]}} "
+        rest = [f" {cell:>{width}} " for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "|" + "|".join([first, *rest]) + "|"
+
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print(line(row))
+
+
+def report(results: list[Result], args: argparse.Namespace) -> list[str]:
+    """Print every table; return the budgets missed."""
+    missed: list[str] = []
+    c = args.concurrency
+    for res in results:
+        print(f"\nGATEWAYZ_METRICS={res.metrics}: latency in ms (added = gateway - direct, per "
+              "percentile); the gateway process's CPU time per request in µs\n")  # fmt: skip
+        rows = []
+        for r in res.rows:
+            cells = [pct(r.direct, 0.5), pct(r.direct, 0.99), pct(r.gateway, 0.5)]
+            cells += [pct(r.gateway, 0.99), r.added(0.5), r.added(0.99)]
+            rows.append(
+                [f"{r.clients} client{'s' if r.clients > 1 else ''}, {r.what}"]
+                + [f"{v * 1000:.2f}" for v in cells]
+                + [f"{r.cpu_us:.0f}", f"{r.wait_us:.0f}"]
+            )
+        header = ["request", "direct p50", "p99", "gateway p50", "p99", "added p50", "p99"]
+        table([*header, "gw CPU", "gw waiting for CPU"], rows)
+
+        busy, streams = res.row(c, "completion"), res.row(c, "stream: first token")
+        rps = len(busy.gateway) / (busy.gateway_s or 1)
+        print(f"\nthroughput at {c} clients: completions {rps:.0f} req/s through the gateway "
+              f"({len(busy.direct) / (busy.direct_s or 1):.0f} direct), streams "
+              f"{len(streams.gateway) / (streams.gateway_s or 1):.0f} req/s "
+              f"({len(streams.direct) / (streams.direct_s or 1):.0f} direct); gateway CPU "
+              f"{busy.cpu_us:.0f} µs a completion = at most {1e6 / busy.cpu_us:.0f} req/s "
+              "on a core of its own")  # fmt: skip
+        print(f"gateway process: peak RSS {res.peak_mb:.1f} MB (VmHWM), {res.rss_mb:.1f} MB "
+              f"at the end; {res.emf_lines} EMF metric lines written")  # fmt: skip
+        print(f"first requests of the fresh process: completion {res.first_ms[0]:.1f} ms, "
+              f"stream first token {res.first_ms[1]:.1f} ms")  # fmt: skip
+
+        print("\nround trips per request (DB: transactions of the bench database; Redis: "
+              "commands the gateway's connections sent; 'executed' is INFO "
+              "total_commands_processed, which counts the script's inner calls and other "
+              "clients too)\n")  # fmt: skip
+        rows = [
+            [name, str(t.requests)]
+            + [f"{v:.3f}" for v in (t.db, t.reserve, t.settle, t.lookup)]
+            + [f"{t.other:.3f}", f"{t.redis:.3f}"]
+            + [
+                f"{t.redis_executed:.2f}",
+                " ".join(f"{k} x{v}" for k, v in t.redis_commands.items()),
+            ]
+            for name, t in res.trips.items()
+        ]
+        header = ["block", "n", "DB", "reserve", "settle", "key lookup", "other", "Redis"]
+        table([*header, "Redis executed", "gateway's commands"], rows)
+
+        one, ttft = res.row(1, "completion"), res.row(1, "stream: first token")
+        # Reloads every 5 s (a cached key) and 60 s (the catalog) amortize below 0.05.
+        db = max(round(t.db, 1) for t in res.trips.values())
+        checks = [
+            ("added p50, completion, 1 client (ms)", one.added(0.5) * 1000, BUDGET_P50_MS),
+            ("added p99, completion, 1 client (ms)", one.added(0.99) * 1000, BUDGET_P99_MS),
+            ("added p50 time to first token (ms)", ttft.added(0.5) * 1000, BUDGET_TTFT_MS),
+            ("DB round trips a request", db, BUDGET_DB),
+            ("Redis round trips a request", max(t.redis for t in res.trips.values()), BUDGET_REDIS),
+            (f"completions/s at {c} clients (at least)", rps, BUDGET_RPS),
+            ("peak RSS (MB)", res.peak_mb, BUDGET_RSS_MB),
+        ]
+        print()
+        for name, value, budget in checks:
+            at_least = "at least" in name
+            ok = value >= budget if at_least else value <= budget
+            print(f"  {'ok  ' if ok else 'MISS'} {name}: {value:.2f} (budget {budget})")
+            if not ok:
+                missed.append(f"metrics={res.metrics}: {name} {value:.2f} (budget {budget})")
+    return missed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--requests", type=int, default=2000, help="per measured row")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("-c", "--concurrency", type=int, default=16, help="clients at once")
+    parser.add_argument("--count", type=int, default=500, help="requests per round-trip block")
+    parser.add_argument("--cold", type=int, default=500, help="requests with a never-used key")
+    parser.add_argument("--metrics", default="off,on", help="GATEWAYZ_METRICS values to run")
+    parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--quiet", type=float, default=60, help="seconds to wait for an idle machine per block"
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run an instrumented gateway: its CPU time per request, step by step",
+    )
+    parser.add_argument(
+        "--gateway-path",
+        help="a directory put first on the gateway's PYTHONPATH (try e.g. httptools, uvloop)",
+    )
+    parser.add_argument("--instrumented-gateway", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.instrumented_gateway:
+        return serve_instrumented(int(args.instrumented_gateway[0]), args.instrumented_gateway[1])
+
+    tmp = Path(tempfile.mkdtemp(prefix="gatewayz-bench-"))
+    home = tmp / "home"
+    from gatewayz.config import Settings
+
+    for name in Settings.model_fields:
+        os.environ.pop(name.upper(), None)
+    os.environ["GATEWAYZ_HOME"] = str(home)  # the pepper the gateway will find there
+    fixture = create_database(args.pg_server, 2 * args.cold)
+    upstream, upstream_port = start_upstream(tmp)
+    results = []
+    breakdowns = {}
+    try:
+        for metrics in args.metrics.split(","):
+            results.append(run_config(args, fixture, upstream_port, metrics, tmp, home))
+            if args.breakdown:
+                breakdowns[metrics] = breakdown(args, fixture, upstream_port, metrics, tmp, home)
+    finally:
+        stop(upstream)
+        drop_database(args.pg_server, fixture.url)
+        shutil.rmtree(tmp, ignore_errors=True)
+    versions = _versions(args)
+    print(f"nproc {os.cpu_count()}, python {sys.version.split()[0]}, {versions}; "
+          f"{args.requests} requests per row after {args.warmup} warm-up, "
+          f"{args.cold} for the cold-auth row")  # fmt: skip
+    if args.gateway_path:
+        print(f"gateway PYTHONPATH starts with {args.gateway_path}")
+    missed = report(results, args)
+    report_breakdown(breakdowns)
+    if missed:
+        print("\nmissed budgets:\n  " + "\n  ".join(missed))
+    return 1 if missed else 0
+
+
+def _versions(args: argparse.Namespace) -> str:
+    import psycopg
+    import redis
+
+    with psycopg.connect(args.pg_server) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    client = redis.Redis.from_url(args.redis_url)
+    version = client.info("server")["redis_version"]
+    client.close()
+    return f"PostgreSQL {row[0] if row else '?'}, Redis {version}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
