@@ -34,6 +34,7 @@ def reset_caches() -> None:
     from gatewayz import config, db, ratelimit
 
     config.get_settings.cache_clear()
+    config.key_hash_secret.cache_clear()
     ratelimit.get_store.cache_clear()
     db.reset()
 

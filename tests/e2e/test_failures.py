@@ -138,8 +138,11 @@ def test_a_stream_cut_midway_ends_in_band_and_charges_only_the_reported_usage(
 def test_an_error_the_provider_sends_mid_stream_is_relayed_as_ours(
     client: openai.OpenAI, account: Account, upstreams: Upstreams
 ) -> None:
+    # Spaced out, so the client has content before the error arrives (before it, the
+    # gateway would rightly fail over instead).
+    late_error = {"message": SECRET, "code": 500}
     upstreams.primary.enqueue(
-        Behaviour(mid_stream_error={"message": SECRET, "code": 500}, usage_every_chunk=True)
+        Behaviour(mid_stream_error=late_error, usage_every_chunk=True, chunk_delay_s=0.05)
     )
     with pytest.raises(openai.APIError) as caught:
         list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))  # type: ignore[arg-type]

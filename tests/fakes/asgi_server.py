@@ -26,7 +26,7 @@ def serve_asgi(app: ASGIApp) -> Iterator[int]:
         app,
         loop="asyncio",
         http="h11",
-        lifespan="off",
+        lifespan="auto",
         log_config=None,
         backlog=1024,
         proxy_headers=False,  # as `gatewayz dev` serves: the peer address is the client IP

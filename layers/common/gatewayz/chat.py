@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 
 if TYPE_CHECKING:
-    import httpx
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from gatewayz.pricing import Usage
     from gatewayz.ratelimit.limiter import Admission
     from gatewayz.routing import Attempt
+    from gatewayz.upstream import Limits
 
 MIN_OUTPUT_TOKENS = 16  # below this much output, a request is refused rather than cut short
 
@@ -272,21 +272,19 @@ class _Answer:
 
 async def _fetch(attempt: Attempt, body: dict[str, Any], call: Call) -> _Answer:
     """One non-streamed attempt: the whole answer, or a retryable failure."""
-    import httpx
-
-    from gatewayz import routing
+    from gatewayz import routing, upstream
 
     call.attempt, call.upstream_started = attempt, time.perf_counter()
     path = "/chat/completions" if call.request.chat else "/completions"
-    response = await routing.open_response(attempt, path, body, stream=False, timeouts=_timeout())
+    reply = await routing.open_response(attempt, path, body, stream=False, limits=limits())
     try:
-        raw = await response.aread()
-    except httpx.TimeoutException:
+        raw = await reply.read()
+    except upstream.Timeout:
         raise routing.Retryable("timeout reading the answer", timeout=True) from None
-    except httpx.HTTPError as exc:
-        raise routing.Retryable(f"reading the answer: {type(exc).__name__}") from None
+    except upstream.Broken as exc:
+        raise routing.Retryable(f"reading the answer: {exc}") from None
     finally:
-        await response.aclose()
+        await reply.close()
     try:
         payload = json.loads(raw)
     except ValueError:
@@ -338,17 +336,13 @@ def _openai_usage(usage: Usage) -> dict[str, int]:
     }
 
 
-def _timeout() -> httpx.Timeout:
-    import httpx
-
+def limits() -> Limits:
+    """Per attempt: how long to connect, and how long the provider may stay silent."""
     from gatewayz.config import get_settings
+    from gatewayz.upstream import Limits
 
     settings = get_settings()
-    return httpx.Timeout(
-        settings.upstream_timeout_s,
-        connect=settings.upstream_connect_timeout_s,
-        pool=settings.upstream_connect_timeout_s,
-    )
+    return Limits(connect_s=settings.upstream_connect_timeout_s, read_s=settings.upstream_timeout_s)
 
 
 def _ms(seconds: float) -> int:

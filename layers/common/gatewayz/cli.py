@@ -70,7 +70,7 @@ def _dev(host: str, port: int) -> int:
         host=host,
         port=port,
         log_level="warning",
-        lifespan="off",
+        lifespan="on",
         # The client IP is the socket's: X-Forwarded-For from a local client is not believed.
         proxy_headers=False,
     )

@@ -127,11 +127,13 @@ def home() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def key_hash_secret() -> bytes:
     """The HMAC pepper for API key hashes.
 
     Locally, when `KEY_HASH_SECRET` is unset, one is generated once into the state
-    directory so keys stay valid across restarts; in Lambda it must be configured.
+    directory so keys stay valid across restarts; in Lambda it must be configured. Read
+    once per process (it is on every request's path).
 
     Raises:
         MissingConfiguration: unset inside Lambda.

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 import uuid
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +26,7 @@ from gatewayz import errors
 from gatewayz.logs import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable
 
     from fastapi import APIRouter
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +41,7 @@ def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = T
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=_lifespan,
     )
     app.add_exception_handler(errors.GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -53,6 +56,17 @@ def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = T
     return app
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Under a server that runs lifespan (uvicorn behind the adapter): close the upstream
+    connection pool on shutdown."""
+    yield
+    if "gatewayz.upstream" in sys.modules:
+        from gatewayz.upstream import close_session
+
+        await close_session()
+
+
 def error_response(err: errors.GatewayError) -> JSONResponse:
     """The envelope of `err` as a response (the middleware adds `x-request-id`)."""
     return JSONResponse(err.body(), status_code=err.status, headers=err.response_headers())
@@ -60,6 +74,7 @@ def error_response(err: errors.GatewayError) -> JSONResponse:
 
 # Set by a server that put `x-amzn-request-context` there itself (the local gateway).
 TRUSTS_CONTEXT_HEADER = "gatewayz.trusts_context_header"
+_CONTEXT = "gatewayz.request_context"
 
 
 def request_context(scope: Scope) -> dict[str, Any] | None:
@@ -70,20 +85,23 @@ def request_context(scope: Scope) -> dict[str, Any] | None:
     client could send that header, so it is only believed inside Lambda or when the
     local gateway vouches for it.
     """
+    if _CONTEXT in scope:
+        cached: dict[str, Any] | None = scope[_CONTEXT]
+        return cached
+    context: Any = None
     event = scope.get("aws.event")
     if isinstance(event, dict):
         context = event.get("requestContext")
-        return context if isinstance(context, dict) else None
-    if not (scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ):
-        return None
-    for name, value in scope["headers"]:
-        if name == b"x-amzn-request-context":
-            try:
-                context = json.loads(value)
-            except ValueError:
-                return None
-            return context if isinstance(context, dict) else None
-    return None
+    elif scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+        for name, value in scope["headers"]:
+            if name == b"x-amzn-request-context":
+                try:
+                    context = json.loads(value)
+                except ValueError:
+                    context = None
+                break
+    scope[_CONTEXT] = context if isinstance(context, dict) else None
+    return scope[_CONTEXT]  # type: ignore[no-any-return]
 
 
 def request_id_of(scope: Scope) -> str:

@@ -152,13 +152,26 @@ class LocalGateway:
     def __init__(self, template: samtemplate.Template, functions: dict[str, LocalFunction]):
         self.routes = template.routes
         self.functions = functions
+        self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
+
+    def match(self, method: str, path: str) -> tuple[samtemplate.Route, dict[str, str]] | None:
+        """`samtemplate.match`, remembered: the routes never change while serving."""
+        key = (method, path)
+        if key not in self._matches:
+            if len(self._matches) > 10_000:
+                self._matches.clear()
+            self._matches[key] = samtemplate.match(self.routes, method, path)
+        return self._matches[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         # API Gateway routes on the path as sent; `match` decodes the parameters itself.
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        matched = samtemplate.match(self.routes, scope["method"], raw_path.decode("latin-1"))
+        matched = self.match(scope["method"], raw_path.decode("latin-1"))
         if matched is None:
             err = errors.NotFound(f"Unknown path: {scope['method']} {scope['path']}.")
             await _send_error(send, err)
@@ -170,6 +183,19 @@ class LocalGateway:
             await self._proxy_asgi(function, route, scope, receive, send, client[0])
         else:
             await self._invoke(function, route, params, scope, receive, send, client[0])
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Start at once; on shutdown close the upstream connection pool of this loop."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                from gatewayz.upstream import close_session
+
+                await close_session()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _invoke(
         self,

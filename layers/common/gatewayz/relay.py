@@ -23,13 +23,13 @@ from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
-    import httpx
     from starlette.types import Message, Receive, Scope, Send
 
     from gatewayz.chat import Call
     from gatewayz.streaming import Event
+    from gatewayz.upstream import Reply
 
-Opened = tuple["httpx.Response", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
+Opened = tuple["Reply", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
 
 
 async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call) -> Opened:
@@ -38,14 +38,13 @@ async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call
     Raises:
         Retryable: the provider failed before that first event (the client saw nothing).
     """
-    import httpx
-
-    from gatewayz.chat import _timeout
+    from gatewayz import upstream
+    from gatewayz.chat import limits
 
     call.attempt, call.upstream_started = attempt, time.perf_counter()
     path = "/chat/completions" if call.request.chat else "/completions"
-    response = await routing.open_response(attempt, path, body, stream=True, timeouts=_timeout())
-    chunks: AsyncGenerator[bytes] = response.aiter_bytes()  # type: ignore[assignment]
+    response = await routing.open_response(attempt, path, body, stream=True, limits=limits())
+    chunks: AsyncGenerator[bytes] = response.chunks()  # type: ignore[assignment]
     decoder = SSEDecoder()
     events: list[Event] = []
     failure: routing.Retryable | None = None
@@ -54,10 +53,10 @@ async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call
             events += decoder.feed(await anext(chunks))
     except StopAsyncIteration:
         failure = routing.Retryable("the stream ended before its first event")
-    except httpx.TimeoutException:
+    except upstream.Timeout:
         failure = routing.Retryable("timeout before the first event", timeout=True)
-    except httpx.HTTPError as exc:
-        failure = routing.Retryable(f"stream broke before its first event: {type(exc).__name__}")
+    except upstream.Broken as exc:
+        failure = routing.Retryable(f"stream broke before its first event: {exc}")
     if failure is None and any((e.json() or {}).get("error") for e in events):
         failure = routing.Retryable("the stream began with an error")
     if failure is not None:
@@ -66,9 +65,9 @@ async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call
     return response, chunks, decoder, events
 
 
-async def _close(response: httpx.Response, chunks: AsyncGenerator[bytes]) -> None:
+async def _close(response: Reply, chunks: AsyncGenerator[bytes]) -> None:
     await chunks.aclose()
-    await response.aclose()
+    await response.close()
 
 
 def _substantive(event: Event) -> bool:
@@ -99,7 +98,7 @@ class Relay(Response):
     def __init__(
         self,
         call: Call,
-        response: httpx.Response,
+        response: Reply,
         chunks: AsyncGenerator[bytes],
         decoder: SSEDecoder,
         primed: list[Event],
@@ -115,6 +114,7 @@ class Relay(Response):
         self.usage_sent = False
         self.finish_reason: str | None = None
         self.output_bytes = 0
+        self.out: list[bytes] = []  # events waiting for the next send
         self.chunk_id, self.model = call.request_id, call.request.model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,10 +142,11 @@ class Relay(Response):
             await self.background()
 
     async def _pump(self) -> None:
-        import httpx
+        from gatewayz import upstream
 
         for event in self.primed:
-            await self._on(event)
+            self._on(event)
+        await self._flush()
         while not self.done and self.error is None:
             try:
                 chunk = await self._next()
@@ -153,19 +154,20 @@ class Relay(Response):
                 break
             except TimeoutError:  # the drain bound after the client left
                 break
-            except httpx.TimeoutException:
+            except upstream.Timeout:
                 self.error = errors.UpstreamTimeout("The provider stopped answering mid-stream.")
                 break
-            except httpx.HTTPError:
+            except upstream.Broken:
                 self.error = errors.UpstreamError("The provider's stream broke off.")
                 break
             for event in self.decoder.feed(chunk):
-                await self._on(event)
+                self._on(event)
                 if self.done or self.error:
                     break
+            await self._flush()  # what one read brought goes out in one send
         if not self.done and self.error is None:
             for event in self.decoder.flush():
-                await self._on(event)
+                self._on(event)
         if self.error is None and not self.done and self.finish_reason is None:
             self.error = errors.UpstreamError("The provider's stream ended early.")
         ending = b""
@@ -179,7 +181,8 @@ class Relay(Response):
         # Settled before the end reaches the client: once it has seen the last chunk, its
         # charge and usage record exist.
         self._settle()
-        await self._write(ending + DONE)
+        self._emit(ending + DONE)
+        await self._flush()
 
     async def _next(self) -> bytes:
         if self.gone_at is None:
@@ -189,16 +192,16 @@ class Relay(Response):
         left = self.gone_at + get_settings().stream_drain_s - time.monotonic()
         return await asyncio.wait_for(anext(self.chunks), timeout=max(0.0, left))
 
-    async def _on(self, event: Event) -> None:
+    def _on(self, event: Event) -> None:
         if event.data is None:  # a comment (keep-alive): pass it on
-            await self._write(event.raw + b"\n\n")
+            self._emit(event.raw + b"\n\n")
             return
         if event.is_done:
             self.done = True
             return
         chunk = event.json()
         if chunk is None:
-            await self._write(event.raw + b"\n\n")
+            self._emit(event.raw + b"\n\n")
             return
         if "error" in chunk:
             # Never the provider's own words: they may hold internals.
@@ -207,10 +210,10 @@ class Relay(Response):
         self._observe(chunk)
         if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
             if self.call.request.include_usage:
-                await self._write(encode(self._usage_chunk(chunk["usage"], chunk)))
+                self._emit(encode(self._usage_chunk(chunk["usage"], chunk)))
                 self.usage_sent = True
             return
-        await self._write(event.raw + b"\n\n")
+        self._emit(event.raw + b"\n\n")
 
     def _observe(self, chunk: dict[str, Any]) -> None:
         if self.call.upstream_id is None and isinstance(chunk.get("id"), str):
@@ -246,6 +249,14 @@ class Relay(Response):
             "choices": [],
         }
         return {**base, "usage": {**usage, "cost": cost / 1e9}}
+
+    def _emit(self, data: bytes) -> None:
+        self.out.append(data)
+
+    async def _flush(self) -> None:
+        if self.out:
+            data, self.out = b"".join(self.out), []
+            await self._write(data)
 
     async def _write(self, data: bytes, *, more: bool = True) -> None:
         if self.gone_at is not None or self.send is None:

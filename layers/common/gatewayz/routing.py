@@ -10,9 +10,7 @@ client got a byte; other upstream errors are final.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +19,10 @@ from gatewayz import errors
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    import httpx
-
     from gatewayz.catalog import Model
     from gatewayz.pricing import Offer
     from gatewayz.providers import Upstream
+    from gatewayz.upstream import Limits, Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +161,9 @@ async def first_success[T](
 
 
 async def open_response(
-    attempt: Attempt, path: str, body: dict[str, Any], *, stream: bool, timeouts: httpx.Timeout
-) -> httpx.Response:
-    """Send the request to the attempt's upstream; the response is open and unread.
+    attempt: Attempt, path: str, body: dict[str, Any], *, stream: bool, limits: Limits
+) -> Reply:
+    """Send the request to the attempt's upstream; the reply is open and unread.
 
     Raises:
         Retryable: 408/429/5xx, a timeout or a connection error.
@@ -174,38 +171,30 @@ async def open_response(
             message is passed on, since it is about the client's request.
         UpstreamError: the upstream refused us (401/403/404 and other 4xx).
     """
-    import httpx
+    from gatewayz import upstream as http
 
-    upstream = attempt.upstream
-    payload = upstream.provider.body(body, attempt.offer.provider_model_id, stream=stream)
+    provider = attempt.upstream.provider
+    payload = json.dumps(provider.body(body, attempt.offer.provider_model_id, stream=stream))
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
-        **upstream.provider.headers(upstream.api_key),
+        **provider.headers(attempt.upstream.api_key),
     }
-    client = http_client(upstream)
-    request = client.build_request(
-        "POST",
-        upstream.base_url + path,
-        content=json.dumps(payload),
-        headers=headers,
-        timeout=timeouts,
-    )
     try:
-        response = await client.send(request, stream=True)
-    except httpx.TimeoutException as exc:
-        raise Retryable(f"timeout: {type(exc).__name__}", timeout=True) from None
-    except httpx.TransportError as exc:
-        raise Retryable(f"connection: {type(exc).__name__}") from None
-    if response.status_code < 400:
-        return response
-    status = response.status_code
+        reply = await http.post(attempt.upstream, path, payload.encode(), headers, limits)
+    except http.Timeout as exc:
+        raise Retryable(f"timeout: {exc}", timeout=True) from None
+    except http.Broken as exc:
+        raise Retryable(f"connection: {exc}") from None
+    if reply.status < 400:
+        return reply
+    status = reply.status
     try:
-        detail = await response.aread() if status in (400, 413, 422) else b""
-    except httpx.HTTPError:
+        detail = await reply.read() if status in (400, 413, 422) else b""
+    except (http.Timeout, http.Broken):
         detail = b""
     finally:
-        await response.aclose()
+        await reply.close()
     if status in (408, 429) or status >= 500:
         raise Retryable(f"status {status}")
     if status in (400, 413, 422):
@@ -222,26 +211,3 @@ def _message(body: bytes) -> str:
     error = parsed.get("error") if isinstance(parsed, dict) else None
     message = error.get("message") if isinstance(error, dict) else error
     return str(message)[:500] if message else "invalid request"
-
-
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def http_client(upstream: Upstream) -> httpx.AsyncClient:
-    """One reused client per event loop (per transport): connections stay warm across
-    requests of a warm function."""
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    clients = _clients.setdefault(loop, {})
-    transport = upstream.provider.transport()
-    name = upstream.name if transport is not None else ""
-    client = clients.get(name)
-    if client is None:
-        client = clients[name] = httpx.AsyncClient(
-            transport=transport,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
-    return client

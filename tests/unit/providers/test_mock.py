@@ -1,5 +1,6 @@
 """The offline `mock` provider (DESIGN §11), driven through a real httpx client and the
-official `openai` SDK, as the gateway and its users drive it."""
+official `openai` SDK: a small httpx transport hands their requests to the mock's
+in-process handler, as `gatewayz.upstream.post` does."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from gatewayz.providers import mock
 from gatewayz.providers.mock import PROVIDER
+from gatewayz.upstream import LocalReply
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -20,13 +22,27 @@ MESSAGE = "The quick brown fox jumps"
 WORDS = MESSAGE.split()
 
 
+class _Bridge(httpx.AsyncBaseTransport):
+    """Hands a POST under the base URL to the mock's handler and its reply back to httpx."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        serve = PROVIDER.serve_locally()
+        assert serve is not None
+        path = request.url.path.removeprefix(httpx.URL(PROVIDER.default_base_url).path)
+        reply = await serve(path, await request.aread())
+        assert isinstance(reply, LocalReply)
+        return httpx.Response(
+            reply.status, headers={"content-type": reply.content_type}, content=reply.chunks()
+        )
+
+
 def _client(transport: httpx.AsyncBaseTransport | None = None) -> openai.AsyncOpenAI:
-    http = httpx.AsyncClient(transport=transport or PROVIDER.transport())
+    http = httpx.AsyncClient(transport=transport or _Bridge())
     return openai.AsyncOpenAI(base_url=PROVIDER.default_base_url, api_key="x", http_client=http)
 
 
 def _http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=PROVIDER.transport(), base_url=PROVIDER.default_base_url)
+    return httpx.AsyncClient(transport=_Bridge(), base_url=PROVIDER.default_base_url)
 
 
 def _prompt_tokens(*texts: str) -> int:
@@ -40,7 +56,7 @@ def _user(text: Any) -> dict[str, Any]:
 def test_is_a_provider_without_network() -> None:
     assert mock.PROVIDER.name == "mock"
     assert httpx.URL(PROVIDER.default_base_url).host.endswith(".invalid")
-    assert isinstance(PROVIDER.transport(), httpx.MockTransport)
+    assert PROVIDER.serve_locally() is not None
 
 
 async def test_chat_over_http_echoes_the_last_user_message() -> None:
@@ -221,12 +237,10 @@ async def test_a_body_that_is_not_an_object_is_400() -> None:
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize(
-    ("method", "path"), [("POST", "/embeddings"), ("GET", "/models"), ("GET", "/chat/completions")]
-)
-async def test_unknown_paths_are_404(method: str, path: str) -> None:
+@pytest.mark.parametrize("path", ["/embeddings", "/models", "/chat/completion"])
+async def test_unknown_paths_are_404(path: str) -> None:
     async with _http() as http:
-        response = await http.request(method, path)
+        response = await http.post(path, json={})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -258,7 +272,7 @@ class _Rechunk(httpx.AsyncBaseTransport):
     """Re-cuts the mock's response bytes into pieces of `size` bytes, as a network may."""
 
     def __init__(self, size: int) -> None:
-        self.inner = PROVIDER.transport()
+        self.inner = _Bridge()
         self.size = size
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

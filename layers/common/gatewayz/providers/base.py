@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    import httpx
+    from collections.abc import Awaitable, Callable
 
     from gatewayz.catalog import Model
     from gatewayz.config import Settings
+    from gatewayz.upstream import Reply
 
 # Fields of our API that are ours, never the upstream's: routing preferences and the
 # fallback list are decided here (OpenRouter would read them as its own).
@@ -56,8 +57,8 @@ class Provider:
             }
         return out
 
-    def transport(self) -> httpx.AsyncBaseTransport | None:
-        """A transport of its own (the offline mock); None means the network."""
+    def serve_locally(self) -> Callable[[str, bytes], Awaitable[Reply]] | None:
+        """An in-process stand-in for the network (the offline mock); None: the network."""
         return None
 
     def builtin_models(self) -> tuple[Model, ...]:

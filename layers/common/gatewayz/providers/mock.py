@@ -1,8 +1,8 @@
 """The offline provider `mock` (DESIGN §11): deterministic, OpenAI-compatible, streaming.
 
 The registry offers it only when no provider key is set, so a local run works without a
-network. It is an `httpx.MockTransport`: the gateway's real HTTP client, SSE parsing and
-billing run against it unchanged.
+network. It answers in process with the same `Reply` a provider's HTTP answer gives, so
+the gateway's SSE parsing, streaming and billing run against it unchanged.
 
 The reply echoes the last `user` message (a string, or its `text` parts joined by a space;
 empty if there is none). The legacy `/completions` echoes `prompt` (a string, or a list
@@ -21,17 +21,16 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
 from gatewayz.providers.base import Provider
+from gatewayz.upstream import LocalReply
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from gatewayz.catalog import Model
 
-_ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "text"}
+_ROUTES = {"/chat/completions": "chat", "/completions": "text"}
 _OBJECTS = {
     ("chat", False): "chat.completion",
     ("chat", True): "chat.completion.chunk",
@@ -116,16 +115,17 @@ def _reply(kind: str, body: dict[str, Any]) -> tuple[list[str], str, dict[str, i
     return words, finish, {**usage, "total_tokens": prompt + len(words)}
 
 
-def _error(error: GatewayError) -> httpx.Response:
-    return httpx.Response(error.status, json=error.body())
+def _error(error: GatewayError) -> LocalReply:
+    return LocalReply(error.status, json.dumps(error.body()).encode())
 
 
-async def _handle(request: httpx.Request) -> httpx.Response:
-    kind = _ROUTES.get(request.url.path) if request.method == "POST" else None
+async def _handle(path: str, payload: bytes) -> LocalReply:
+    """Answer a POST to `path` (relative to the base URL) with `payload` as its body."""
+    kind = _ROUTES.get(path)
     if kind is None:
-        return _error(NotFound(f"Unknown path: {request.method} {request.url.path}"))
+        return _error(NotFound(f"Unknown path: POST {path}"))
     try:
-        body = json.loads(await request.aread())
+        body = json.loads(payload)
     except ValueError:  # also undecodable bytes: UnicodeDecodeError is a ValueError
         return _error(InvalidJSON("The request body is not valid JSON."))
     if not isinstance(body, dict):
@@ -141,18 +141,17 @@ async def _handle(request: httpx.Request) -> httpx.Response:
     if stream:
         options = body.get("stream_options")
         wanted = isinstance(options, dict) and options.get("include_usage") is True
-        events = _events(kind, head, words, finish, usage if wanted else None)
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events)
+        return LocalReply(200, _events(kind, head, words, finish, usage if wanted else None))
     choice = _choice(finish, **_part(kind, "".join(words), stream=False))
-    return httpx.Response(200, json={**head, "choices": [choice], "usage": usage})
+    return LocalReply(200, json.dumps({**head, "choices": [choice], "usage": usage}).encode())
 
 
 class Mock(Provider):
     name = "mock"
     default_base_url = "http://mock.gatewayz.invalid/v1"
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        return httpx.MockTransport(_handle)
+    def serve_locally(self) -> Callable[[str, bytes], Awaitable[LocalReply]]:
+        return _handle
 
     def builtin_models(self) -> tuple[Model, ...]:
         # Priced like a real model ($1 / $2 per million tokens), so a demo shows billing.
