@@ -5,16 +5,15 @@ with real PostgreSQL and the rate-limit store of the environment."""
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import openai
-import psycopg
 import pytest
 
-from gatewayz import accounts, auth, catalog, config, credits, db, keys, local, samtemplate
+from gatewayz import auth, catalog, db, keys, local, samtemplate
+from tests import factories
 from tests.conftest import reset_caches
 from tests.fakes.asgi_server import serve_asgi
 from tests.fakes.openai_upstream import FakeUpstream, serve
@@ -119,29 +118,10 @@ def new_account(
     **key_fields: Any,
 ) -> Account:
     """A funded account with one key; `key_fields` set columns of the key."""
-    with db.transaction() as cur:
-        owner = accounts.create_personal(
-            cur, email=f"e2e-{uuid.uuid4().hex[:12]}@example.com", plan_id=plan
-        )
-        if credit_nanos:
-            credits.post(
-                cur, account_id=owner.account_id, kind="admin_grant", amount_nanos=credit_nanos
-            )
-        key = keys.create(
-            cur,
-            account_id=owner.account_id,
-            user_id=owner.user_id,
-            name="e2e",
-            pepper=config.key_hash_secret(),
-            scopes=scopes,
-        )
-        for column, value in key_fields.items():
-            cur.execute(
-                psycopg.sql.SQL("UPDATE api_keys SET {} = %s WHERE id = %s").format(
-                    psycopg.sql.Identifier(column)
-                ),
-                (value, key.id),
-            )
+    owner = factories.new_owner(plan_id=plan)
+    if credit_nanos:
+        factories.fund(owner.account_id, credit_nanos)
+    key = factories.new_key(owner, scopes=scopes, **key_fields)
     return Account(owner.account_id, owner.user_id, key.id, key.secret)
 
 

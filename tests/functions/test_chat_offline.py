@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from gatewayz import config, db, keys
+from gatewayz import db
+from tests.factories import new_key, new_owner
 from tests.functions.events import event, header, invoke, json_body
-from tests.integration.factories import new_owner
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -29,14 +29,7 @@ def test_the_sample_event_with_its_placeholder_key_is_refused() -> None:
 
 def test_the_sample_event_with_a_real_key_is_answered_and_billed() -> None:
     owner = new_owner(plan_id="trial")
-    with db.transaction() as cur:
-        key = keys.create(
-            cur,
-            account_id=owner.account_id,
-            user_id=owner.user_id,
-            name="t",
-            pepper=config.key_hash_secret(),
-        )
+    key = new_key(owner)
     lambda_event = event("chat", "chat-completions")
     lambda_event["headers"]["Authorization"] = f"Bearer {key.secret}"
     lambda_event["multiValueHeaders"]["Authorization"] = [f"Bearer {key.secret}"]

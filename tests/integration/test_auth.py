@@ -11,7 +11,7 @@ import pytest
 
 from gatewayz import auth, config, db, errors, keys
 from tests.conftest import reset_caches
-from tests.integration.factories import new_key, new_owner
+from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

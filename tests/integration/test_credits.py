@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from gatewayz import credits, db
-from tests.integration.factories import new_owner
+from tests.factories import new_owner
 from tests.ledger import invariant_holds
 
 

@@ -9,8 +9,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import credits
+from tests.factories import expire_hold, fund, new_owner
 from tests.functions.events import function
-from tests.integration.factories import expire_hold, fund, new_owner
 from tests.ledger import broken_accounts, invariant_holds
 from tests.pg import ROOT
 

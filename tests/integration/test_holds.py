@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from gatewayz import credits, db
-from tests.integration.factories import expire_hold, fund, new_key, new_owner
+from tests.factories import expire_hold, fund, new_key, new_owner
 from tests.ledger import invariant_holds
 
 if TYPE_CHECKING:

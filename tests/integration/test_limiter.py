@@ -16,7 +16,7 @@ from gatewayz.ratelimit import Store, StoreUnavailable
 from gatewayz.ratelimit.limiter import admit, correct
 from gatewayz.ratelimit.redis import RedisStore
 from gatewayz.ratelimit.upstash import UpstashStore
-from tests.integration.factories import new_key, new_owner
+from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

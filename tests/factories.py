@@ -1,10 +1,14 @@
-"""Arranging rows for integration tests through the package's own functions."""
+"""Arranging rows for tests through the package's own functions."""
 
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from gatewayz import accounts, db
+from gatewayz import accounts, credits, db, keys
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def new_owner(plan_id: str = "payg") -> accounts.Owner:
@@ -15,17 +19,15 @@ def new_owner(plan_id: str = "payg") -> accounts.Owner:
         )
 
 
-# Helpers added for the chat path's money, keys and limits tests.
-from gatewayz import credits, keys  # noqa: E402
-
-
 def fund(account_id: str, nanos: int) -> None:
     """Grant `nanos` to an account through the ledger (an admin grant)."""
     with db.transaction() as cur:
         credits.post(cur, account_id=account_id, kind="admin_grant", amount_nanos=nanos)
 
 
-def new_key(owner: accounts.Owner, **columns: object) -> keys.NewKey:
+def new_key(
+    owner: accounts.Owner, *, scopes: Sequence[str] = keys.DEFAULT_SCOPES, **columns: object
+) -> keys.NewKey:
     """A key of the owner's account made by `keys.create`, then given `columns` of
     `api_keys` (limits, dates) as an admin or the keys route would set them."""
     from psycopg import sql
@@ -39,6 +41,7 @@ def new_key(owner: accounts.Owner, **columns: object) -> keys.NewKey:
             user_id=owner.user_id,
             name="test key",
             pepper=config.key_hash_secret(),
+            scopes=scopes,
         )
         if columns:
             assignments = sql.SQL(", ").join(
