@@ -200,3 +200,18 @@ def test_the_models_list_is_the_next_fallback(
     assert usage is not None
     # Billed at gpt-4o-mini's price, not test/echo's: $0.15 and $0.60 per million.
     assert record[1] == usage.prompt_tokens * 150 + usage.completion_tokens * 600
+
+
+def test_output_a_provider_never_counted_is_billed_as_an_estimate_not_free(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    upstreams.primary.enqueue(Behaviour(usage_in_stream=False))
+    before = account.balance()
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))  # type: ignore[arg-type]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    (_, status, cost, error, prompt, output, estimated) = records(account)[0]
+    assert (status, error, estimated) == (200, None, True)
+    # About four bytes a token of what was delivered.
+    assert output == len(HELLO[0]["content"]) // 4
+    assert cost == prompt * INPUT_NANOS + output * OUTPUT_NANOS > 0
+    assert before - account.balance() == cost

@@ -158,6 +158,15 @@ class Call:
         metrics.record(record, total_s=now - self.started, upstream_started=self.upstream_started)
         return cost
 
+    def estimated_usage(self, output_bytes: int) -> Usage:
+        """Usage when the provider reported none: about 4 bytes a token (recorded as
+        estimated), so delivered output is never free."""
+        from gatewayz.pricing import Usage
+
+        return Usage(
+            input_tokens=max(1, self.request.prompt_tokens // 4), output_tokens=output_bytes // 4
+        )
+
     def fail(self, exc: BaseException) -> None:
         """Settle a request that got no answer: nothing is charged, the failure is recorded."""
         from gatewayz.pricing import Usage
@@ -308,7 +317,7 @@ def _answer(call: Call, answer: _Answer) -> Response:
     finish = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
     estimated = not isinstance(reported, dict)
     if estimated:
-        usage = _estimate(call, json.dumps(choices))
+        usage = call.estimated_usage(len(json.dumps(choices).encode()))
     cost = call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
     payload["usage"] = {
         **(reported if isinstance(reported, dict) else _openai_usage(usage)),
@@ -316,16 +325,6 @@ def _answer(call: Call, answer: _Answer) -> Response:
     }
     payload["provider"] = answer.attempt.upstream.name
     return JSONResponse(payload)
-
-
-def _estimate(call: Call, output_text: str) -> Usage:
-    """Usage when the provider reported none: about 4 bytes a token (flagged estimated)."""
-    from gatewayz.pricing import Usage
-
-    return Usage(
-        input_tokens=max(1, call.request.prompt_tokens // 4),
-        output_tokens=len(output_text.encode()) // 4,
-    )
 
 
 def _openai_usage(usage: Usage) -> dict[str, int]:

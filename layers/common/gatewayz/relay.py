@@ -278,7 +278,6 @@ class Relay(Response):
             self.gone_at = time.monotonic()
 
     def _settle(self) -> None:
-        from gatewayz.chat import _estimate
         from gatewayz.logs import get_logger
         from gatewayz.pricing import Usage
 
@@ -287,7 +286,7 @@ class Relay(Response):
                 usage, estimated = Usage.from_openai(self.usage), False
             elif self.output_bytes:
                 # Output was delivered but never counted by the provider: bill an estimate.
-                usage, estimated = _estimate(self.call, "x" * self.output_bytes), True
+                usage, estimated = self.call.estimated_usage(self.output_bytes), True
             else:
                 usage, estimated = Usage(), False
             self.call.settle(
