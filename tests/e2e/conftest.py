@@ -4,6 +4,7 @@ with real PostgreSQL and the rate-limit store of the environment."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from decimal import Decimal
@@ -133,6 +134,12 @@ def account(gateway: str) -> Account:
 @pytest.fixture
 def client(gateway: str, account: Account) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway, api_key=account.secret, max_retries=0)
+
+
+def prompt_bound(messages: list[dict[str, Any]]) -> int:
+    """The credit hold's bound of a chat prompt, as documented (README, "Credits"): its
+    messages' UTF-8 bytes as JSON, 8 tokens a message, 64 for the template's preamble."""
+    return len(json.dumps(messages, ensure_ascii=False).encode()) + 8 * len(messages) + 64
 
 
 def ledger_usage(account_id: str) -> list[tuple[int, str]]:

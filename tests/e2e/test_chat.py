@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from gatewayz import db
-from tests.e2e.conftest import INPUT_NANOS, MODEL, OUTPUT_NANOS, new_account
+from tests.e2e.conftest import INPUT_NANOS, MODEL, OUTPUT_NANOS, new_account, prompt_bound
 from tests.fakes.openai_upstream import Behaviour
 
 if TYPE_CHECKING:
@@ -230,9 +230,7 @@ def test_max_tokens_is_lowered_to_what_the_balance_affords(
     gateway: str, upstreams: Upstreams
 ) -> None:
     # The model's default output is 1,024 tokens; this balance pays for the prompt and 100.
-    from gatewayz import chat_request
-
-    prompt = chat_request.estimate_prompt({"messages": HELLO}, chat=True)
+    prompt = prompt_bound(HELLO)
     poor = new_account(credit_nanos=prompt * INPUT_NANOS + 100 * OUTPUT_NANOS)
     client = openai.OpenAI(base_url=gateway, api_key=poor.secret, max_retries=0)
     client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]

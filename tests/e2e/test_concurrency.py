@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from gatewayz import chat_request, db
-from tests.e2e.conftest import INPUT_NANOS, MODEL, OUTPUT_NANOS, ledger_usage, new_account
+from gatewayz import db
+from tests.e2e.conftest import (
+    INPUT_NANOS,
+    MODEL,
+    OUTPUT_NANOS,
+    ledger_usage,
+    new_account,
+    prompt_bound,
+)
 from tests.fakes.openai_upstream import Behaviour
 from tests.ledger import broken_accounts
 
@@ -27,7 +34,7 @@ BODY = {
 
 
 def test_100_requests_on_credit_for_exactly_40(gateway: str, upstreams: Upstreams) -> None:
-    prompt = chat_request.estimate_prompt(BODY, chat=True)
+    prompt = prompt_bound(BODY["messages"])  # type: ignore[arg-type]
     # The provider reports exactly what the gateway held for, so each answer costs its hold.
     cost = prompt * INPUT_NANOS + MAX_TOKENS * OUTPUT_NANOS
     upstreams.primary.default = Behaviour(

@@ -81,6 +81,10 @@ def test_the_sweeper_releases_only_expired_holds_and_reports_them(
         "status": "ok",
         "holds_released": len(crashed),
         "released_nanos": sum(h.amount_nanos for h in crashed),
+        # None of them recorded progress: nothing to charge.
+        "holds_charged": 0,
+        "charged_nanos": 0,
+        "uncollected_nanos": 0,
     }
     # Each account gets back exactly its own expired holds; live ones stay held.
     assert balances(conn, first.account_id, second.account_id) == [

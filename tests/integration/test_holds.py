@@ -8,15 +8,14 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
-import psycopg
-import pytest
-
 from gatewayz import credits, db
 from tests.factories import expire_hold, fund, new_key, new_owner
 from tests.ledger import invariant_holds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import psycopg
 
     from gatewayz.accounts import Owner
 
@@ -226,10 +225,16 @@ def test_settling_the_same_request_twice_charges_once(conn: psycopg.Connection) 
     credits.settle(hold, record(500))
     before = (balance(conn, owner.account_id), usage_entries(conn, owner.account_id))
 
-    with pytest.raises(psycopg.Error):
-        credits.settle(hold, record(500))
+    again = credits.settle(hold, record(500))
 
+    # What is due was charged already: nothing more, one usage row, one ledger entry.
+    assert (again.charged_nanos, again.uncollected_nanos) == (0, 0)
     assert (balance(conn, owner.account_id), usage_entries(conn, owner.account_id)) == before
+    rows = conn.execute(
+        "SELECT count(*), sum(cost_nanos) FROM usage_records WHERE request_id = %s",
+        (hold.request_id,),
+    ).fetchone()
+    assert rows == (1, 500)
     assert before[0] == 10_000 - 500
     assert invariant_holds(conn, owner.account_id)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.pricing import Offer, Price
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from gatewayz.providers import Upstream
 
 CATALOG_TTL_S = 60.0
@@ -29,7 +28,7 @@ SELECT m.id, m.name, m.description, m.context_length, m.max_output_tokens,
        extract(epoch FROM m.created_at)::bigint,
        o.provider, o.provider_model_id, o.priority, o.input_price, o.output_price,
        o.cached_input_price, o.reasoning_price, o.image_price, o.context_length,
-       o.max_output_tokens
+       o.max_output_tokens, m.max_image_tokens, o.request_fees
   FROM models m JOIN model_offers o ON o.model_id = m.id
  WHERE m.is_active AND o.is_active
  ORDER BY m.id, o.priority, o.provider
@@ -49,6 +48,7 @@ class Model:
     output_modalities: tuple[str, ...] = ("text",)
     supported_parameters: tuple[str, ...] = ()
     created: int = 0
+    max_image_tokens: int | None = None  # per input image; None: the gateway's default bound
     offers: tuple[Offer, ...] = field(default=())
 
 
@@ -108,7 +108,7 @@ def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:
     for row in rows:
         (model_id, name, description, context, max_out, inputs, outputs, params, created,
          provider, provider_model, priority, p_in, p_out, p_cached, p_reason, p_image,
-         offer_context, offer_max_out) = row  # fmt: skip
+         offer_context, offer_max_out, max_image_tokens, fees) = row  # fmt: skip
         if model_id not in built:
             built[model_id] = Model(
                 id=model_id,
@@ -120,6 +120,7 @@ def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:
                 output_modalities=tuple(outputs),
                 supported_parameters=tuple(params),
                 created=int(created),
+                max_image_tokens=max_image_tokens,
             )
         offers.setdefault(model_id, []).append(
             Offer(
@@ -127,7 +128,14 @@ def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:
                 provider=provider,
                 provider_model_id=provider_model,
                 priority=priority,
-                price=Price(p_in, p_out, cached_input=p_cached, reasoning=p_reason, image=p_image),
+                price=Price(
+                    p_in,
+                    p_out,
+                    cached_input=p_cached,
+                    reasoning=p_reason,
+                    image=p_image,
+                    fees=_fees(fees),
+                ),
                 context_length=offer_context,
                 max_output_tokens=offer_max_out,
             )
@@ -136,6 +144,20 @@ def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:
         model_id: Model(**{**_fields(model), "offers": tuple(offers[model_id])})
         for model_id, model in built.items()
     }
+
+
+def _fees(fees: dict[str, Any]) -> tuple[tuple[str, Decimal], ...]:
+    """`request_fees` as (feature, USD per request); an unreadable price is left out, so
+    the feature stays refused rather than free."""
+    priced = []
+    for feature, usd in sorted(fees.items()):
+        try:
+            price = Decimal(str(usd))
+        except ArithmeticError:
+            continue
+        if price.is_finite() and price >= 0:
+            priced.append((feature, price))
+    return tuple(priced)
 
 
 def _fields(model: Model) -> dict[str, Any]:

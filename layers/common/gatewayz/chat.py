@@ -4,7 +4,8 @@ price, reserve, call the provider, answer, settle.
 `complete()` serves `/v1/chat/completions` and `/v1/completions`, streamed or not. From
 the moment credits are held until the request is settled, every way out (an answer, an
 error, a crash in between) goes through `Call.settle`, so nothing is charged without a
-usage record and nothing is recorded without its charge.
+usage record and nothing is recorded without its charge. A request refused after the
+rate-limit call gives its token estimate back at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,27 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import errors
+from gatewayz import (
+    auth,
+    budget,
+    catalog,
+    chat_request,
+    config,
+    credits,
+    errors,
+    fees,
+    http,
+    jsonbody,
+    metrics,
+    policy,
+    pricing,
+    providers,
+    routing,
+    upstream,
+)
+from gatewayz.logs import get_logger
+from gatewayz.output_meter import OutputMeter
+from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -23,12 +44,7 @@ if TYPE_CHECKING:
     from gatewayz.auth import Caller
     from gatewayz.chat_request import CompletionRequest
     from gatewayz.credits import Hold
-    from gatewayz.pricing import Usage
     from gatewayz.ratelimit.limiter import Admission
-    from gatewayz.routing import Attempt
-    from gatewayz.upstream import Limits
-
-MIN_OUTPUT_TOKENS = 16  # below this much output, a request is refused rather than cut short
 
 
 async def complete(request: Request, *, chat: bool) -> Response:
@@ -37,12 +53,10 @@ async def complete(request: Request, *, chat: bool) -> Response:
     Raises:
         GatewayError: any refusal before the answer began (the envelope of DESIGN §7).
     """
-    from gatewayz import auth, catalog, chat_request, config, credits, policy, providers, routing
-    from gatewayz.ratelimit import get_store, limiter
-
     started = time.perf_counter()
-    parsed = chat_request.parse(await _json(request), chat=chat)
+    # The key first: a caller without a valid key learns nothing about the body.
     caller = auth.authenticate(auth.bearer(request.headers))
+    parsed = _parse(await request.body(), chat=chat)
     policy.require_scope(caller, "chat")
     policy.require_ip(caller, client_ip(request))
     policy.require_origin(caller, request.headers.get("referer"), request.headers.get("origin"))
@@ -51,9 +65,9 @@ async def complete(request: Request, *, chat: bool) -> Response:
     settings = config.get_settings()
     upstreams = providers.available(settings)
     served = catalog.models(upstreams)
-    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
     if parsed.model not in served:
         raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
+    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
     attempts = routing.plan(
         [served[m] for m in wanted],
         routing.Preferences.parse(parsed.body.get("provider")),
@@ -63,42 +77,61 @@ async def complete(request: Request, *, chat: bool) -> Response:
         raise errors.NoProviderAvailable(
             f"No provider can serve `{parsed.model}` with these provider preferences."
         )
+    plan = budget.plan(fees.priced_attempts(attempts, parsed.features), parsed)
 
-    output_tokens, max_nanos, min_nanos = _budget(attempts, parsed)
     state = request.state
-    admission = limiter.admit(get_store(), caller, parsed.prompt_tokens + parsed.n * output_tokens)
+    admission = limiter.admit(get_store(), caller, plan.tokens)
     state.response_headers.update(admission.headers)
-    outcome = credits.reserve(
-        account_id=caller.account_id,
-        api_key_id=caller.key_id,
-        request_id=state.request_id,
-        max_nanos=max_nanos,
-        min_nanos=min_nanos,
-        ttl_s=settings.hold_ttl_s,
-        concurrency=caller.limits.concurrent_requests,
-        key_concurrency=caller.limits.key_concurrent_requests,
-    )
-    if isinstance(outcome, credits.Refusal):
-        raise _refused(outcome.reason, parsed, max_nanos)
-    body = _fit_to_hold(parsed, attempts, outcome.amount_nanos, output_tokens)
-    call = Call(caller, parsed, outcome, admission, started, state.request_id)
+    try:
+        outcome = credits.reserve(
+            account_id=caller.account_id,
+            api_key_id=caller.key_id,
+            request_id=state.request_id,
+            max_nanos=plan.max_nanos,
+            min_nanos=plan.min_nanos,
+            ttl_s=settings.hold_ttl_s,
+            concurrency=caller.limits.concurrent_requests,
+            key_concurrency=caller.limits.key_concurrent_requests,
+        )
+        if isinstance(outcome, credits.Refusal):
+            raise _refused(outcome.reason, parsed, plan.max_nanos)
+    except BaseException:
+        limiter.correct(caller, admission, 0)  # refused: its token estimate goes back
+        raise
+    call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
+    call.deadline = _deadline(request, settings)
+    routes = call.routes()
     try:
         if parsed.stream:
             from gatewayz.relay import Relay, open_stream
 
             opened = await routing.first_success(
-                attempts,
-                lambda a: open_stream(a, body, call),
+                [r.attempt for r in routes],
+                lambda a: open_stream(a, call),
                 max_attempts=settings.upstream_max_attempts,
             )
             return Relay(call, *opened)
         answer = await routing.first_success(
-            attempts, lambda a: _fetch(a, body, call), max_attempts=settings.upstream_max_attempts
+            [r.attempt for r in routes],
+            lambda a: _fetch(a, call),
+            max_attempts=settings.upstream_max_attempts,
         )
         return _answer(call, answer)
     except BaseException as exc:
         call.fail(exc)
         raise
+
+
+def _parse(raw: bytes, *, chat: bool) -> CompletionRequest:
+    """The body, validated and measured.
+
+    Raises:
+        InvalidRequest: not a valid request (`param` names the field).
+    """
+    try:
+        return chat_request.parse(jsonbody.loads(raw), chat=chat)
+    except RecursionError:  # measuring a body nested almost as deep as the parser allows
+        raise errors.InvalidJSON("Request body is nested too deeply.") from None
 
 
 @dataclass
@@ -107,85 +140,121 @@ class Call:
 
     caller: Caller
     request: CompletionRequest
+    plan: budget.Budget
     hold: Hold
     admission: Admission
     started: float
     request_id: str
-    attempt: Attempt | None = None
+    route: budget.Route | None = None
+    cap: int = 0  # the output cap sent on `route`
+    deadline: float | None = None  # time.monotonic() by which a stream must end itself
     upstream_started: float | None = None
     first_token: float | None = None
     upstream_id: str | None = None
     settled: bool = field(default=False)
 
+    def routes(self) -> list[budget.Route]:
+        """The routes the hold pays for (every one, unless the balance bought less)."""
+        return [r for r in self.plan.routes if self.plan.cap(r, self.hold.amount_nanos) is not None]
+
+    def begin(self, attempt: routing.Attempt) -> dict[str, Any]:
+        """Start `attempt`: the body to send it, with the output cap the hold covers."""
+        route = next(r for r in self.plan.routes if r.attempt is attempt)
+        cap = self.plan.cap(route, self.hold.amount_nanos)
+        assert cap is not None
+        self.route, self.cap, self.upstream_started = route, cap, time.perf_counter()
+        body = {k: v for k, v in self.request.body.items() if k not in chat_request.CAP_FIELDS}
+        field = self.request.cap_field if self.request.chat else None
+        body[field or attempt.upstream.provider.cap_field(chat=self.request.chat)] = cap
+        return body
+
+    def record(self, usage: pricing.Usage, **fields: Any) -> credits.UsageRecord:
+        """The usage record of `usage` on the current route (nothing without one)."""
+        route = self.route
+        cost = fee = 0
+        if route is not None:
+            fee = route.fee_nanos if fields.get("status") == 200 else 0
+            cost = pricing.cost_nanos(route.attempt.offer.price, usage) + fee
+        return credits.UsageRecord(
+            endpoint="chat.completions" if self.request.chat else "completions",
+            model=route.attempt.offer.model_id if route else self.request.model,
+            cost_nanos=cost,
+            fee_nanos=fee,
+            provider=route.attempt.upstream.name if route else None,
+            provider_model=route.attempt.offer.provider_model_id if route else None,
+            upstream_id=self.upstream_id,
+            usage=usage,
+            streamed=self.request.stream,
+            **fields,
+        )
+
     def settle(
         self,
-        usage: Usage,
+        usage: pricing.Usage,
         *,
         status: int,
         finish_reason: str | None = None,
         error_code: str | None = None,
         estimated: bool = False,
     ) -> int:
-        """Charge `usage` at the attempt's price (nothing without an attempt); return the
-        cost in nanos. Only the first settlement of a call counts."""
+        """Charge `usage` at the route's price (nothing without a route); return what was
+        charged in nanos. Only the first settlement of a call counts."""
         if self.settled:
             return 0
         self.settled = True
-        from gatewayz import credits, metrics, pricing
-        from gatewayz.ratelimit import limiter
-
-        cost = pricing.cost_nanos(self.attempt.offer.price, usage) if self.attempt else 0
         now = time.perf_counter()
-        record = credits.UsageRecord(
-            endpoint="chat.completions" if self.request.chat else "completions",
-            model=self.attempt.offer.model_id if self.attempt else self.request.model,
+        record = self.record(
+            usage,
             status=status,
-            cost_nanos=cost,
-            provider=self.attempt.upstream.name if self.attempt else None,
-            provider_model=self.attempt.offer.provider_model_id if self.attempt else None,
-            upstream_id=self.upstream_id,
-            usage=usage,
             latency_ms=_ms(now - self.started),
             upstream_latency_ms=_ms(now - self.upstream_started) if self.upstream_started else None,
             ttft_ms=_ms(self.first_token - self.started) if self.first_token else None,
             finish_reason=finish_reason,
             error_code=error_code,
-            streamed=self.request.stream,
             usage_estimated=estimated,
         )
-        credits.settle(self.hold, record)
+        settlement = credits.settle(self.hold, record)
         limiter.correct(self.caller, self.admission, usage.prompt_tokens + usage.completion_tokens)
-        metrics.record(record, total_s=now - self.started, upstream_started=self.upstream_started)
-        return cost
-
-    def estimated_usage(self, output_bytes: int) -> Usage:
-        """Usage when the provider reported none: about 4 bytes a token (recorded as
-        estimated), so delivered output is never free."""
-        from gatewayz.pricing import Usage
-
-        return Usage(
-            input_tokens=max(1, self.request.prompt_tokens // 4), output_tokens=output_bytes // 4
+        if settlement.uncollected_nanos:
+            # The provider produced more than the hold bounded and the balance ran out.
+            get_logger().error(
+                "uncollected cost",
+                extra={
+                    "request_id": self.request_id,
+                    "provider": record.provider,
+                    "model": record.model,
+                    "uncollected_nanos": settlement.uncollected_nanos,
+                    "held_nanos": self.hold.amount_nanos,
+                    "cap": self.cap,
+                },
+            )
+        metrics.record(
+            record,
+            total_s=now - self.started,
+            upstream_started=self.upstream_started,
+            uncollected_nanos=settlement.uncollected_nanos,
         )
+        return settlement.charged_nanos
+
+    def estimated_usage(self, meter: OutputMeter) -> pricing.Usage:
+        """Usage when the provider reported none: a typical count of the prompt and the
+        output delivered (recorded as estimated), so delivered output is never free."""
+        prompt = self.route.typical_prompt_tokens if self.route else 0
+        return pricing.Usage(input_tokens=prompt, output_tokens=meter.tokens)
 
     def fail(self, exc: BaseException) -> None:
         """Settle a request that got no answer: nothing is charged, the failure is recorded."""
-        from gatewayz.pricing import Usage
-
         status = exc.status if isinstance(exc, errors.GatewayError) else 500
         code = exc.code if isinstance(exc, errors.GatewayError) else "internal_error"
         try:
-            self.settle(Usage(), status=status, error_code=code)
+            self.settle(pricing.Usage(), status=status, error_code=code)
         except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
-            from gatewayz.logs import get_logger
-
             get_logger().exception("releasing a failed request's hold failed")
 
 
 def client_ip(request: Request) -> str | None:
     """The caller's IP as API Gateway saw it; the socket peer when there is no gateway."""
-    from gatewayz.http import request_context
-
-    context = request_context(request.scope)
+    context = http.request_context(request.scope)
     if context is not None:
         identity = context.get("identity")
         source = identity.get("sourceIp") if isinstance(identity, dict) else None
@@ -193,59 +262,23 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _allowed(caller: Caller, model: str) -> bool:
-    from gatewayz import policy
+def _deadline(request: Request, settings: config.Settings) -> float:
+    """When a stream must end itself (time.monotonic()): before the Lambda invocation's
+    deadline, and before its hold expires, by the configured margin."""
+    margin = settings.stream_deadline_margin_s
+    end = time.monotonic() + settings.hold_ttl_s - margin
+    lambda_end = http.lambda_deadline(request.scope)
+    if lambda_end is not None:
+        end = min(end, time.monotonic() + (lambda_end - time.time()) - margin)
+    return end
 
+
+def _allowed(caller: Caller, model: str) -> bool:
     try:
         policy.require_model(caller, model)
     except errors.ModelNotAllowed:
         return False
     return True
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError as exc:
-        raise errors.InvalidJSON(f"Request body is not valid JSON: {exc}.") from None
-
-
-def _budget(attempts: list[Attempt], parsed: CompletionRequest) -> tuple[int, int, int]:
-    """(output tokens planned per choice, most to hold, least to accept), priced at the
-    dearest offer that may serve, so a fallback never costs more than the hold."""
-    from gatewayz.pricing import hold_nanos
-
-    first = attempts[0]
-    if parsed.max_output_tokens is not None:
-        output = parsed.max_output_tokens
-    else:
-        room = first.model.context_length - parsed.prompt_tokens
-        cap = first.offer.max_output_tokens or first.model.max_output_tokens
-        output = max(1, min(cap, room) if cap else room)
-    prices = [a.offer.price for a in attempts]
-    max_nanos = max(hold_nanos(p, parsed.prompt_tokens, parsed.n * output) for p in prices)
-    if parsed.max_output_tokens is not None:
-        return output, max_nanos, max_nanos  # what was asked for, or nothing
-    least = parsed.n * min(MIN_OUTPUT_TOKENS, output)
-    return output, max_nanos, max(hold_nanos(p, parsed.prompt_tokens, least) for p in prices)
-
-
-def _fit_to_hold(
-    parsed: CompletionRequest, attempts: list[Attempt], held: int, planned: int
-) -> dict[str, Any]:
-    """The body to send: as the client sent it, with `max_tokens` lowered to what the
-    hold pays for when the balance could not cover the model's default output."""
-    from gatewayz.pricing import max_tokens_affordable
-
-    if parsed.max_output_tokens is not None:
-        return parsed.body
-    affordable = min(
-        max_tokens_affordable(a.offer.price, held, parsed.prompt_tokens) for a in attempts
-    )
-    per_choice = affordable // parsed.n
-    if per_choice >= planned:
-        return parsed.body
-    return {**parsed.body, "max_tokens": max(1, per_choice)}
 
 
 def _refused(reason: str, parsed: CompletionRequest, max_nanos: int) -> errors.GatewayError:
@@ -275,15 +308,13 @@ def _refused(reason: str, parsed: CompletionRequest, max_nanos: int) -> errors.G
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    attempt: Attempt
+    attempt: routing.Attempt
     payload: dict[str, Any]
 
 
-async def _fetch(attempt: Attempt, body: dict[str, Any], call: Call) -> _Answer:
+async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
     """One non-streamed attempt: the whole answer, or a retryable failure."""
-    from gatewayz import routing, upstream
-
-    call.attempt, call.upstream_started = attempt, time.perf_counter()
+    body = call.begin(attempt)
     path = "/chat/completions" if call.request.chat else "/completions"
     reply = await routing.open_response(attempt, path, body, stream=False, limits=limits())
     try:
@@ -306,18 +337,20 @@ async def _fetch(attempt: Attempt, body: dict[str, Any], call: Call) -> _Answer:
 def _answer(call: Call, answer: _Answer) -> Response:
     from starlette.responses import JSONResponse
 
-    from gatewayz.pricing import Usage
-
     payload = answer.payload
     call.first_token = time.perf_counter()
     call.upstream_id = payload.get("id") if isinstance(payload.get("id"), str) else None
     reported = payload.get("usage")
-    usage = Usage.from_openai(reported)
-    choices = payload.get("choices") or [{}]
-    finish = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
+    usage = pricing.Usage.from_openai(reported)
+    choices = payload.get("choices")
+    choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+    finish = choices[0].get("finish_reason") if choices else None
     estimated = not isinstance(reported, dict)
     if estimated:
-        usage = call.estimated_usage(len(json.dumps(choices).encode()))
+        meter = OutputMeter()
+        for choice in choices:
+            meter.choice(choice)
+        usage = call.estimated_usage(meter)
     cost = call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
     payload["usage"] = {
         **(reported if isinstance(reported, dict) else _openai_usage(usage)),
@@ -327,7 +360,7 @@ def _answer(call: Call, answer: _Answer) -> Response:
     return JSONResponse(payload)
 
 
-def _openai_usage(usage: Usage) -> dict[str, int]:
+def _openai_usage(usage: pricing.Usage) -> dict[str, int]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -335,13 +368,12 @@ def _openai_usage(usage: Usage) -> dict[str, int]:
     }
 
 
-def limits() -> Limits:
+def limits() -> upstream.Limits:
     """Per attempt: how long to connect, and how long the provider may stay silent."""
-    from gatewayz.config import get_settings
-    from gatewayz.upstream import Limits
-
-    settings = get_settings()
-    return Limits(connect_s=settings.upstream_connect_timeout_s, read_s=settings.upstream_timeout_s)
+    settings = config.get_settings()
+    return upstream.Limits(
+        connect_s=settings.upstream_connect_timeout_s, read_s=settings.upstream_timeout_s
+    )
 
 
 def _ms(seconds: float) -> int:

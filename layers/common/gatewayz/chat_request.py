@@ -1,56 +1,110 @@
-"""A completion request as the gateway reads it (DESIGN §3): the fields it validates and
-an upper bound of its prompt's size in tokens.
+"""A completion request as the gateway reads it (DESIGN §3).
 
-The request itself passes to the provider whole; only `model`, `models`, `provider`,
-`stream`, `stream_options`, `max_tokens`/`max_completion_tokens` and `n` are ours to read.
-The prompt estimate is an upper bound so that the hold covers the real cost: a byte-level
-tokenizer never makes more tokens than the text has UTF-8 bytes (plus a few per message).
+Every OpenAI (and OpenRouter) request field the gateway knows is checked for its JSON
+type, strictly: `"5"`, `5.0` or `true` is not an integer, `"true"` or `1` is not a
+boolean. A wrong type is a 400 naming the field, never coerced, so what goes upstream is
+what was validated (an upstream that ignored a mistyped field would generate its full
+default length). Unknown fields pass through untouched. Besides the body to forward, the
+gateway keeps what it needs: the models to try, whether to stream, the output the client
+asked for, how many outputs the provider may generate, the prompt's size and the
+fee-bearing features asked for.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gatewayz import errors
+from gatewayz import errors, fees, prompt_size
 
-PER_MESSAGE_TOKENS = 8  # role and separators a chat template adds around each message
-IMAGE_TOKENS = 2_000  # more than any provider bills for one image input
 MAX_N = 16
+MAX_BEST_OF = 20
+MAX_OUTPUTS = 128  # prompts x choices a single request may generate
+MAX_OUTPUT_TOKENS = 2**31 - 1
+CAP_FIELDS = ("max_completion_tokens", "max_tokens")
+OutputTokens = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
 
 
-class Message(_Lenient):
+class StreamOptions(_Strict):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class ContentPart(_Strict):
+    type: str
+
+
+class Message(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    function_call: dict[str, Any] | None = None
+    refusal: str | None = None
 
 
-class StreamOptions(_Lenient):
-    include_usage: bool = False
+class Tool(_Strict):
+    type: str
+    function: dict[str, Any] | None = None
 
 
-class _Common(_Lenient):
+class _Common(_Strict):
     model: str | None = Field(default=None, min_length=1)
     models: list[str] | None = None
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_completion_tokens: int | None = Field(default=None, gt=0)
-    n: int = Field(default=1, ge=1, le=MAX_N)
+    max_tokens: int | None = OutputTokens
+    n: int | None = Field(default=None, ge=1, le=MAX_N)
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    logit_bias: dict[str, float] | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    provider: dict[str, Any] | None = None
+    plugins: list[Any] | None = None
+    transforms: list[str] | None = None
+    route: str | None = None
 
 
 class ChatBody(_Common):
     messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = OutputTokens
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    reasoning: dict[str, Any] | None = None
+    verbosity: str | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    store: bool | None = None
 
 
 class CompletionBody(_Common):
     prompt: str | list[str] | list[int] | list[list[int]]
+    best_of: int | None = Field(default=None, ge=1, le=MAX_BEST_OF)
+    echo: bool | None = None
+    suffix: str | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +116,12 @@ class CompletionRequest:
     models: tuple[str, ...]  # `model` first, then the `models` fallbacks
     stream: bool
     include_usage: bool
-    max_output_tokens: int | None  # as the client asked; None: the model's default
-    n: int
-    prompt_tokens: int  # upper bound
+    max_output_tokens: int | None  # per output, as the client asked; None: the model's
+    cap_field: str | None  # the field the client set it in (`max_tokens`, ...)
+    outputs: int  # completions the provider may generate: prompts x max(n, best_of)
+    prompt: prompt_size.PromptSize
+    extra_output_tokens: int  # billed as output beyond the cap (rejected predictions)
+    features: dict[str, str]  # fee-bearing features asked for -> the field asking
 
     @property
     def model(self) -> str:
@@ -72,68 +129,74 @@ class CompletionRequest:
 
 
 def parse(body: object, *, chat: bool) -> CompletionRequest:
-    """Validate the fields the gateway reads.
+    """Validate the fields the gateway knows.
 
     Raises:
         InvalidRequest: naming the first bad parameter.
     """
-    from gatewayz.http import validation_to_error
-
     if not isinstance(body, dict):
         raise errors.InvalidRequest("The request body must be a JSON object.")
     try:
         parsed = (ChatBody if chat else CompletionBody).model_validate(body)
     except ValidationError as exc:
-        raise validation_to_error(exc.errors()) from None
+        raise _invalid(exc) from None
     models = tuple(dict.fromkeys([m for m in [parsed.model, *(parsed.models or [])] if m]))
     if not models:
         raise errors.InvalidRequest("`model` is required.", param="model")
+    if isinstance(parsed, ChatBody):
+        size = prompt_size.of_chat(body)
+        asked = parsed.max_completion_tokens or parsed.max_tokens
+        per_prompt = parsed.n or 1
+        # Rejected predicted tokens are billed as output, beyond the cap: at most all of them.
+        extra = prompt_size.text_bound(parsed.prediction)
+    else:
+        assert isinstance(parsed, CompletionBody)
+        size = prompt_size.of_completion(parsed.prompt)
+        asked = parsed.max_tokens
+        per_prompt = max(parsed.n or 1, parsed.best_of or 1)
+        extra = 0
+    outputs = size.prompts * per_prompt
+    if outputs > MAX_OUTPUTS:
+        raise errors.InvalidRequest(
+            f"This request would generate {outputs} completions; at most {MAX_OUTPUTS}.",
+            param="prompt" if size.prompts > 1 else "n",
+        )
     return CompletionRequest(
         body=body,
         chat=chat,
         models=models,
-        stream=parsed.stream,
+        stream=bool(parsed.stream),
         include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
-        max_output_tokens=parsed.max_completion_tokens or parsed.max_tokens,
-        n=parsed.n,
-        prompt_tokens=estimate_prompt(body, chat=chat),
+        max_output_tokens=asked,
+        cap_field=next((f for f in CAP_FIELDS if body.get(f) is not None), None),
+        outputs=outputs,
+        prompt=size,
+        extra_output_tokens=extra,
+        features=fees.requested(body),
     )
 
 
-def estimate_prompt(body: dict[str, Any], *, chat: bool) -> int:
-    """An upper bound of the prompt's tokens: its UTF-8 bytes as JSON (keys and quotes
-    included), images counted at `IMAGE_TOKENS` each instead of their encoded size."""
-    if not chat:
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and all(isinstance(p, int) for p in prompt):
-            return len(prompt)
-        if isinstance(prompt, list) and all(isinstance(p, list) for p in prompt):
-            return sum(len(p) for p in prompt)
-        return _bytes(prompt)
-    messages = body.get("messages") or []
-    images = 0
-    stripped = []
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            kept = [
-                p for p in content if not (isinstance(p, dict) and p.get("type") == "image_url")
-            ]
-            images += len(content) - len(kept)
-            message = {**message, "content": kept}
-        stripped.append(message)
-    extras = [
-        body.get(name) for name in ("tools", "functions", "response_format") if body.get(name)
-    ]
-    return (
-        _bytes(stripped)
-        + _bytes(extras)
-        + PER_MESSAGE_TOKENS * len(messages)
-        + IMAGE_TOKENS * images
+def _invalid(exc: ValidationError) -> errors.InvalidRequest:
+    """The most specific problem as a 400: `Invalid value for `messages[0].content``."""
+    problems = [(_param(p["loc"]), p) for p in exc.errors()]
+    param, problem = max(problems, key=lambda item: len(item[0]))
+    if problem["type"] == "missing":
+        return errors.InvalidRequest(f"`{param}` is required.", param=param or None)
+    return errors.InvalidRequest(
+        f"Invalid value for `{param}`: {problem['msg']}.", param=param or None
     )
 
 
-def _bytes(value: object) -> int:
-    if not value:
-        return 0
-    return len(json.dumps(value, ensure_ascii=False).encode())
+def _param(loc: tuple[int | str, ...]) -> str:
+    """`messages[0].content` from pydantic's location, without the union member tags it
+    adds (`str`, `list[ContentPart]`): our fields are lower-case names or indexes."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier() and part.islower() and part not in _TYPE_TAGS:
+            out += f".{part}" if out else part
+    return out
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none"})

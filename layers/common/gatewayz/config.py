@@ -68,7 +68,16 @@ class Settings(BaseSettings):
     upstream_max_attempts: int = Field(default=3, ge=1)  # offers tried before giving up
     # After a client leaves mid-stream, keep reading the provider this long for its usage.
     stream_drain_s: float = Field(default=60.0, ge=0)
-    # A hold outlives the longest request; the hold_sweeper returns it after that.
+    # A client that has not taken a stream's bytes for this long is treated as gone.
+    stream_send_timeout_s: float = Field(default=30.0, gt=0)
+    # A stream notes what it delivered on its hold this often (the sweeper charges it if
+    # the function dies); a stream shorter than this writes nothing extra.
+    stream_progress_s: float = Field(default=3.0, gt=0)
+    # A stream ends itself (settled, then an in-band error) this long before the Lambda
+    # deadline or its hold's expiry, whichever is first.
+    stream_deadline_margin_s: float = Field(default=10.0, ge=0)
+    # A hold outlives the longest request (the chat function's timeout, 600 s); the
+    # hold_sweeper ends it after that.
     hold_ttl_s: int = Field(default=1200, ge=60)
 
     @field_validator(

@@ -3,7 +3,10 @@
 Grants and debits go through the `ledger_post` SQL function (infra/migrations/0003),
 which moves the balance and appends the entry together, and refuses a second entry
 for the same external reference. A request holds credits before the provider is called
-(`reserve`) and settles after (`settle`), each one SQL function call (0010).
+(`reserve`) and settles after (`settle`), each one SQL function call (0010, 0011).
+Settling never takes a balance below zero: a cost beyond the hold and the balance is
+recorded as uncollected (and must stay 0). A long stream records its progress on its
+hold (`record_progress`), so the sweeper charges what a dead function delivered.
 """
 
 from __future__ import annotations
@@ -102,10 +105,12 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """What settling recorded."""
+    """What settling recorded: the charge, and what the balance could not cover."""
 
     usage_record_id: str
     balance_after_nanos: int
+    charged_nanos: int
+    uncollected_nanos: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,8 @@ class UsageRecord:
     endpoint: str
     model: str
     status: int
-    cost_nanos: int = 0
+    cost_nanos: int = 0  # tokens and fees
+    fee_nanos: int = 0  # the part of cost_nanos for fee-bearing features
     provider: str | None = None
     provider_model: str | None = None
     upstream_id: str | None = None
@@ -163,19 +169,22 @@ def reserve(
 
 
 def settle(hold: Hold, record: UsageRecord) -> Settlement:
-    """Charge `record.cost_nanos`, release the rest of the hold, and write the usage row
-    and ledger entry: one statement. A cost of 0 releases the hold and charges nothing."""
+    """Charge `record.cost_nanos` (at most the hold plus the balance), release the rest of
+    the hold, and write the usage row and ledger entry: one statement. A cost of 0
+    releases the hold and charges nothing."""
     from gatewayz import db
 
     usage = record.usage
     row = db.execute(
-        "SELECT usage_record_id, balance_after_nanos FROM settle_usage("
-        "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos"
+        " FROM settle_usage(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s, %s)",
         (
             hold.request_id,
             hold.account_id,
             hold.api_key_id,
             record.cost_nanos,
+            record.fee_nanos,
             record.endpoint,
             record.model,
             record.provider,
@@ -197,13 +206,46 @@ def settle(hold: Hold, record: UsageRecord) -> Settlement:
         ),
     ).fetchone()
     assert row is not None
-    return Settlement(str(row[0]), int(row[1]))
+    return Settlement(str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def record_progress(hold: Hold, record: UsageRecord) -> bool:
+    """Note on the hold what a stream has delivered so far and what that costs, for the
+    sweeper to charge if the function dies; False when the hold is gone."""
+    from gatewayz import db
+
+    usage = record.usage
+    row = db.execute(
+        "SELECT record_progress(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            hold.request_id,
+            record.cost_nanos,
+            record.fee_nanos,
+            record.endpoint,
+            record.model,
+            record.provider,
+            record.provider_model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        ),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def release_expired_holds() -> dict[str, int]:
-    """The hold_sweeper job: give back holds whose request never settled."""
+    """The hold_sweeper job: end holds whose request never settled, charging the
+    progress a dead stream recorded and returning the rest."""
     from gatewayz import db
 
-    row = db.execute("SELECT holds, released_nanos FROM release_expired_holds()").fetchone()
+    row = db.execute(
+        "SELECT holds, released_nanos, charged_holds, charged_nanos, uncollected_nanos"
+        " FROM release_expired_holds()"
+    ).fetchone()
     assert row is not None
-    return {"holds_released": int(row[0]), "released_nanos": int(row[1])}
+    return {
+        "holds_released": int(row[0]),
+        "released_nanos": int(row[1]),
+        "holds_charged": int(row[2]),
+        "charged_nanos": int(row[3]),
+        "uncollected_nanos": int(row[4]),
+    }

@@ -64,6 +64,12 @@ class InvalidJSON(InvalidRequest):
     code = "invalid_json"
 
 
+class ContextLengthExceeded(InvalidRequest):
+    """The prompt cannot fit the model's context window."""
+
+    code = "context_length_exceeded"
+
+
 class InvalidApiKey(GatewayError):
     """No key, or a key that does not exist."""
 

@@ -92,16 +92,38 @@ def request_context(scope: Scope) -> dict[str, Any] | None:
     event = scope.get("aws.event")
     if isinstance(event, dict):
         context = event.get("requestContext")
-    elif scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
-        for name, value in scope["headers"]:
-            if name == b"x-amzn-request-context":
-                try:
-                    context = json.loads(value)
-                except ValueError:
-                    context = None
-                break
+    else:
+        context = _adapter_header(scope, b"x-amzn-request-context")
     scope[_CONTEXT] = context if isinstance(context, dict) else None
     return scope[_CONTEXT]  # type: ignore[no-any-return]
+
+
+def lambda_deadline(scope: Scope) -> float | None:
+    """When this invocation's Lambda time runs out (epoch seconds), if it runs in Lambda.
+
+    The Lambda Web Adapter passes the invocation's context as `x-amzn-lambda-context`,
+    its `deadline` in epoch milliseconds; believed only where `request_context` believes
+    the adapter's headers.
+    """
+    context = _adapter_header(scope, b"x-amzn-lambda-context")
+    deadline = context.get("deadline") if isinstance(context, dict) else None
+    if isinstance(deadline, int | float) and not isinstance(deadline, bool) and deadline > 0:
+        return float(deadline) / 1000
+    return None
+
+
+def _adapter_header(scope: Scope, header: bytes) -> Any:
+    """A JSON header the Lambda Web Adapter sets, when it can be believed: inside Lambda
+    (the adapter replaces any client copy) or when the local gateway vouches for it."""
+    if not (scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ):
+        return None
+    for name, value in scope["headers"]:
+        if name == header:
+            try:
+                return json.loads(value)
+            except ValueError:
+                return None
+    return None
 
 
 def request_id_of(scope: Scope) -> str:

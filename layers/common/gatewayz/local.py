@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 STAGE = "local"
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
+_ADAPTER_HEADERS = frozenset({b"x-amzn-request-context", b"x-amzn-lambda-context"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class LocalFunction:
     streaming: bool
     app: ASGIApp
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    timeout_s: float = 3.0  # the function's `Timeout`, as Lambda would enforce it
 
 
 def import_app(path: Path, name: str) -> ModuleType:
@@ -58,7 +60,14 @@ def load_function(root: Path, function: samtemplate.Function) -> LocalFunction:
     """Load the function whose code is at `<root>/<CodeUri>`."""
     path = root / function.code_uri / "app.py"
     module = import_app(path, f"gatewayz_function_{function.group}")
-    return LocalFunction(function.group, function.streaming, module.app, module.handler)
+    timeout = function.properties.get("Timeout", 3)
+    return LocalFunction(
+        function.group,
+        function.streaming,
+        module.app,
+        module.handler,
+        float(timeout) if isinstance(timeout, int | float) else 3.0,
+    )
 
 
 def load_functions(root: Path, template: samtemplate.Template) -> dict[str, LocalFunction]:
@@ -246,9 +255,13 @@ class LocalGateway:
     ) -> None:
         user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
         context = request_context(scope["method"], scope["path"], route.path, source_ip, user_agent)
-        # The adapter sets this header itself; a client's own copy must not survive.
-        headers = [(k, v) for k, v in scope["headers"] if k != b"x-amzn-request-context"]
+        # The adapter sets these headers itself; a client's own copies must not survive.
+        headers = [(k, v) for k, v in scope["headers"] if k not in _ADAPTER_HEADERS]
         headers.append((b"x-amzn-request-context", json.dumps(context).encode()))
+        # The invocation's deadline, as Lambda would set it from the function's timeout.
+        deadline_ms = round((time.time() + function.timeout_s) * 1000)
+        lambda_context = {"request_id": str(uuid.uuid4()), "deadline": deadline_ms}
+        headers.append((b"x-amzn-lambda-context", json.dumps(lambda_context).encode()))
         trusted = {**scope, "headers": headers, http.TRUSTS_CONTEXT_HEADER: True}
         await function.app(trusted, receive, send)
 

@@ -14,8 +14,17 @@ if TYPE_CHECKING:
 NAMESPACE = "Gatewayz"
 
 
-def record(usage: UsageRecord, *, total_s: float, upstream_started: float | None) -> None:
-    """Emit one EMF line for a settled request (a no-op with `GATEWAYZ_METRICS=off`)."""
+def record(
+    usage: UsageRecord,
+    *,
+    total_s: float,
+    upstream_started: float | None,
+    uncollected_nanos: int = 0,
+) -> None:
+    """Emit one EMF line for a settled request (a no-op with `GATEWAYZ_METRICS=off`).
+
+    `UncollectedNanos` is cost the balance could not cover (a provider that ignored the
+    output cap): it must stay 0, so it is always emitted, for an alarm to watch."""
     if os.environ.get("GATEWAYZ_METRICS", "on") == "off":
         return
     from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -35,6 +44,7 @@ def record(usage: UsageRecord, *, total_s: float, upstream_started: float | None
     tokens = usage.usage.prompt_tokens + usage.usage.completion_tokens
     metrics.add_metric(name="Tokens", unit=MetricUnit.Count, value=tokens)
     metrics.add_metric(name="CostNanos", unit=MetricUnit.Count, value=usage.cost_nanos)
+    metrics.add_metric(name="UncollectedNanos", unit=MetricUnit.Count, value=uncollected_nanos)
     metrics.add_metadata(key="model", value=usage.model)
     metrics.add_metadata(key="streamed", value=usage.streamed)
     metrics.flush_metrics()

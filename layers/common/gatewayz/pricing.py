@@ -1,8 +1,10 @@
 """Prices and costs (DESIGN §3 step 4, §4).
 
 An offer is one provider serving one model at published prices (USD per million tokens,
-per image for images). Cost in nanos = ceil(tokens * price_per_million * 1000), summed
-per token class. A missing price means "not offered": never free by accident.
+per image for images, and per request for upstream fees that are not tokens, such as web
+search). Cost in nanos = ceil(tokens * price_per_million * 1000), summed per token class,
+plus the fees of the features a request asked for. A missing price means "not offered":
+never free by accident.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # nanos per token = USD per million tokens * 1e9 / 1e6
 _NANOS_PER_MILLION = Decimal(1000)
@@ -25,10 +30,30 @@ class Price:
     cached_input: Decimal | None = None  # None: charged as input
     reasoning: Decimal | None = None  # None: charged as output
     image: Decimal | None = None
+    # USD per request of each fee-bearing feature the offer prices ("web_search": 0.02).
+    fees: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def serves_text(self) -> bool:
         return self.input is not None and self.output is not None
+
+    def prices(self, feature: str) -> bool:
+        """Whether the offer has a price for `feature`."""
+        return any(name == feature for name, _ in self.fees)
+
+    def fee_nanos(self, features: Iterable[str]) -> int:
+        """What asking for `features` costs per request, in nanos (rounded up).
+
+        Raises:
+            ValueError: a feature without a price (never passed through free).
+        """
+        prices = dict(self.fees)
+        total = 0
+        for feature in features:
+            if feature not in prices:
+                raise ValueError(f"no price for {feature}")
+            total += math.ceil(prices[feature] * 1_000_000_000)
+        return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,19 @@
 event, with no buffering, then the request settled.
 
 The stream is opened and read up to its first event with content before the client gets
-a byte, so a provider that fails that early is failed over like any other. After that, events pass
-through as they came; the final usage chunk gets `usage.cost` (or is dropped when the
-client did not ask for it), a provider error or a broken stream becomes one in-band error
-chunk, and `data: [DONE]` always ends the stream. A client that leaves is still charged
-what the provider reports: the relay keeps reading (at most `STREAM_DRAIN_S`) for it.
+a byte, so a provider that fails that early is failed over like any other. After that,
+events pass through as they came; the final usage chunk gets `usage.cost` (or is dropped
+when the client did not ask for it), a provider error or a broken stream becomes one
+in-band error chunk, and `data: [DONE]` always ends the stream.
+
+Every delivered token is paid for:
+- a client that leaves, or stops reading for `STREAM_SEND_TIMEOUT_S`, is disconnected and
+  still charged what the provider reports (the relay keeps reading, at most
+  `STREAM_DRAIN_S`, for it);
+- every `STREAM_PROGRESS_S` the stream notes on its hold what it delivered so far, so if
+  the function dies the sweeper charges that instead of returning the hold;
+- before the Lambda deadline (and before the hold expires) the relay ends the stream
+  itself: it settles, then sends one in-band error chunk and `[DONE]`.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from gatewayz import errors, routing
+from gatewayz import config, credits, errors, routing, upstream
+from gatewayz.logs import get_logger
+from gatewayz.output_meter import OutputMeter
+from gatewayz.pricing import Usage, cost_nanos
 from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
 
 if TYPE_CHECKING:
@@ -32,16 +43,15 @@ if TYPE_CHECKING:
 Opened = tuple["Reply", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
 
 
-async def open_stream(attempt: routing.Attempt, body: dict[str, Any], call: Call) -> Opened:
+async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
     """Open a stream and read it up to its first event.
 
     Raises:
         Retryable: the provider failed before that first event (the client saw nothing).
     """
-    from gatewayz import upstream
     from gatewayz.chat import limits
 
-    call.attempt, call.upstream_started = attempt, time.perf_counter()
+    body = call.begin(attempt)
     path = "/chat/completions" if call.request.chat else "/completions"
     response = await routing.open_response(attempt, path, body, stream=True, limits=limits())
     chunks: AsyncGenerator[bytes] = response.chunks()  # type: ignore[assignment]
@@ -106,14 +116,18 @@ class Relay(Response):
         super().__init__(status_code=200, media_type="text/event-stream")
         self.call, self.response, self.chunks, self.decoder = call, response, chunks, decoder
         self.primed = primed
+        self.settings = config.get_settings()
         self.send: Send | None = None
-        self.gone_at: float | None = None  # when the client left
+        self.gone_at: float | None = None  # when the client left (time.monotonic())
+        self.timer: asyncio.Timeout | None = None
         self.error: errors.GatewayError | None = None
         self.done = False
         self.usage: dict[str, Any] | None = None
         self.usage_sent = False
         self.finish_reason: str | None = None
-        self.output_bytes = 0
+        self.meter = OutputMeter()
+        self.next_progress = time.monotonic() + self.settings.stream_progress_s
+        self.progress_pieces = 0  # what the meter had at the last progress note
         self.out: list[bytes] = []  # events waiting for the next send
         self.chunk_id, self.model = call.request_id, call.request.model
 
@@ -142,32 +156,20 @@ class Relay(Response):
             await self.background()
 
     async def _pump(self) -> None:
-        from gatewayz import upstream
-
         for event in self.primed:
             self._on(event)
-        await self._flush()
-        while not self.done and self.error is None:
-            try:
-                chunk = await self._next()
-            except StopAsyncIteration:
-                break
-            except TimeoutError:  # the drain bound after the client left
-                break
-            except upstream.Timeout:
-                self.error = errors.UpstreamTimeout("The provider stopped answering mid-stream.")
-                break
-            except upstream.Broken:
-                self.error = errors.UpstreamError("The provider's stream broke off.")
-                break
-            for event in self.decoder.feed(chunk):
-                self._on(event)
-                if self.done or self.error:
-                    break
-            await self._flush()  # what one read brought goes out in one send
-        if not self.done and self.error is None:
-            for event in self.decoder.flush():
-                self._on(event)
+        try:
+            # One timer for the whole stream: the deadline, or the drain bound once the
+            # client has left (`_left` moves it).
+            async with asyncio.timeout(self._remaining()) as self.timer:
+                await self._flush()
+                await self._relay()
+        except TimeoutError:
+            if self.gone_at is None or self._past_deadline():
+                self.error = errors.UpstreamTimeout(
+                    "The stream reached the gateway's time limit and was ended; "
+                    "what was sent is billed."
+                )
         if self.error is None and not self.done and self.finish_reason is None:
             self.error = errors.UpstreamError("The provider's stream ended early.")
         ending = b""
@@ -184,13 +186,38 @@ class Relay(Response):
         self._emit(ending + DONE)
         await self._flush()
 
-    async def _next(self) -> bytes:
-        if self.gone_at is None:
-            return await anext(self.chunks)
-        from gatewayz.config import get_settings
+    async def _relay(self) -> None:
+        while not self.done and self.error is None:
+            try:
+                chunk = await anext(self.chunks)
+            except StopAsyncIteration:
+                break
+            except upstream.Timeout:
+                self.error = errors.UpstreamTimeout("The provider stopped answering mid-stream.")
+                break
+            except upstream.Broken:
+                self.error = errors.UpstreamError("The provider's stream broke off.")
+                break
+            for event in self.decoder.feed(chunk):
+                self._on(event)
+                if self.done or self.error:
+                    break
+            await self._flush()  # what one read brought goes out in one send
+            if time.monotonic() >= self.next_progress:
+                self._progress()
+        if not self.done and self.error is None:
+            for event in self.decoder.flush():
+                self._on(event)
 
-        left = self.gone_at + get_settings().stream_drain_s - time.monotonic()
-        return await asyncio.wait_for(anext(self.chunks), timeout=max(0.0, left))
+    def _end(self) -> float:
+        """When reading must stop (time.monotonic())."""
+        deadline = self.call.deadline if self.call.deadline is not None else float("inf")
+        if self.gone_at is None:
+            return deadline
+        return min(deadline, self.gone_at + self.settings.stream_drain_s)
+
+    def _past_deadline(self) -> bool:
+        return self.call.deadline is not None and time.monotonic() >= self.call.deadline
 
     def _on(self, event: Event) -> None:
         if event.data is None:  # a comment (keep-alive): pass it on
@@ -227,20 +254,16 @@ class Relay(Response):
                 continue
             if self.call.first_token is None:
                 self.call.first_token = time.perf_counter()
-            delta = choice.get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-            if isinstance(text, str):
-                self.output_bytes += len(text.encode())
+            self.meter.choice(choice)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
 
     def _usage_chunk(
         self, usage: dict[str, Any], chunk: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        from gatewayz.pricing import Usage, cost_nanos
-
-        assert self.call.attempt is not None
-        cost = cost_nanos(self.call.attempt.offer.price, Usage.from_openai(usage))
+        route = self.call.route
+        assert route is not None
+        cost = cost_nanos(route.attempt.offer.price, Usage.from_openai(usage)) + route.fee_nanos
         base = chunk or {
             "id": self.chunk_id,
             "object": "chat.completion.chunk" if self.call.request.chat else "text_completion",
@@ -261,9 +284,12 @@ class Relay(Response):
     async def _write(self, data: bytes, *, more: bool = True) -> None:
         if self.gone_at is not None or self.send is None:
             return
+        message = {"type": "http.response.body", "body": data, "more_body": more}
         try:
-            await self.send({"type": "http.response.body", "body": data, "more_body": more})
-        except OSError:
+            # A client that stops reading makes the send wait: past the deadline it is
+            # treated as gone (and charged what the provider reports).
+            await asyncio.wait_for(self.send(message), self.settings.stream_send_timeout_s)
+        except (OSError, TimeoutError):
             self._left()
 
     async def _watch(self, receive: Receive) -> None:
@@ -276,19 +302,41 @@ class Relay(Response):
     def _left(self) -> None:
         if self.gone_at is None:
             self.gone_at = time.monotonic()
+            remaining = self._remaining()
+            if self.timer is not None and remaining is not None:
+                self.timer.reschedule(asyncio.get_running_loop().time() + remaining)
+
+    def _remaining(self) -> float | None:
+        """Seconds until reading must stop; None: no limit."""
+        end = self._end()
+        return None if end == float("inf") else max(0.0, end - time.monotonic())
+
+    def _usage(self) -> tuple[Usage, bool]:
+        """What the stream cost so far: the provider's count, else an estimate of what it
+        delivered (marked estimated), else nothing."""
+        if self.usage is not None:
+            return Usage.from_openai(self.usage), False
+        if self.meter.pieces:
+            return self.call.estimated_usage(self.meter), True
+        return Usage(), False
+
+    def _progress(self) -> None:
+        """Note on the hold what has been delivered, if anything new was."""
+        self.next_progress = time.monotonic() + self.settings.stream_progress_s
+        if self.meter.pieces == self.progress_pieces or self.call.settled:
+            return
+        self.progress_pieces = self.meter.pieces
+        try:
+            usage, _ = self._usage()
+            credits.record_progress(self.call.hold, self.call.record(usage, status=200))
+        except Exception:  # noqa: BLE001 - the stream goes on; the hold still bounds the loss
+            get_logger().exception(
+                "recording a stream's progress failed", extra={"request_id": self.call.request_id}
+            )
 
     def _settle(self) -> None:
-        from gatewayz.logs import get_logger
-        from gatewayz.pricing import Usage
-
         try:
-            if self.usage is not None:
-                usage, estimated = Usage.from_openai(self.usage), False
-            elif self.output_bytes:
-                # Output was delivered but never counted by the provider: bill an estimate.
-                usage, estimated = self.call.estimated_usage(self.output_bytes), True
-            else:
-                usage, estimated = Usage(), False
+            usage, estimated = self._usage()
             self.call.settle(
                 usage,
                 status=200,
@@ -296,7 +344,7 @@ class Relay(Response):
                 error_code=self.error.code if self.error else None,
                 estimated=estimated,
             )
-        except Exception:  # noqa: BLE001 - the stream is over; the sweeper returns the hold
+        except Exception:  # noqa: BLE001 - the stream is over; the sweeper ends the hold
             get_logger().exception(
                 "settling a stream failed", extra={"request_id": self.call.request_id}
             )

@@ -174,7 +174,10 @@ async def open_response(
     from gatewayz import upstream as http
 
     provider = attempt.upstream.provider
-    payload = json.dumps(provider.body(body, attempt.offer.provider_model_id, stream=stream))
+    try:
+        payload = json.dumps(provider.body(body, attempt.offer.provider_model_id, stream=stream))
+    except RecursionError:
+        raise errors.InvalidRequest("Request body is nested too deeply.") from None
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",

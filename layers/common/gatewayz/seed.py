@@ -10,6 +10,8 @@ import tomllib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from psycopg.types.json import Jsonb
+
 from gatewayz.money import usd_to_cents, usd_to_nanos
 
 if TYPE_CHECKING:
@@ -38,26 +40,31 @@ ON CONFLICT (id) DO UPDATE SET
 
 _MODEL_SQL = """
 INSERT INTO models (id, name, description, context_length, max_output_tokens,
-                    input_modalities, output_modalities, supported_parameters)
+                    input_modalities, output_modalities, supported_parameters, max_image_tokens)
 VALUES (%(id)s, %(name)s, %(description)s, %(context_length)s, %(max_output_tokens)s,
-        %(input_modalities)s, %(output_modalities)s, %(supported_parameters)s)
+        %(input_modalities)s, %(output_modalities)s, %(supported_parameters)s,
+        %(max_image_tokens)s)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description,
     context_length = EXCLUDED.context_length, max_output_tokens = EXCLUDED.max_output_tokens,
     input_modalities = EXCLUDED.input_modalities, output_modalities = EXCLUDED.output_modalities,
-    supported_parameters = EXCLUDED.supported_parameters, updated_at = now()
+    supported_parameters = EXCLUDED.supported_parameters,
+    max_image_tokens = EXCLUDED.max_image_tokens, updated_at = now()
 """
 
 _OFFER_SQL = """
 INSERT INTO model_offers (model_id, provider, provider_model_id, priority, input_price,
-                          cached_input_price, output_price, reasoning_price, image_price)
+                          cached_input_price, output_price, reasoning_price, image_price,
+                          request_fees)
 VALUES (%(model_id)s, %(provider)s, %(provider_model_id)s, %(priority)s, %(input_price)s,
-        %(cached_input_price)s, %(output_price)s, %(reasoning_price)s, %(image_price)s)
+        %(cached_input_price)s, %(output_price)s, %(reasoning_price)s, %(image_price)s,
+        %(request_fees)s)
 ON CONFLICT (model_id, provider) DO UPDATE SET
     provider_model_id = EXCLUDED.provider_model_id, priority = EXCLUDED.priority,
     input_price = EXCLUDED.input_price, cached_input_price = EXCLUDED.cached_input_price,
     output_price = EXCLUDED.output_price, reasoning_price = EXCLUDED.reasoning_price,
-    image_price = EXCLUDED.image_price, updated_at = now()
+    image_price = EXCLUDED.image_price, request_fees = EXCLUDED.request_fees,
+    updated_at = now()
 """
 
 _PRICES = ("input_price", "cached_input_price", "output_price", "reasoning_price", "image_price")
@@ -89,6 +96,7 @@ def catalog_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
             {
                 "description": "",
                 "max_output_tokens": None,
+                "max_image_tokens": None,
                 "input_modalities": ["text"],
                 "output_modalities": ["text"],
                 "supported_parameters": [],
@@ -100,6 +108,9 @@ def catalog_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
             for price in _PRICES:
                 if row[price] is not None:
                     row[price] = Decimal(row[price])  # strings in the file: never floats
+            # USD per request of each fee-bearing feature, kept as strings in the JSON.
+            fees = {name: str(Decimal(usd)) for name, usd in offer.get("request_fees", {}).items()}
+            row["request_fees"] = Jsonb(fees)
             offers.append(row)
     return models, offers
 

@@ -57,6 +57,11 @@ class Provider:
             }
         return out
 
+    def cap_field(self, *, chat: bool) -> str:
+        """The request field this provider reads the output cap from, when the client
+        named none (legacy completions know only `max_tokens`)."""
+        return "max_tokens"
+
     def serve_locally(self) -> Callable[[str, bytes], Awaitable[Reply]] | None:
         """An in-process stand-in for the network (the offline mock); None: the network."""
         return None
