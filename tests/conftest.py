@@ -58,11 +58,16 @@ def database_url(pg_server: str) -> Iterator[str]:
     yield url
     reset_caches()
     os.environ.pop("DATABASE_URL", None)
-    # DESIGN §4: the invariant must hold after any test, for every account.
+    # DESIGN §4: the invariant must hold after any test, for every account; no output is
+    # ever free, and no cost goes uncollected unless a test forced it.
     with db.connect(url) as conn:
         broken = ledger.broken_accounts(conn)
+        uncollected = ledger.unexpected_uncollected(conn)
+        free = ledger.free_output(conn)
     pg.drop_database(pg_server, url)
     assert broken == [], f"balance + holds != sum(ledger) for accounts {broken}"
+    assert uncollected == [], f"uncollected cost on requests {uncollected}"
+    assert free == [], f"output served free on requests {free}"
 
 
 @pytest.fixture

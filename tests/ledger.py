@@ -24,3 +24,30 @@ def broken_accounts(conn: psycopg.Connection) -> list[str]:
 
 def invariant_holds(conn: psycopg.Connection, account_id: str) -> bool:
     return account_id not in broken_accounts(conn)
+
+
+# Accounts whose tests force an uncollected cost on purpose (a provider that ignores the
+# output cap, an account funded with exactly the hold); anywhere else it must stay 0.
+_EXPECTED_UNCOLLECTED: set[str] = set()
+
+
+def expect_uncollected(account_id: str) -> None:
+    """Mark `account_id` as one whose test forces an uncollected cost."""
+    _EXPECTED_UNCOLLECTED.add(account_id)
+
+
+def unexpected_uncollected(conn: psycopg.Connection) -> list[str]:
+    """Requests with an uncollected cost outside the accounts expected to have one."""
+    rows = conn.execute(
+        "SELECT request_id, account_id::text FROM usage_records WHERE uncollected_nanos > 0"
+    ).fetchall()
+    return [r for r, account in rows if account not in _EXPECTED_UNCOLLECTED]
+
+
+def free_output(conn: psycopg.Connection) -> list[str]:
+    """Requests that produced output and cost nothing (every served model is priced)."""
+    rows = conn.execute(
+        """SELECT request_id FROM usage_records
+            WHERE output_tokens + reasoning_tokens > 0 AND cost_nanos = 0"""
+    ).fetchall()
+    return [str(r[0]) for r in rows]

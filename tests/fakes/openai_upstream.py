@@ -17,6 +17,11 @@ stream sends a role chunk, one chunk per word (then per tool-call fragment, inde
 OpenAI does), a finish chunk, a usage chunk with `choices: []` when
 `stream_options.include_usage` asks for it, then `data: [DONE]`.
 
+`ignore_max_tokens` answers with every word whatever the cap says (a provider that ignores
+it); `usage_in_answer=False` leaves `usage` out of a non-streamed answer; `reasoning` is
+sent as `delta.reasoning` pieces (a word each) before the content, and counted as
+completion tokens.
+
 `cut_after=n` drops the connection after n content chunks (after all of them if there are
 fewer; before the finish chunk, usage and `[DONE]`): the app raises once the response has
 started, so uvicorn closes the socket mid chunked body and httpx raises
@@ -85,6 +90,10 @@ class Behaviour:
     usage_every_chunk: bool = False  # a running `usage` on every chunk
     usage_in_stream: bool = True  # False: ignore stream_options.include_usage
     mid_stream_error: dict[str, Any] | None = None  # `data: {"error": ...}` after the content
+    # A provider that generates its own length whatever `max_tokens` says.
+    ignore_max_tokens: bool = False
+    usage_in_answer: bool = True  # False: a non-streamed answer without `usage`
+    reasoning: str | None = None  # streamed as `delta.reasoning` pieces before the content
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,7 @@ class _Answer:
     tool_calls: list[dict[str, Any]]
     finish: str
     usage: dict[str, Any]
+    reasoning: list[str] = field(default_factory=list)
 
 
 def _plan(b: Behaviour, kind: str, body: dict[str, Any]) -> _Answer:
@@ -222,11 +232,12 @@ def _plan(b: Behaviour, kind: str, body: dict[str, Any]) -> _Answer:
     words: list[str] = _WORD.findall((content or "").strip())
     finish = "tool_calls" if calls else b.finish_reason
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int) and 0 <= limit < len(words):
+    if isinstance(limit, int) and 0 <= limit < len(words) and not b.ignore_max_tokens:
         words, finish = words[:limit], "length"
     usage = dict(b.usage) if b.usage is not None else None
     if usage is None:
-        completion = len(words) + sum(len(c["function"]["arguments"].split()) for c in calls)
+        completion = len(words) + len((b.reasoning or "").split())
+        completion += sum(len(c["function"]["arguments"].split()) for c in calls)
         usage = {
             "prompt_tokens": sum(len(t.split()) + 4 for _, t in messages),
             "completion_tokens": completion,
@@ -235,7 +246,7 @@ def _plan(b: Behaviour, kind: str, body: dict[str, Any]) -> _Answer:
         usage.get("completion_tokens"), int
     ):
         usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
-    return _Answer(words, calls, finish, usage)
+    return _Answer(words, calls, finish, usage, _WORD.findall((b.reasoning or "").strip()))
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -285,12 +296,16 @@ async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> 
     else:
         text = "".join(answer.words) if b.content is not None or not answer.tool_calls else None
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if b.reasoning is not None:
+            message["reasoning"] = b.reasoning
         if answer.tool_calls:
             message["tool_calls"] = answer.tool_calls
         choice = {"message": {**message, "refusal": None}}
     head["object"] = "chat.completion" if kind == "chat" else "text_completion"
     choices = [{"index": 0, **choice, "logprobs": None, "finish_reason": answer.finish}]
-    payload = {**head, "choices": choices, "usage": answer.usage}
+    payload = {**head, "choices": choices}
+    if b.usage_in_answer:
+        payload["usage"] = answer.usage
     if b.cut_after is None:
         return await _json(send, 200, payload, b.headers)
     data = json.dumps(payload).encode()  # cut: the first half of the JSON, then a dropped socket
@@ -303,7 +318,8 @@ def _pieces(kind: str, answer: _Answer) -> list[dict[str, Any]]:
     """The content chunks' choice bodies: words, then tool-call fragments."""
     if kind == "text":
         return [{"text": w} for w in answer.words]
-    pieces: list[dict[str, Any]] = [{"delta": {"content": w}} for w in answer.words]
+    pieces: list[dict[str, Any]] = [{"delta": {"reasoning": w}} for w in answer.reasoning]
+    pieces += [{"delta": {"content": w}} for w in answer.words]
     for i, call in enumerate(answer.tool_calls):
         first = {
             **call,
