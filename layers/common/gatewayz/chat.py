@@ -37,16 +37,12 @@ async def complete(request: Request, *, chat: bool) -> Response:
     Raises:
         GatewayError: any refusal before the answer began (the envelope of DESIGN §7).
     """
-    from gatewayz import auth, catalog, chat_request, config, credits, policy, providers, routing
+    from gatewayz import access, catalog, chat_request, config, credits, providers, routing
     from gatewayz.ratelimit import get_store, limiter
 
     started = time.perf_counter()
     parsed = chat_request.parse(await _json(request), chat=chat)
-    caller = auth.authenticate(auth.bearer(request.headers))
-    policy.require_scope(caller, "chat")
-    policy.require_ip(caller, client_ip(request))
-    policy.require_origin(caller, request.headers.get("referer"), request.headers.get("origin"))
-    policy.require_model(caller, parsed.model)
+    caller = access.authorize(request, ("chat",), model=parsed.model)
 
     settings = config.get_settings()
     upstreams = providers.available(settings)
@@ -68,6 +64,9 @@ async def complete(request: Request, *, chat: bool) -> Response:
     state = request.state
     admission = limiter.admit(get_store(), caller, parsed.prompt_tokens + parsed.n * output_tokens)
     state.response_headers.update(admission.headers)
+    # access: a change to the key announced since it was cached applies now; a refusal
+    # from here to the hold gives the rate-limit counts back (DESIGN §3 steps 1 and 5).
+    caller = access.reauthorize(request, caller, admission, ("chat",), model=parsed.model)
     outcome = credits.reserve(
         account_id=caller.account_id,
         api_key_id=caller.key_id,
@@ -79,6 +78,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
         key_concurrency=caller.limits.key_concurrent_requests,
     )
     if isinstance(outcome, credits.Refusal):
+        limiter.release(get_store(), admission)  # access: a refusal costs no rate-limit count
         raise _refused(outcome.reason, parsed, max_nanos)
     body = _fit_to_hold(parsed, attempts, outcome.amount_nanos, output_tokens)
     call = Call(caller, parsed, outcome, admission, started, state.request_id)
@@ -179,18 +179,6 @@ class Call:
             from gatewayz.logs import get_logger
 
             get_logger().exception("releasing a failed request's hold failed")
-
-
-def client_ip(request: Request) -> str | None:
-    """The caller's IP as API Gateway saw it; the socket peer when there is no gateway."""
-    from gatewayz.http import request_context
-
-    context = request_context(request.scope)
-    if context is not None:
-        identity = context.get("identity")
-        source = identity.get("sourceIp") if isinstance(identity, dict) else None
-        return source if isinstance(source, str) else None
-    return request.client.host if request.client else None
 
 
 def _allowed(caller: Caller, model: str) -> bool:
