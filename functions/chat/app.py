@@ -43,9 +43,11 @@ async def get_model(model_id: str) -> JSONResponse:
 
 @router.get("/v1/generation")
 async def generation(request: Request, id: str) -> JSONResponse:
-    from gatewayz import auth, generations
+    from gatewayz import access, generations
 
-    caller = auth.authenticate(auth.bearer(request.headers))
+    # No rate-limit call here carries news of a changed key, so the key is looked up
+    # fresh: the route reads the database anyway, and a revoked key must read nothing.
+    caller = access.authorize(request, generations.SCOPES, fresh=True)
     return JSONResponse(generations.lookup(caller, id))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -10,11 +11,15 @@ import psycopg
 import pytest
 
 from gatewayz import auth, config, db, errors, keys
+from gatewayz.ratelimit import limiter
+from gatewayz.ratelimit.redis import RedisStore
 from tests.conftest import reset_caches
 from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from gatewayz.ratelimit import Store
 
 CLOCK = 1_000.0  # the cache's clock, passed as `now=`; expiry is checked on the wall clock
 
@@ -190,3 +195,91 @@ def test_an_admin_may_raise_a_keys_limits_above_the_plan(conn: psycopg.Connectio
     assert limits.key_tokens_per_minute == plan["tokens_per_minute"] * 5
     assert limits.concurrent_requests == plan["concurrent_requests"] + 7
     assert limits.requests_per_minute == plan["requests_per_minute"]
+
+
+def test_a_key_stops_working_when_its_users_membership_ends(conn: psycopg.Connection) -> None:
+    owner = new_owner()
+    key = new_key(owner)
+    assert auth.authenticate(key.secret).member
+    conn.execute(
+        "DELETE FROM memberships WHERE account_id = %s AND user_id = %s",
+        (owner.account_id, owner.user_id),
+    )
+    with pytest.raises(errors.RevokedApiKey, match="no longer a member") as raised:
+        auth.authenticate(key.secret, max_age_s=0)
+    assert (raised.value.status, raised.value.code) == (401, "revoked_api_key")
+
+
+# --- news of changes: revalidate and announce (the store side is in test_limiter.py) ----
+
+
+def test_a_cached_caller_is_looked_up_again_when_a_newer_version_is_announced(
+    conn: psycopg.Connection,
+) -> None:
+    key = new_key(new_owner())
+    auth.authenticate(key.secret, now=CLOCK)
+    cached = auth.authenticate(key.secret, now=CLOCK + 1)
+    assert cached.cached
+    conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key.id,))
+    # The store has no news yet: the cached caller stands, without a lookup.
+    assert auth.revalidate(key.secret, cached, cached.auth_version, now=CLOCK + 1) is cached
+    with pytest.raises(errors.RevokedApiKey):
+        auth.revalidate(key.secret, cached, cached.auth_version + 1, now=CLOCK + 1)
+    # The cache now holds the revoked key too.
+    with pytest.raises(errors.RevokedApiKey):
+        auth.authenticate(key.secret, now=CLOCK + 2)
+
+
+def test_a_fresh_caller_is_not_looked_up_twice(conn: psycopg.Connection) -> None:
+    key = new_key(new_owner())
+    fresh = auth.authenticate(key.secret, now=CLOCK)
+    assert not fresh.cached
+    conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key.id,))
+    # Looked up during this request: as fresh as the version the store just reported.
+    assert auth.revalidate(key.secret, fresh, fresh.auth_version + 1, now=CLOCK) is fresh
+
+
+def test_without_the_store_a_cached_caller_is_trusted_for_a_few_seconds_only(
+    conn: psycopg.Connection,
+) -> None:
+    key = new_key(new_owner())
+    auth.authenticate(key.secret, now=CLOCK)
+    cached = auth.authenticate(key.secret, now=CLOCK)
+    conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key.id,))
+    soon = CLOCK + auth.STALE_WITHOUT_STORE_S - 0.5
+    assert auth.revalidate(key.secret, cached, None, now=soon) is cached
+    with pytest.raises(errors.RevokedApiKey):
+        auth.revalidate(key.secret, cached, None, now=CLOCK + auth.STALE_WITHOUT_STORE_S)
+
+
+def test_a_deleted_key_leaves_the_cache_when_looked_up_again(conn: psycopg.Connection) -> None:
+    key = new_key(new_owner())
+    auth.authenticate(key.secret, now=CLOCK)
+    cached = auth.authenticate(key.secret, now=CLOCK)
+    conn.execute("DELETE FROM api_keys WHERE id = %s", (key.id,))
+    with pytest.raises(errors.InvalidApiKey):
+        auth.revalidate(key.secret, cached, cached.auth_version + 1, now=CLOCK)
+    with pytest.raises(errors.InvalidApiKey):
+        auth.authenticate(key.secret, now=CLOCK)
+
+
+def test_announce_publishes_the_accounts_version(store: Store, conn: psycopg.Connection) -> None:
+    owner = new_owner()
+    key = new_key(owner)
+    caller = auth.authenticate(key.secret)
+    with db.transaction() as cur:
+        version = keys.revoke(cur, key.id, owner.account_id)
+    assert version is not None
+    assert version > caller.auth_version
+    auth.announce(owner.account_id, store=store)  # read from the database
+    assert store.hit([], version_key=limiter.version_key(owner.account_id)).version == version
+    auth.announce(owner.account_id, version - 1, store=store)  # a late announcement
+    assert store.hit([], version_key=limiter.version_key(owner.account_id)).version == version
+
+
+def test_announce_survives_an_unreachable_store() -> None:
+    owner = new_owner()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    auth.announce(owner.account_id, 5, store=RedisStore.from_url(f"redis://127.0.0.1:{port}/0"))

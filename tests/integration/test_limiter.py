@@ -3,6 +3,7 @@ on every store backend: memory, Redis and Upstash (tests/redis_fixtures.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import uuid
@@ -13,13 +14,14 @@ import pytest
 from gatewayz import auth, errors
 from gatewayz.auth import Caller, Limits
 from gatewayz.ratelimit import Store, StoreUnavailable
-from gatewayz.ratelimit.limiter import admit, correct
+from gatewayz.ratelimit.limiter import admit, correct, publish_version, release
 from gatewayz.ratelimit.redis import RedisStore
 from gatewayz.ratelimit.upstash import UpstashStore
+from tests.conftest import reset_caches
 from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from gatewayz.ratelimit.limiter import Admission
 
@@ -75,14 +77,21 @@ class Counting(Store):
         self.backend.ping()
 
     def _hit(
-        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
     ) -> Sequence[int]:
         self.hits.append(list(corrections))
-        return self.backend._hit(keys, args, corrections)
+        return self.backend._hit(keys, args, corrections, version_key)
 
     def _adjust(self, key: str, delta: int) -> None:
         self.adjusts += 1
         self.backend._adjust(key, delta)
+
+    def _announce(self, key: str, version: int, ttl_ms: int) -> int:
+        return self.backend._announce(key, version, ttl_ms)
 
 
 def remaining(admission: Admission, kind: str) -> int:
@@ -213,15 +222,104 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("backend", ["redis", "upstash"])
-def test_an_unreachable_store_fails_open_without_headers(backend: str) -> None:
+def unreachable(backend: str) -> Store:
     port = closed_port()
-    store: Store
     if backend == "redis":
-        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
-    else:
-        store = UpstashStore(f"http://127.0.0.1:{port}", "token", timeout_s=0.5)
+        return RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
+    return UpstashStore(f"http://127.0.0.1:{port}", "token", timeout_s=0.5)
+
+
+@pytest.fixture
+def failure_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """`RATE_LIMIT_FAILURE` as the test sets it, with metrics on; settings reset around."""
+    monkeypatch.delenv("RATE_LIMIT_FAILURE", raising=False)
+    monkeypatch.delenv("GATEWAYZ_METRICS", raising=False)
+    reset_caches()
+    yield monkeypatch
+    monkeypatch.undo()
+    reset_caches()
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The names of the EMF metrics printed since the last call."""
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    return [
+        metric["Name"]
+        for line in lines
+        if "_aws" in line  # not a log line
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    ]
+
+
+@pytest.mark.parametrize("backend", ["redis", "upstash"])
+def test_an_unreachable_store_fails_open_counted_in_a_metric(
+    backend: str, failure_mode: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = unreachable(backend)
     with pytest.raises(StoreUnavailable):
         store.ping()
     admission = admit(store, caller(rpm=1), 10)
     assert admission.headers == {}
+    assert admission.version is None  # no news of changed keys could come
+    assert emitted(capsys) == ["RateLimitStoreUnavailable"]
+    admit(store, caller(rpm=1), 10)
+    assert emitted(capsys) == ["RateLimitStoreUnavailable"]  # one per request
+    failure_mode.setenv("GATEWAYZ_METRICS", "off")
+    admit(store, caller(rpm=1), 10)
+    assert emitted(capsys) == []
+
+
+@pytest.mark.parametrize("backend", ["redis", "upstash"])
+def test_an_unreachable_store_fails_closed_when_configured(
+    backend: str, failure_mode: pytest.MonkeyPatch
+) -> None:
+    failure_mode.setenv("RATE_LIMIT_FAILURE", "closed")
+    reset_caches()
+    with pytest.raises(errors.ServiceUnavailable) as raised:
+        admit(unreachable(backend), caller(), 10)
+    assert (raised.value.status, raised.value.code) == (503, "service_unavailable")
+    assert "x-should-retry" not in raised.value.response_headers()  # a retry may succeed
+    assert raised.value.headers["retry-after"] == "1"
+
+
+def test_an_invalid_failure_mode_is_a_503_naming_it(failure_mode: pytest.MonkeyPatch) -> None:
+    failure_mode.setenv("RATE_LIMIT_FAILURE", "sometimes")
+    reset_caches()
+    with pytest.raises(errors.MissingConfiguration, match="RATE_LIMIT_FAILURE"):
+        admit(unreachable("redis"), caller(), 10)
+
+
+# --- giving counts back, the auth version ----------------------------------------------
+
+
+def test_a_released_admission_gives_every_count_back_in_one_call(store: Store) -> None:
+    counting = Counting(store)
+    greedy = caller(rpm=3, tpm=10_000, key_rpm=2, key_tpm=10_000)
+    sibling = caller(rpm=3, tpm=10_000, account_id=greedy.account_id)
+    admission = admit(counting, greedy, 1_000_000)  # the whole token window
+    with pytest.raises(errors.RateLimited):
+        admit(counting, sibling, 1)
+    before = len(counting.hits)
+    release(counting, admission)
+    assert (len(counting.hits), counting.adjusts) == (before + 1, 0)
+    # At once, for every key of the account, and the requests too: it cost nothing.
+    assert remaining(admit(counting, sibling, 1), "tokens") == 10_000 - 1
+    again = admit(counting, greedy, 1)
+    assert remaining(again, "requests") == 1  # the key's own window: 2 - 1
+    assert remaining(again, "tokens") == 10_000 - 2
+
+
+def test_releasing_a_failed_open_admission_sends_nothing(store: Store) -> None:
+    counting = Counting(store)
+    release(counting, admit(unreachable("redis"), caller(), 10))
+    assert counting.hits == []
+
+
+def test_an_admission_carries_the_accounts_announced_version(store: Store) -> None:
+    who = caller()
+    assert admit(store, who, 1).version == 0
+    assert publish_version(store, who.account_id, 3) == 3
+    assert admit(store, who, 1).version == 3
+    assert admit(store, caller(), 1).version == 0  # another account's is its own
+    assert publish_version(store, who.account_id, 2) == 3  # never lowered

@@ -3,6 +3,7 @@ row level security every table must have."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from gatewayz import db, migrate
 from tests.pg import ROOT
@@ -115,3 +117,61 @@ def test_money_functions_are_not_executable_by_public(conn: psycopg.Connection) 
         ("ledger_post(uuid,text,bigint,text,text,text,jsonb,uuid,boolean)",),
     ).fetchone()
     assert row == (False,)
+
+
+API_ROLES = ("anon", "authenticated")  # the roles Supabase's REST API runs as
+EXPOSED = """
+SELECT r.role, 'function ' || p.oid::regprocedure::text
+  FROM pg_proc p, unnest(%(roles)s::text[]) AS r(role)
+ WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege(r.role, p.oid, 'EXECUTE')
+UNION ALL
+SELECT r.role, 'table ' || c.relname
+  FROM pg_class c, unnest(%(roles)s::text[]) AS r(role)
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   AND has_table_privilege(
+           r.role, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+UNION ALL
+SELECT r.role, 'sequence ' || c.relname
+  FROM pg_class c, unnest(%(roles)s::text[]) AS r(role)
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S'
+   AND has_sequence_privilege(r.role, c.oid, 'USAGE, SELECT, UPDATE')
+"""
+
+
+def ensure_api_roles(server: str) -> None:
+    """Create Supabase's API roles on this cluster unless they exist (roles are shared by
+    every database, and other test runs may be creating them at the same moment)."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        for role in API_ROLES:
+            with contextlib.suppress(
+                psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation
+            ):
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+
+
+def exposed(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    return conn.execute(EXPOSED, {"roles": list(API_ROLES)}).fetchall()
+
+
+def test_supabase_api_roles_can_use_nothing_now_or_later(
+    pg_server: str, empty_database: str
+) -> None:
+    ensure_api_roles(pg_server)
+    with db.connect(empty_database) as conn:
+        # What a Supabase project does for everything its `postgres` role creates.
+        for kind in ("TABLES", "FUNCTIONS", "SEQUENCES"):
+            conn.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON {kind} "
+                "TO anon, authenticated"
+            )
+        migrate.apply(conn, MIGRATIONS)
+        assert exposed(conn) == []
+        # What a later migration creates, as the same role, is closed to them too.
+        conn.execute("CREATE FUNCTION later_function() RETURNS integer LANGUAGE sql AS 'SELECT 1'")
+        conn.execute("CREATE TABLE later_table (id bigserial PRIMARY KEY)")
+        assert exposed(conn) == []
+        ours = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        ).fetchone()
+        assert ours is not None
+        assert ours[0] > 5  # the check looked at real functions

@@ -212,6 +212,60 @@ def test_a_correction_never_creates_a_window_and_stands_alone(store: Store, rl_p
     assert read(store, gone).remaining == BIG
 
 
+# --- the auth version ------------------------------------------------------------------
+
+
+def test_a_hit_reads_the_announced_version(store: Store, rl_prefix: str) -> None:
+    version, rpm = rl_prefix + "v", rl_prefix + "rpm"
+    assert store.hit([Window(rpm, 2, MINUTE)], version_key=version).version == 0  # none yet
+    assert store.announce(version, 7, MINUTE) == 7
+    decision = store.hit([Window(rpm, 2, MINUTE)], version_key=version)
+    assert (decision.allowed, decision.version, decision.windows[0].remaining) == (True, 7, 0)
+    refused = store.hit([Window(rpm, 2, MINUTE)], version_key=version)
+    assert (refused.allowed, refused.version) == (False, 7)
+    assert store.hit([], version_key=version).version == 7  # a read on its own
+    assert store.hit([Window(rpm, 9, MINUTE)]).version == 0  # not asked for
+    assert used(store, rpm) == 3
+
+
+def test_an_announced_version_only_rises(store: Store, rl_prefix: str) -> None:
+    version = rl_prefix + "v"
+    assert store.announce(version, 5, MINUTE) == 5
+    assert store.announce(version, 3, MINUTE) == 5
+    assert store.hit([], version_key=version).version == 5
+    assert store.announce(version, 6, MINUTE) == 6
+    assert store.hit([], version_key=version).version == 6
+
+
+def test_an_announced_version_expires(store: Store, rl_prefix: str) -> None:
+    version = rl_prefix + "v"
+    store.announce(version, 4, 200)
+    assert store.hit([], version_key=version).version == 4
+    time.sleep(0.3)
+    assert store.hit([], version_key=version).version == 0
+
+
+def test_corrections_and_a_version_read_share_one_call(store: Store, rl_prefix: str) -> None:
+    version, tpm = rl_prefix + "v", rl_prefix + "tpm"
+    store.hit([Window(tpm, 100, MINUTE, cost=100)])
+    store.announce(version, 2, MINUTE)
+    decision = store.hit([Window(tpm, 100, MINUTE, cost=30)], [(tpm, -100)], version)
+    assert (decision.allowed, decision.version, used(store, tpm)) == (True, 2, 30)
+
+
+def test_a_version_key_is_not_a_window_and_versions_are_not_negative(
+    store: Store, rl_prefix: str
+) -> None:
+    key = rl_prefix + "k"
+    with pytest.raises(ValueError, match="distinct"):
+        store.hit([Window(key, 5, MINUTE)], version_key=key)
+    with pytest.raises(ValueError, match="version"):
+        store.announce(key, -1, MINUTE)
+    with pytest.raises(ValueError, match="version"):
+        store.announce(key, 1, 0)
+    assert used(store, key) == 0
+
+
 # --- concurrency and sharing -----------------------------------------------------------
 
 
@@ -302,6 +356,8 @@ def _assert_unavailable(store: Store, rl_prefix: str) -> None:
         store.hit([Window(rl_prefix + "k", 5, MINUTE)])
     with pytest.raises(StoreUnavailable):
         store.adjust(rl_prefix + "k", 1)
+    with pytest.raises(StoreUnavailable):
+        store.announce(rl_prefix + "v", 1, MINUTE)
 
 
 def test_unreachable_redis_is_unavailable(dead_port: int, rl_prefix: str) -> None:
@@ -381,6 +437,19 @@ def test_get_store_picks_upstash(store_env: pytest.MonkeyPatch, upstash: tuple[s
 
 def test_get_store_defaults_to_memory(store_env: pytest.MonkeyPatch) -> None:
     assert isinstance(get_store(), MemoryStore)
+
+
+def test_in_lambda_a_shared_store_is_required(
+    store_env: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    # One in-process store per sandbox would multiply every limit by the sandboxes.
+    store_env.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-chat")
+    with pytest.raises(MissingConfiguration, match="REDIS_URL") as caught:
+        get_store()
+    assert (caught.value.status, caught.value.code) == (503, "missing_configuration")
+    store_env.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    assert isinstance(get_store(), RedisStore)
 
 
 @pytest.mark.parametrize(

@@ -43,3 +43,17 @@ def test_metrics_can_be_turned_off(
         credits.UsageRecord(endpoint="x", model="m", status=200), total_s=0.1, upstream_started=None
     )
     assert capsys.readouterr().out == ""
+
+
+def test_an_event_is_counted_in_the_namespace_unless_metrics_are_off(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATEWAYZ_METRICS", raising=False)
+    metrics.count("RateLimitStoreUnavailable")
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Gatewayz"
+    assert line["RateLimitStoreUnavailable"] == [1]
+    monkeypatch.setenv("GATEWAYZ_METRICS", "off")
+    metrics.count("RateLimitStoreUnavailable")
+    assert capsys.readouterr().out == ""

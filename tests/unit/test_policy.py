@@ -74,3 +74,115 @@ def test_referer_and_origin(referer: str | None, origin: str | None, ok: bool) -
     else:
         with pytest.raises(errors.RefererNotAllowed):
             policy.require_origin(limited, referer, origin)
+
+
+def test_a_route_may_accept_one_of_several_scopes() -> None:
+    reader = caller(scopes=frozenset({"generations:read"}))
+    policy.require_scope(reader, "generations:read", "chat")
+    policy.require_scope(BASE, "generations:read", "chat")
+    with pytest.raises(errors.ScopeDenied, match="generations:read"):
+        policy.require_scope(caller(scopes=frozenset({"models:read"})), "generations:read", "chat")
+
+
+BROWSER = caller(allowed_referers=("app.example.com", "*.shop.example.org", "::1"))
+
+
+def allowed(referer: str | None = None, origin: str | None = None) -> bool:
+    """Whether the browser key may be used with these headers (else a 403 said why)."""
+    try:
+        policy.require_origin(BROWSER, referer, origin)
+    except errors.RefererNotAllowed:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # Browsers read `\` as `/`: the host of these is evil.com.
+        "https://evil.com\\@app.example.com",
+        "https://evil.com\\app.example.com",
+        # Userinfo, either way round.
+        "https://app.example.com@evil.com",
+        "https://user:pw@app.example.com",
+        "https://@app.example.com",
+    ],
+)
+def test_backslashes_and_userinfo_are_refused(url: str) -> None:
+    assert not allowed(referer=url)
+    assert not allowed(origin=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example.com\t",
+        "https://evil.com\t@app.example.com",
+        "https://app.exa\nmple.com",
+        " https://app.example.com",
+        "https://app.example.com/a b",
+        "https://app.example.com\x00",
+        "https://app.example.com\x7f",
+        "https://app.exämple.com",
+    ],
+)
+def test_whitespace_control_and_non_ascii_characters_are_refused(url: str) -> None:
+    assert not allowed(origin=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://app.example.com",
+        "javascript://app.example.com/%0aalert(1)",
+        "ws://app.example.com",
+        "app.example.com",
+        "//app.example.com",
+        "null",
+    ],
+)
+def test_only_http_and_https_urls_count(url: str) -> None:
+    assert not allowed(origin=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app_example.com",
+        "https://-app.example.com",
+        "https://app..example.com",
+        "https://app.example.com.",
+        "https://app.example.com:99999",
+        "https://app.example.com:https",
+        "https://[::1",
+        "https://" + "a" * 64 + ".example.com",
+    ],
+)
+def test_an_invalid_host_or_port_is_refused(url: str) -> None:
+    assert not allowed(origin=url)
+
+
+def test_an_unparseable_origin_is_refused_even_beside_an_allowed_referer() -> None:
+    assert not allowed(referer="https://app.example.com/", origin="null")
+    assert not allowed(referer="https://app.example.com/", origin="https://evil.com\\@x.com")
+
+
+def test_hosts_compare_without_regard_to_case() -> None:
+    assert allowed(origin="https://APP.Example.COM")
+    assert allowed(referer="HTTPS://x.Shop.EXAMPLE.org:8443/page?q=1#f")
+    upper = caller(allowed_referers=("App.Example.COM", "*.SHOP.example.ORG"))
+    policy.require_origin(upper, None, "https://app.example.com")
+    policy.require_origin(upper, None, "https://a.shop.example.org")
+
+
+def test_a_wildcard_matches_subdomains_only() -> None:
+    assert allowed(origin="https://a.shop.example.org")
+    assert allowed(origin="https://a.b.shop.example.org")
+    assert not allowed(origin="https://shop.example.org")
+    assert not allowed(origin="https://badshop.example.org")
+    assert not allowed(origin="https://shop.example.org.evil.com")
+
+
+def test_ip_literals_are_hosts_too() -> None:
+    assert allowed(origin="http://[::1]:3000")
+    assert not allowed(origin="http://[::2]:3000")

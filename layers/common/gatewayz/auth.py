@@ -1,24 +1,39 @@
 """Authentication (DESIGN §3 step 1, §8): bearer key → HMAC → one indexed lookup → Caller.
 
-The lookup returns the key with its account, plan and limits. A warm process keeps the
-result for `AUTH_CACHE_TTL_S` seconds, so a revoked key stops working within that time;
-expiry and rotation deadlines are checked on every request against the clock.
+The lookup returns the key with its account, plan, limits, the membership of the key's
+user in the account, and the account's `auth_version`, which the database raises with
+every change to any of those (infra/migrations/0012). A warm process caches the result.
+After a change commits, `announce` publishes the new version to the rate-limit store,
+whose one call per request returns it (`Admission.version`); `revalidate` then looks the
+key up again when the cached version is older, so revocation, rotation and every other
+change apply on the very next request in every process, without a round trip of its
+own. Expiry and rotation deadlines are checked on every request against the clock.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import errors, keys
+from gatewayz import config, db, errors, keys
+from gatewayz.logs import get_logger
+from gatewayz.ratelimit import StoreUnavailable, get_store, limiter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-AUTH_CACHE_TTL_S = 5.0
+    from gatewayz.ratelimit import Store
+
+# A backstop only: announced changes apply on the next request. It still bounds what is
+# never announced (a row edited by hand, a plan's limits changed, a version lost with a
+# Redis restart) and keeps unused entries from living on.
+AUTH_CACHE_TTL_S = 60.0
+# While the rate-limit store is unreachable no announcement can arrive, so an entry is
+# trusted only this long (the cache's lifetime before versions existed).
+STALE_WITHOUT_STORE_S = 5.0
 _CACHE_MAX = 10_000
 
 _LOOKUP = """
@@ -26,11 +41,13 @@ SELECT k.id, k.account_id, k.user_id, k.scopes, k.allowed_models, k.allowed_cidr
        k.allowed_referers, k.requests_per_minute, k.requests_per_day, k.tokens_per_minute,
        k.concurrent_requests, k.limits_set_by_admin, k.spend_limit_nanos, k.expires_at,
        k.revoked_at, s.expires_at, a.status, a.plan_id, p.requests_per_minute,
-       p.requests_per_day, p.tokens_per_minute, p.concurrent_requests
+       p.requests_per_day, p.tokens_per_minute, p.concurrent_requests, a.auth_version,
+       m.user_id IS NOT NULL
   FROM api_key_secrets s
   JOIN api_keys k ON k.id = s.key_id
   JOIN accounts a ON a.id = k.account_id
   JOIN plans p ON p.id = a.plan_id
+  LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id
  WHERE s.hash = %s
 """
 
@@ -69,9 +86,15 @@ class Caller:
     secret_expires_at: datetime | None
     account_status: str
     plan_id: str
+    auth_version: int = 0  # the account's, when this was looked up
+    member: bool = True  # the key's user is still a member of the key's account
+    # When it was looked up (the cache's clock), and whether it came out of the cache
+    # rather than from the database during this request.
+    looked_up_at: float = field(default=0.0, compare=False)
+    cached: bool = field(default=False, compare=False)
 
 
-_cache: dict[bytes, tuple[float, Caller]] = {}
+_cache: dict[bytes, Caller] = {}
 _cache_lock = threading.Lock()
 
 
@@ -90,8 +113,12 @@ def bearer(headers: Mapping[str, str]) -> str:
     return token.strip()
 
 
-def authenticate(secret: str, *, now: float | None = None) -> Caller:
-    """The caller behind `secret`, checked for revocation, expiry and rotation.
+def authenticate(
+    secret: str, *, now: float | None = None, max_age_s: float = AUTH_CACHE_TTL_S
+) -> Caller:
+    """The caller behind `secret`, checked for revocation, expiry, rotation and membership.
+
+    A cached caller younger than `max_age_s` is used as it is (0: always look it up).
 
     Raises:
         InvalidApiKey / ExpiredApiKey / RevokedApiKey: the key cannot be used.
@@ -99,43 +126,92 @@ def authenticate(secret: str, *, now: float | None = None) -> Caller:
     """
     if not keys.looks_like_key(secret):
         raise errors.InvalidApiKey("Invalid API key.")
-    from gatewayz import config
-
     digest = keys.hash_secret(secret, config.key_hash_secret())
     clock = time.monotonic() if now is None else now
     with _cache_lock:
         cached = _cache.get(digest)
-    if cached is not None and clock - cached[0] < AUTH_CACHE_TTL_S:
-        caller = cached[1]
+    if cached is not None and clock - cached.looked_up_at < max_age_s:
+        caller = cached
     else:
-        caller = _lookup(digest)
-        with _cache_lock:
-            if len(_cache) >= _CACHE_MAX:
-                _cache.clear()
-            _cache[digest] = (clock, caller)
+        caller = _lookup(digest, clock)
     _check(caller)
     return caller
 
 
+def revalidate(
+    secret: str, caller: Caller, version: int | None, *, now: float | None = None
+) -> Caller:
+    """`caller` (from `authenticate(secret)`), or, if the account changed since it was
+    cached, the caller as the database has it now, checked again.
+
+    `version` is the account's announced auth version from this request's rate-limit
+    call (`Admission.version`); None means the store was not reached, so no news could
+    arrive and a cached caller older than `STALE_WITHOUT_STORE_S` is looked up again.
+    A caller looked up during this request is as fresh as it gets: no second lookup.
+
+    Raises:
+        what `authenticate` raises.
+    """
+    if not caller.cached:
+        return caller
+    clock = time.monotonic() if now is None else now
+    if version is None:
+        stale = clock - caller.looked_up_at >= STALE_WITHOUT_STORE_S
+    else:
+        stale = version > caller.auth_version
+    if not stale:
+        return caller
+    return authenticate(secret, now=clock, max_age_s=0)
+
+
+def announce(account_id: str, version: int | None = None, *, store: Store | None = None) -> None:
+    """Tell every warm function that the account's keys changed (call it after the change
+    committed): publish its `auth_version` (read from the database unless given) to the
+    rate-limit store (the configured one unless given).
+
+    Never raises for an unreachable store: the change then applies within
+    `STALE_WITHOUT_STORE_S` in functions that cannot reach it either, and within
+    `AUTH_CACHE_TTL_S` everywhere.
+    """
+    if version is None:
+        row = db.execute("SELECT auth_version FROM accounts WHERE id = %s", (account_id,))
+        found = row.fetchone()
+        if found is None:
+            return
+        version = int(found[0])
+    try:
+        limiter.publish_version(store or get_store(), account_id, version)
+    except StoreUnavailable as exc:
+        get_logger().warning(
+            "rate limit store unavailable; a key change applies when caches expire",
+            extra={"account_id": account_id, "error": str(exc)},
+        )
+
+
 def forget() -> None:
-    """Drop every cached caller (tests; after revoking a key in this process)."""
+    """Drop every cached caller (tests)."""
     with _cache_lock:
         _cache.clear()
 
 
-def _lookup(digest: bytes) -> Caller:
-    from gatewayz import db
-
+def _lookup(digest: bytes, clock: float) -> Caller:
     row = db.execute(_LOOKUP, (digest,)).fetchone()
     if row is None:
+        with _cache_lock:
+            _cache.pop(digest, None)
         raise errors.InvalidApiKey("Invalid API key.")
-    return _caller(row)
+    caller = _caller(row, clock)
+    with _cache_lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[digest] = replace(caller, cached=True)
+    return caller
 
 
-def _caller(row: tuple[Any, ...]) -> Caller:
+def _caller(row: tuple[Any, ...], looked_up_at: float) -> Caller:
     (key_id, account_id, user_id, scopes, models, cidrs, referers, key_rpm, key_rpd, key_tpm,
      key_conc, by_admin, spend_limit, expires_at, revoked_at, secret_expires_at, status,
-     plan_id, plan_rpm, plan_rpd, plan_tpm, plan_conc) = row  # fmt: skip
+     plan_id, plan_rpm, plan_rpd, plan_tpm, plan_conc, auth_version, member) = row  # fmt: skip
 
     def effective(own: int | None, plan: int) -> int:
         if own is None:
@@ -172,6 +248,9 @@ def _caller(row: tuple[Any, ...]) -> Caller:
         secret_expires_at=secret_expires_at,
         account_status=status,
         plan_id=plan_id,
+        auth_version=int(auth_version),
+        member=bool(member),
+        looked_up_at=looked_up_at,
     )
 
 
@@ -183,5 +262,9 @@ def _check(caller: Caller) -> None:
         raise errors.RevokedApiKey("This API key was rotated; use its new secret.")
     if caller.expires_at is not None and caller.expires_at <= now:
         raise errors.ExpiredApiKey("This API key has expired.")
+    if not caller.member:
+        raise errors.RevokedApiKey(
+            "This API key no longer works: its user is no longer a member of its account."
+        )
     if caller.account_status != "active":
         raise errors.AccountInactive(f"This account is {caller.account_status}.")

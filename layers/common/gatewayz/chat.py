@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import (
-    auth,
+    access,
     budget,
     catalog,
     chat_request,
@@ -54,35 +54,24 @@ async def complete(request: Request, *, chat: bool) -> Response:
         GatewayError: any refusal before the answer began (the envelope of DESIGN §7).
     """
     started = time.perf_counter()
-    # The key first: a caller without a valid key learns nothing about the body.
-    caller = auth.authenticate(auth.bearer(request.headers))
+    # The key and what it may do first: a caller without a valid key learns nothing
+    # about the body.
+    caller = access.authorize(request, ("chat",))
     parsed = _parse(await request.body(), chat=chat)
-    policy.require_scope(caller, "chat")
-    policy.require_ip(caller, client_ip(request))
-    policy.require_origin(caller, request.headers.get("referer"), request.headers.get("origin"))
     policy.require_model(caller, parsed.model)
 
     settings = config.get_settings()
-    upstreams = providers.available(settings)
-    served = catalog.models(upstreams)
-    if parsed.model not in served:
-        raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
-    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
-    attempts = routing.plan(
-        [served[m] for m in wanted],
-        routing.Preferences.parse(parsed.body.get("provider")),
-        upstreams,
-    )
-    if not attempts:
-        raise errors.NoProviderAvailable(
-            f"No provider can serve `{parsed.model}` with these provider preferences."
-        )
-    plan = budget.plan(fees.priced_attempts(attempts, parsed.features), parsed)
+    plan = _plan(caller, parsed, settings)
 
     state = request.state
     admission = limiter.admit(get_store(), caller, plan.tokens)
     state.response_headers.update(admission.headers)
+    # A change to the key announced since it was cached applies now (refused, the
+    # request gives its rate-limit counts back).
+    fresh = access.reauthorize(request, caller, admission, ("chat",), model=parsed.model)
     try:
+        if fresh is not caller:  # its allowlist may have changed: so may the fallbacks
+            caller, plan = fresh, _plan(fresh, parsed, settings)
         outcome = credits.reserve(
             account_id=caller.account_id,
             api_key_id=caller.key_id,
@@ -96,7 +85,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
         if isinstance(outcome, credits.Refusal):
             raise _refused(outcome.reason, parsed, plan.max_nanos)
     except BaseException:
-        limiter.correct(caller, admission, 0)  # refused: its token estimate goes back
+        limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
         raise
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
@@ -120,6 +109,29 @@ async def complete(request: Request, *, chat: bool) -> Response:
     except BaseException as exc:
         call.fail(exc)
         raise
+
+
+def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) -> budget.Budget:
+    """The offers to try, for the models the key may use, and what each may cost.
+
+    Raises:
+        ModelNotFound, NoProviderAvailable, InvalidRequest: nothing can serve it as asked.
+    """
+    upstreams = providers.available(settings)
+    served = catalog.models(upstreams)
+    if parsed.model not in served:
+        raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
+    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
+    attempts = routing.plan(
+        [served[m] for m in wanted],
+        routing.Preferences.parse(parsed.body.get("provider")),
+        upstreams,
+    )
+    if not attempts:
+        raise errors.NoProviderAvailable(
+            f"No provider can serve `{parsed.model}` with these provider preferences."
+        )
+    return budget.plan(fees.priced_attempts(attempts, parsed.features), parsed)
 
 
 def _parse(raw: bytes, *, chat: bool) -> CompletionRequest:
@@ -250,16 +262,6 @@ class Call:
             self.settle(pricing.Usage(), status=status, error_code=code)
         except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
             get_logger().exception("releasing a failed request's hold failed")
-
-
-def client_ip(request: Request) -> str | None:
-    """The caller's IP as API Gateway saw it; the socket peer when there is no gateway."""
-    context = http.request_context(request.scope)
-    if context is not None:
-        identity = context.get("identity")
-        source = identity.get("sourceIp") if isinstance(identity, dict) else None
-        return source if isinstance(source, str) else None
-    return request.client.host if request.client else None
 
 
 def _deadline(request: Request, settings: config.Settings) -> float:

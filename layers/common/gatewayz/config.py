@@ -12,6 +12,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     upstash_redis_rest_url: str | None = None
     upstash_redis_rest_token: SecretStr | None = None
+    # When the rate-limit store cannot be reached: `open` lets requests through (logged and
+    # counted; credit holds still cap what is in flight), `closed` refuses them with a 503.
+    rate_limit_failure: Literal["open", "closed"] = "open"
 
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"

@@ -1,7 +1,9 @@
 """`GET /v1/generation?id=`: one of the caller's requests, as its usage record tells it.
 
 The id is the gateway's request id (`x-request-id`, `req_...`) or the provider's
-completion id (the answer's `id`). Only the caller's own account's requests are found.
+completion id (the answer's `id`). Only the caller's own account's requests are found,
+by a key holding `generations:read` or `chat` (the key that made the request can read
+what it cost).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from gatewayz import errors
 
 if TYPE_CHECKING:
     from gatewayz.auth import Caller
+
+SCOPES = ("generations:read", "chat")
+MAX_ID_LENGTH = 200  # ours are 36 characters, providers' well under 100
 
 _SQL = """
 SELECT request_id, upstream_id, endpoint, model, provider, provider_model, input_tokens,
@@ -29,10 +34,12 @@ def lookup(caller: Caller, generation_id: str) -> dict[str, Any]:
     """The generation's record, shaped like OpenRouter's `/generation`.
 
     Raises:
+        InvalidRequest: the id is empty, too long, or not printable text.
         NotFound: no request of this account has that id.
     """
     from gatewayz import db
 
+    _check_id(generation_id)
     row = db.execute(_SQL, {"account": caller.account_id, "id": generation_id}).fetchone()
     if row is None:
         raise errors.NotFound(f"No generation `{generation_id}` in this account.", param="id")
@@ -67,3 +74,14 @@ def lookup(caller: Caller, generation_id: str) -> dict[str, Any]:
             "usage_estimated": estimated,
         }
     }
+
+
+def _check_id(generation_id: str) -> None:
+    # PostgreSQL text cannot hold NUL, and no id holds control characters: refuse them
+    # here rather than fail in the driver.
+    if not generation_id or len(generation_id) > MAX_ID_LENGTH:
+        raise errors.InvalidRequest(
+            f"`id` must be 1 to {MAX_ID_LENGTH} characters long.", param="id"
+        )
+    if not generation_id.isprintable():
+        raise errors.InvalidRequest("`id` must be printable text.", param="id")

@@ -126,6 +126,19 @@ def _adapter_header(scope: Scope, header: bytes) -> Any:
     return None
 
 
+def client_ip(request: Request) -> str | None:
+    """The caller's IP as API Gateway saw it; the socket peer when there is no gateway.
+
+    Never a client header such as X-Forwarded-For: IP allowlists would mean nothing.
+    """
+    context = request_context(request.scope)
+    if context is not None:
+        identity = context.get("identity")
+        source = identity.get("sourceIp") if isinstance(identity, dict) else None
+        return source if isinstance(source, str) else None
+    return request.client.host if request.client else None
+
+
 def request_id_of(scope: Scope) -> str:
     """Our id for this request: API Gateway's when there is one, else a fresh one.
 

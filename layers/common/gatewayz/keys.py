@@ -1,4 +1,4 @@
-"""API keys (DESIGN §8): generation, hashing, creation.
+"""API keys (DESIGN §8): generation, hashing, creation, revocation.
 
 A key is `gw_live_` (or `gw_test_`) + 32 random base62 characters, shown once. The
 database keeps only HMAC-SHA256(key, KEY_HASH_SECRET), a display prefix and the last 4.
@@ -24,6 +24,7 @@ SCOPES = (
     "chat",
     "images",
     "models:read",
+    "generations:read",
     "keys:read",
     "keys:write",
     "billing:read",
@@ -96,3 +97,24 @@ def create(
         (hash_secret(secret, pepper), row[0]),
     )
     return NewKey(id=str(row[0]), secret=secret, prefix=prefix, last4=last4)
+
+
+def revoke(cur: psycopg.Cursor[Any], key_id: str, account_id: str) -> int | None:
+    """Revoke a key of `account_id` now; the caller owns the transaction.
+
+    Returns the account's `auth_version` after the change, to pass to `auth.announce`
+    once the transaction has committed (warm functions then refuse the key on their very
+    next request); None when the account has no such key (or it was already revoked).
+    """
+    revoked = cur.execute(
+        """UPDATE api_keys SET revoked_at = now(), updated_at = now()
+            WHERE id = %s AND account_id = %s AND revoked_at IS NULL""",
+        (key_id, account_id),
+    ).rowcount
+    if not revoked:
+        return None
+    # A second statement: the version bump is the UPDATE's trigger, which fires after
+    # that statement's RETURNING would have been computed.
+    row = cur.execute("SELECT auth_version FROM accounts WHERE id = %s", (account_id,)).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -1,6 +1,8 @@
 """Per-request metrics (DESIGN §3, §10) as CloudWatch embedded metric format (EMF) log
 lines through aws-lambda-powertools: latency, gateway overhead (total minus the time
-spent waiting on the provider), tokens, cost and status, by provider.
+spent waiting on the provider), tokens, cost and status, by provider; and counts of
+events an operator must see (`count`), such as a request let through unlimited because
+the rate-limit store was down.
 """
 
 from __future__ import annotations
@@ -14,6 +16,21 @@ if TYPE_CHECKING:
 NAMESPACE = "Gatewayz"
 
 
+def _enabled() -> bool:
+    return os.environ.get("GATEWAYZ_METRICS", "on") != "off"
+
+
+def count(name: str, *, service: str = "chat") -> None:
+    """Emit one EMF line counting one `name` event (a no-op with `GATEWAYZ_METRICS=off`)."""
+    if not _enabled():
+        return
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
+
+
 def record(
     usage: UsageRecord,
     *,
@@ -25,7 +42,7 @@ def record(
 
     `UncollectedNanos` is cost the balance could not cover (a provider that ignored the
     output cap): it must stay 0, so it is always emitted, for an alarm to watch."""
-    if os.environ.get("GATEWAYZ_METRICS", "on") == "off":
+    if not _enabled():
         return
     from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 

@@ -8,6 +8,7 @@ could forge.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -18,12 +19,19 @@ if TYPE_CHECKING:
     from gatewayz.auth import Caller
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A DNS name as browsers send it in Origin/Referer: letters, digits and hyphens, in labels
+# of at most 63 that neither start nor end with a hyphen (IDNs arrive as punycode).
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
-def require_scope(caller: Caller, scope: str) -> None:
-    """Raises ScopeDenied unless the key holds `scope` (`admin` holds every scope)."""
-    if scope not in caller.scopes and "admin" not in caller.scopes:
-        raise errors.ScopeDenied(f"This API key lacks the `{scope}` scope.")
+def require_scope(caller: Caller, scope: str, *alternatives: str) -> None:
+    """Raises ScopeDenied unless the key holds `scope` or one of `alternatives`
+    (`admin` holds every scope)."""
+    held = caller.scopes
+    if scope in held or "admin" in held or any(other in held for other in alternatives):
+        return
+    raise errors.ScopeDenied(f"This API key lacks the `{scope}` scope.")
 
 
 def require_model(caller: Caller, model: str) -> None:
@@ -55,27 +63,54 @@ def require_ip(caller: Caller, client_ip: str | None) -> None:
 def require_origin(caller: Caller, referer: str | None, origin: str | None) -> None:
     """Raises RefererNotAllowed unless the Origin (else the Referer) host is allowed.
 
-    An entry is a host (`app.example.com`) or every subdomain of one (`*.example.com`).
-    A key with an allowlist is a browser key: a request without either header is refused.
+    An entry is a host (`app.example.com`) or every subdomain of one (`*.example.com`,
+    which does not admit `example.com` itself), compared without regard to case.
+    A key with an allowlist is a browser key: a request without either header is
+    refused, and so is one whose header is not a plain http(s) URL (`_host`).
     """
     allowed = caller.allowed_referers
     if allowed is None:
         return
-    host = _host(origin) or _host(referer)
-    if host is None:
+    header = origin or referer
+    if not header:
         raise errors.RefererNotAllowed("This API key requires a Referer or Origin header.")
+    host = _host(header)
+    if host is None:
+        raise errors.RefererNotAllowed(
+            "This API key requires an http(s) Origin or Referer with a valid host."
+        )
     for entry in allowed:
-        entry = entry.lower()
+        entry = entry.strip().lower()
         if host == entry or (entry.startswith("*.") and host.endswith(entry[1:])):
             return
     raise errors.RefererNotAllowed(f"This API key may not be used from {host}.")
 
 
-def _host(url: str | None) -> str | None:
-    if not url:
+def _host(url: str) -> str | None:
+    """The lower-cased host of an http(s) URL, or None for anything a browser might read
+    differently than `urlsplit` does.
+
+    Refused: other schemes; userinfo (`@`); backslashes, which browsers read as `/` (so
+    `https://evil.com\\@app.example.com` is evil.com to them, app.example.com to
+    urlsplit); whitespace and control characters, which parsers strip or keep at will;
+    anything but a DNS name or an IP literal as the host; a malformed port.
+    """
+    if not url.isascii() or "\\" in url or any(c <= " " or c == "\x7f" for c in url):
         return None
     try:
-        return urlsplit(url).hostname or None
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return None
+    host = parts.hostname
+    if not host:
+        return None
+    if _HOSTNAME.fullmatch(host):
+        return host
+    try:
+        return str(ipaddress.ip_address(host))
     except ValueError:
         return None
 

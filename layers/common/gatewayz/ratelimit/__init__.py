@@ -1,8 +1,10 @@
 """Rate limiting (DESIGN §3 step 3): the store that counts, chosen from configuration.
 
 `get_store()` picks the backend once per process: Redis (`REDIS_URL`), Upstash REST
-(`UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN`), else an in-process store that
-is only correct within one process (local runs).
+(`UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN`), else, outside Lambda, an
+in-process store that is only correct within one process (local runs). In Lambda every
+sandbox is its own process, so an in-process store would multiply each limit by the
+number of warm sandboxes and never hear of a revoked key: there, no store is a 503.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ def get_store() -> Store:
     """The configured store (built on first use).
 
     Raises:
-        MissingConfiguration: only one of the two Upstash variables is set.
+        MissingConfiguration: only one of the two Upstash variables is set, or inside
+            Lambda, no shared store is configured (named as `REDIS_URL`).
     """
-    from gatewayz.config import get_settings
+    from gatewayz.config import get_settings, in_lambda
     from gatewayz.errors import MissingConfiguration
 
     settings = get_settings()
@@ -36,6 +39,8 @@ def get_store() -> Store:
         return UpstashStore(url, token.get_secret_value())
     if url or token:
         raise MissingConfiguration("UPSTASH_REDIS_REST_TOKEN" if url else "UPSTASH_REDIS_REST_URL")
+    if in_lambda():
+        raise MissingConfiguration("REDIS_URL")
     from gatewayz.ratelimit.memory import MemoryStore
 
     return MemoryStore()

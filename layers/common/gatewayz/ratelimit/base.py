@@ -4,6 +4,8 @@ A store counts requests and tokens in windows. `hit()` checks and counts every w
 that applies to a request in one atomic step (one round trip on Redis): either all of
 them have room and all are counted, or none is. Windows are fixed, anchored at their
 first hit, and expire on their own, so a crashed function never leaks a count for long.
+The same call reads the account's auth version (see `announce`), so news of a changed
+key reaches every process without a round trip of its own.
 
 Backends: `redis.py` (redis-py, `REDIS_URL`), `upstash.py` (Upstash REST), `memory.py`
 (in-process, single process only). Redis and Upstash run the same Lua script
@@ -52,6 +54,7 @@ class Decision:
     allowed: bool
     windows: tuple[WindowState, ...]
     denied: int | None = None  # index of the first window without room
+    version: int = 0  # the value at `version_key` (0: none asked, or none announced)
 
     @property
     def retry_after_ms(self) -> int:
@@ -64,39 +67,44 @@ class Decision:
 class Store(ABC):
     """Counters shared by every process that points at the same backend.
 
-    A backend implements three primitives: `_hit` (the script's "hit"), `_adjust` and
-    `ping`. Every failure to reach the backend surfaces as `StoreUnavailable`; whether
-    to fail open or closed is the caller's decision.
+    A backend implements four primitives: `_hit` (the script's "hit"), `_adjust`,
+    `_announce` and `ping`. Every failure to reach the backend surfaces as
+    `StoreUnavailable`; whether to fail open or closed is the caller's decision.
     """
 
     name: ClassVar[str]
 
     def hit(
-        self, windows: Sequence[Window], corrections: Sequence[tuple[str, int]] = ()
+        self,
+        windows: Sequence[Window],
+        corrections: Sequence[tuple[str, int]] = (),
+        version_key: str | None = None,
     ) -> Decision:
         """Count `cost` in every window if all have room, else count nothing.
 
         A window has room when `count + cost <= limit`; a window with `cost` 0 is only
         read. A window counted for the first time starts its period now. `corrections`
         (key, delta) are applied first, as `adjust` would, in the same round trip: that
-        is how a token estimate is corrected without a call of its own.
+        is how a token estimate is corrected without a call of its own, and, with no
+        windows, how a refused request gives its counts back in one call. The value
+        `announce` left at `version_key` comes back as `Decision.version`.
 
         Raises:
             ValueError: a negative cost, a period under 1 ms, or a key given twice.
             StoreUnavailable: the backend cannot be reached or refused the request.
         """
-        if not windows and not corrections:
+        live = [(key, delta) for key, delta in corrections if delta]
+        if not windows and not live and version_key is None:
             return Decision(allowed=True, windows=())
         keys = [w.key for w in windows]
-        if len(set(keys)) != len(keys):
+        if len(set(keys)) != len(keys) or version_key in keys:
             raise ValueError("rate-limit windows of one hit must have distinct keys")
         args: list[int] = []
         for w in windows:
             if w.cost < 0 or w.period_ms < 1:
                 raise ValueError(f"invalid rate-limit window {w.key!r}: cost < 0 or period < 1 ms")
             args += (w.limit, w.period_ms, w.cost)
-        live = [(key, delta) for key, delta in corrections if delta]
-        return _decide(windows, self._hit(keys, args, live))
+        return _decide(windows, self._hit(keys, args, live, version_key))
 
     def adjust(self, key: str, delta: int) -> None:
         """Add `delta` (may be negative) to a live window; a missing or expired one stays absent.
@@ -110,25 +118,49 @@ class Store(ABC):
         if delta:
             self._adjust(key, delta)
 
+    def announce(self, key: str, version: int, ttl_ms: int) -> int:
+        """Set `key` to `version` unless it already holds a greater one; return its value.
+
+        The key lives `ttl_ms` from the last raise: long enough that every process whose
+        cache predates the announcement has read it (see gatewayz/auth.py).
+
+        Raises:
+            ValueError: a negative version or a TTL under 1 ms.
+            StoreUnavailable: the backend cannot be reached or refused the request.
+        """
+        if version < 0 or ttl_ms < 1:
+            raise ValueError("an announced version is >= 0 and lives >= 1 ms")
+        return self._announce(key, version, ttl_ms)
+
     @abstractmethod
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the backend answers."""
 
     @abstractmethod
     def _hit(
-        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
     ) -> Sequence[int]:
         """Apply `corrections`, then run "hit" on distinct `keys` with `args` =
-        (limit, period_ms, cost) per key, all in one atomic step.
+        (limit, period_ms, cost) per key, and read `version_key`, all in one atomic step.
 
-        Returns `[denied, count_1, pttl_1, ..., count_n, pttl_n]`: `denied` is the 1-based
-        index of the first window without room (0: allowed), `count` the value after the
-        hit, `pttl` the milliseconds left (negative: the key does not exist).
+        Returns `[denied, version, count_1, pttl_1, ..., count_n, pttl_n]`: `denied` is
+        the 1-based index of the first window without room (0: allowed), `version` the
+        integer at `version_key` (0 when absent or not asked), `count` the value after
+        the hit, `pttl` the milliseconds left (negative: the key does not exist).
         """
 
     @abstractmethod
     def _adjust(self, key: str, delta: int) -> None:
         """Add `delta` to an existing `key`, keeping its expiry and flooring at 0."""
+
+    @abstractmethod
+    def _announce(self, key: str, version: int, ttl_ms: int) -> int:
+        """Raise `key` to `version` (expiring in `ttl_ms`) if it is lower or absent;
+        return the value it holds afterwards."""
 
 
 class StoreUnavailable(Exception):
@@ -136,15 +168,22 @@ class StoreUnavailable(Exception):
 
 
 def _decide(windows: Sequence[Window], reply: Sequence[int]) -> Decision:
-    if len(reply) != 1 + 2 * len(windows):
+    if len(reply) != 2 + 2 * len(windows):
         raise StoreUnavailable(f"rate-limit store gave a malformed reply ({len(reply)} items)")
-    denied = reply[0]
+    denied, version = reply[0], reply[1]
+    if not 0 <= denied <= len(windows) or version < 0:
+        raise StoreUnavailable(f"rate-limit store gave a malformed reply {list(reply[:2])}")
     states = tuple(
         WindowState(
             limit=w.limit,
-            remaining=max(0, w.limit - reply[1 + 2 * i]),
-            reset_ms=pttl if (pttl := reply[2 + 2 * i]) >= 0 else w.period_ms,
+            remaining=max(0, w.limit - reply[2 + 2 * i]),
+            reset_ms=pttl if (pttl := reply[3 + 2 * i]) >= 0 else w.period_ms,
         )
         for i, w in enumerate(windows)
     )
-    return Decision(allowed=denied == 0, windows=states, denied=denied - 1 if denied else None)
+    return Decision(
+        allowed=denied == 0,
+        windows=states,
+        denied=denied - 1 if denied else None,
+        version=version,
+    )

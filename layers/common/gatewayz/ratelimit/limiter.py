@@ -4,11 +4,19 @@ Requests per minute and per day and tokens per minute are counted for the accoun
 for the key where the key has limits of its own. Tokens are counted up front at the
 request's estimate (prompt + max output) and corrected once the real count is known;
 the correction rides along with the account's next hit, so a request costs one round
-trip. Concurrency is not counted here: requests in flight are the account's credit holds
-(`credits.reserve`), which a crash cannot leak past their expiry.
+trip. A request refused after it was counted (no credit, a key changed meanwhile) gives
+every count back at once (`release`). Concurrency is not counted here: requests in flight
+are the account's credit holds (`credits.reserve`), which a crash cannot leak past their
+expiry.
 
-If the store is unreachable the limiter fails open (logged): credits still bound what
-anyone can spend, and an outage of Redis should not become an outage of the API.
+The same call reads the account's auth version, which `publish_version` raises after a
+key or its account changed (gatewayz/auth.py), so a warm function hears of the change on
+its next request without a round trip of its own.
+
+If the store is unreachable, `RATE_LIMIT_FAILURE` decides: `open` (the default) lets the
+request through, with a warning logged and the `RateLimitStoreUnavailable` metric counted
+(credits and their holds still bound what anyone can spend, and an outage of Redis should
+not become an outage of the API); `closed` refuses it with a 503.
 """
 
 from __future__ import annotations
@@ -27,19 +35,31 @@ if TYPE_CHECKING:
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
+# An announced version must outlive every cache entry older than the announcement
+# (auth.AUTH_CACHE_TTL_S); an hour is ample, and an unread key costs nothing.
+VERSION_TTL_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A request let through: its headers, and the token windows to correct later."""
+    """A request let through: its headers, the token windows to correct later, every
+    count it took, and the account's announced auth version."""
 
     headers: dict[str, str]
     token_keys: tuple[str, ...] = ()
     tokens_counted: tuple[int, ...] = ()  # what each window of `token_keys` counted
+    counted: tuple[tuple[str, int], ...] = ()  # (window key, count) of every window
+    version: int | None = None  # None: the store was not reached (failing open)
 
 
 _pending: dict[str, dict[str, int]] = {}  # account id -> window key -> correction
 _pending_lock = threading.Lock()
+
+
+def version_key(account_id: str) -> str:
+    """Where the account's auth version is announced: in the account's hash tag, so the
+    script of every request can read it on Redis Cluster too."""
+    return f"rl:{{{account_id}}}:v"
 
 
 def admit(store: Store, caller: Caller, estimated_tokens: int) -> Admission:
@@ -47,19 +67,17 @@ def admit(store: Store, caller: Caller, estimated_tokens: int) -> Admission:
 
     Raises:
         RateLimited: a window is full; `Retry-After` says when it resets.
+        ServiceUnavailable: the store is unreachable and `RATE_LIMIT_FAILURE=closed`.
     """
     named = _windows(caller, estimated_tokens)
     with _pending_lock:
         corrections = list(_pending.pop(caller.account_id, {}).items())
     try:
-        decision = store.hit([window for _, window in named], corrections)
-    except StoreUnavailable as exc:
-        from gatewayz.logs import get_logger
-
-        get_logger().warning(
-            "rate limit store unavailable; failing open", extra={"error": str(exc)}
+        decision = store.hit(
+            [window for _, window in named], corrections, version_key(caller.account_id)
         )
-        return Admission(headers={})
+    except StoreUnavailable as exc:
+        return _unavailable(exc)
     headers = _headers(named, decision)
     if not decision.allowed:
         assert decision.denied is not None
@@ -75,7 +93,40 @@ def admit(store: Store, caller: Caller, estimated_tokens: int) -> Admission:
         headers=headers,
         token_keys=tuple(w.key for w in token_windows),
         tokens_counted=tuple(w.cost for w in token_windows),
+        counted=tuple((w.key, w.cost) for _, w in named),
+        version=decision.version,
     )
+
+
+def release(store: Store, admission: Admission) -> None:
+    """Give back every count `admission` took, now, in one store call: a request refused
+    after it was admitted costs nothing (DESIGN §3 step 5). Waiting for the account's
+    next request, as `correct` does, would leave its siblings refused meanwhile.
+
+    Never raises: when the store is down the counts simply expire with their windows.
+    """
+    give_back = [(key, -count) for key, count in admission.counted if count]
+    if not give_back:
+        return
+    try:
+        store.hit([], give_back)
+    except StoreUnavailable as exc:
+        from gatewayz.logs import get_logger
+
+        get_logger().warning(
+            "rate limit store unavailable; a refused request's counts stay until they expire",
+            extra={"error": str(exc)},
+        )
+
+
+def publish_version(store: Store, account_id: str, version: int) -> int:
+    """Announce the account's auth version to every process (see gatewayz/auth.py);
+    return the version the store holds now (a greater one may already be there).
+
+    Raises:
+        StoreUnavailable: the store cannot be reached.
+    """
+    return store.announce(version_key(account_id), version, VERSION_TTL_MS)
 
 
 def correct(caller: Caller, admission: Admission, actual_tokens: int) -> None:
@@ -91,6 +142,26 @@ def correct(caller: Caller, admission: Admission, actual_tokens: int) -> None:
         pending = _pending.setdefault(caller.account_id, {})
         for key, delta in deltas:
             pending[key] = pending.get(key, 0) + delta
+
+
+def _unavailable(exc: StoreUnavailable) -> Admission:
+    """The store is unreachable: fail open or closed, as `RATE_LIMIT_FAILURE` says; either
+    way an operator sees it (a warning per request and the metric)."""
+    from gatewayz import config, metrics
+    from gatewayz.logs import get_logger
+
+    metrics.count("RateLimitStoreUnavailable")
+    if config.get_settings().rate_limit_failure == "closed":
+        get_logger().warning(
+            "rate limit store unavailable; refusing (RATE_LIMIT_FAILURE=closed)",
+            extra={"error": str(exc)},
+        )
+        raise errors.ServiceUnavailable(
+            "Rate limiting is temporarily unavailable, so requests are refused; retry shortly.",
+            headers={"retry-after": "1"},
+        )
+    get_logger().warning("rate limit store unavailable; failing open", extra={"error": str(exc)})
+    return Admission(headers={})
 
 
 def _windows(caller: Caller, tokens: int) -> list[tuple[str, Window]]:

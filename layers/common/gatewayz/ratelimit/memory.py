@@ -34,13 +34,18 @@ class MemoryStore(Store):
         """Always answers: the store is this process."""
 
     def _hit(
-        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
     ) -> list[int]:
         with self._lock:
             now = self._clock()
             self._sweep(now)
             for key, delta in corrections:
                 self._add(key, delta, now)
+            version = self._live(version_key, now) if version_key is not None else None
             entries = [self._live(key, now) for key in keys]
             counts = [entry[0] if entry else 0 for entry in entries]
             denied = 0
@@ -49,7 +54,7 @@ class MemoryStore(Store):
                 if cost > 0 and count + cost > limit:
                     denied = i + 1
                     break
-            reply = [denied]
+            reply = [denied, version[0] if version else 0]
             for i, (key, entry) in enumerate(zip(keys, entries, strict=True)):
                 period_ms, cost = args[3 * i + 1], args[3 * i + 2]
                 if denied == 0 and cost > 0:
@@ -64,6 +69,15 @@ class MemoryStore(Store):
     def _adjust(self, key: str, delta: int) -> None:
         with self._lock:
             self._add(key, delta, self._clock())
+
+    def _announce(self, key: str, version: int, ttl_ms: int) -> int:
+        with self._lock:
+            now = self._clock()
+            entry = self._live(key, now)
+            if entry and version <= entry[0]:
+                return entry[0]
+            self._counters[key] = (version, now + ttl_ms / 1000)
+            return version
 
     def _add(self, key: str, delta: int, now: float) -> None:
         entry = self._live(key, now)

@@ -23,12 +23,16 @@ if TYPE_CHECKING:
 
 # ARGV[1] picks the operation.
 # "hit": ARGV[2] = m, the number of corrections that come first: KEYS[1..m] with deltas
-#   ARGV[3..m+2], each added to its counter if it exists (floored at 0, expiry kept).
-#   Then KEYS[m+i] is window i, with its limit, period_ms and cost at ARGV[m+3i..m+3i+2].
-#   Counts every window with cost > 0 if each of them has room (count + cost <= limit),
-#   else none. Returns {denied, count_1, pttl_1, ..., count_n, pttl_n} (denied: 1-based,
-#   0 = allowed). A counter that exists without an expiry gets one, so none lives forever.
+#   ARGV[4..m+3], each added to its counter if it exists (floored at 0, expiry kept).
+#   ARGV[3] = v: 1 when the last key is a version key to read, else 0. Then KEYS[m+i] is
+#   window i, with its limit, period_ms and cost at ARGV[m+3i+1..m+3i+3]. Counts every
+#   window with cost > 0 if each of them has room (count + cost <= limit), else none.
+#   Returns {denied, version, count_1, pttl_1, ..., count_n, pttl_n} (denied: 1-based,
+#   0 = allowed; version: the version key's value, 0 when absent or not asked). A counter
+#   that exists without an expiry gets one, so none lives forever.
 # "adjust": adds ARGV[2] to KEYS[1] if it exists (INCRBY keeps the expiry), floored at 0.
+# "announce": sets KEYS[1] to ARGV[2], expiring in ARGV[3] ms, unless it holds a greater
+#   version already; returns the value it holds afterwards.
 SOURCE = """
 local function adjust(key, delta)
   if redis.call('EXISTS', key) == 0 then return -1 end
@@ -37,26 +41,34 @@ local function adjust(key, delta)
   return value
 end
 if ARGV[1] == 'adjust' then return adjust(KEYS[1], ARGV[2]) end
-local m = tonumber(ARGV[2])
-for j = 1, m do adjust(KEYS[j], ARGV[2 + j]) end
-local n = #KEYS - m
+if ARGV[1] == 'announce' then
+  local version, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[1]) or 0)
+  if version <= current then return current end
+  redis.call('SET', KEYS[1], version, 'PX', ARGV[3])
+  return version
+end
+local m, v = tonumber(ARGV[2]), tonumber(ARGV[3])
+for j = 1, m do adjust(KEYS[j], ARGV[3 + j]) end
+local n = #KEYS - m - v
+local version = 0
+if v == 1 then version = tonumber(redis.call('GET', KEYS[#KEYS]) or 0) end
 local counts, denied = {}, 0
 for i = 1, n do
-  local limit, cost = tonumber(ARGV[m + 3 * i]), tonumber(ARGV[m + 3 * i + 2])
+  local limit, cost = tonumber(ARGV[m + 3 * i + 1]), tonumber(ARGV[m + 3 * i + 3])
   counts[i] = tonumber(redis.call('GET', KEYS[m + i]) or 0)
   if denied == 0 and cost > 0 and counts[i] + cost > limit then denied = i end
 end
-local reply = {denied}
+local reply = {denied, version}
 for i = 1, n do
   local key = KEYS[m + i]
-  local period, cost = tonumber(ARGV[m + 3 * i + 1]), tonumber(ARGV[m + 3 * i + 2])
+  local period, cost = tonumber(ARGV[m + 3 * i + 2]), tonumber(ARGV[m + 3 * i + 3])
   if denied == 0 and cost > 0 then counts[i] = redis.call('INCRBY', key, cost) end
   local pttl = redis.call('PTTL', key)
   if pttl == -1 then
     redis.call('PEXPIRE', key, period)
     pttl = period
   end
-  reply[2 * i], reply[2 * i + 1] = counts[i], pttl
+  reply[2 * i + 1], reply[2 * i + 2] = counts[i], pttl
 end
 return reply
 """
@@ -71,16 +83,28 @@ class ScriptStore(Store):
     """A store that runs `SOURCE` on a Redis-compatible server; backends only send commands."""
 
     def _hit(
-        self, keys: list[str], args: list[int], corrections: Sequence[tuple[str, int]]
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
     ) -> Sequence[int]:
         fixed = [key for key, _ in corrections]
-        reply = self._run([*fixed, *keys], ["hit", len(fixed), *(d for _, d in corrections), *args])
+        tail = [] if version_key is None else [version_key]
+        deltas = [delta for _, delta in corrections]
+        reply = self._run([*fixed, *keys, *tail], ["hit", len(fixed), len(tail), *deltas, *args])
         if not isinstance(reply, list) or not all(type(v) is int for v in reply):
             raise StoreUnavailable(f"{self.name}: unexpected script reply {reply!r:.80}")
         return reply
 
     def _adjust(self, key: str, delta: int) -> None:
         self._run([key], ["adjust", delta])
+
+    def _announce(self, key: str, version: int, ttl_ms: int) -> int:
+        reply = self._run([key], ["announce", version, ttl_ms])
+        if type(reply) is not int:
+            raise StoreUnavailable(f"{self.name}: unexpected script reply {reply!r:.80}")
+        return reply
 
     def _run(self, keys: list[str], args: list[str | int]) -> object:
         try:

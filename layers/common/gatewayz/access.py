@@ -1,0 +1,71 @@
+"""Access to a route (DESIGN §3 steps 1-2, §8): the bearer key authenticated, then the
+route's scopes and the key's IP, origin and model allowlists applied to the request.
+
+Every route that takes a key goes through `authorize`. A route that counts the request
+in the rate limiter (chat) calls `reauthorize` right after: the rate-limit call reports
+the account's announced auth version, and a key cached before the latest change is
+looked up and authorized again, so the change applies to this very request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gatewayz import auth, errors, http, policy
+from gatewayz.ratelimit import get_store, limiter
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from gatewayz.auth import Caller
+    from gatewayz.ratelimit.limiter import Admission
+
+
+def authorize(
+    request: Request, scopes: tuple[str, ...], *, model: str | None = None, fresh: bool = False
+) -> Caller:
+    """The caller of `request`, if its key holds one of `scopes` and the client IP, the
+    Origin/Referer and `model` are within the key's allowlists. `fresh` looks the key up
+    even when it is cached.
+
+    Raises:
+        InvalidApiKey / ExpiredApiKey / RevokedApiKey: 401, the key cannot be used.
+        PermissionDenied (ScopeDenied, IpNotAllowed, ...): 403, naming the rule.
+    """
+    secret = auth.bearer(request.headers)
+    caller = auth.authenticate(secret, max_age_s=0) if fresh else auth.authenticate(secret)
+    _apply(caller, request, scopes, model)
+    return caller
+
+
+def reauthorize(
+    request: Request,
+    caller: Caller,
+    admission: Admission,
+    scopes: tuple[str, ...],
+    *,
+    model: str | None = None,
+) -> Caller:
+    """`caller`, or, when its account changed since it was cached (`admission.version`),
+    the caller as the database has it now, authorized again. A refused request gives
+    back at once every rate-limit count `admission` took.
+
+    Raises:
+        what `authorize` raises.
+    """
+    try:
+        current = auth.revalidate(auth.bearer(request.headers), caller, admission.version)
+        if current is not caller:
+            _apply(current, request, scopes, model)
+    except errors.GatewayError:
+        limiter.release(get_store(), admission)
+        raise
+    return current
+
+
+def _apply(caller: Caller, request: Request, scopes: tuple[str, ...], model: str | None) -> None:
+    policy.require_scope(caller, *scopes)
+    policy.require_ip(caller, http.client_ip(request))
+    policy.require_origin(caller, request.headers.get("referer"), request.headers.get("origin"))
+    if model is not None:
+        policy.require_model(caller, model)
