@@ -64,10 +64,12 @@ def database_url(pg_server: str) -> Iterator[str]:
         broken = ledger.broken_accounts(conn)
         uncollected = ledger.unexpected_uncollected(conn)
         free = ledger.free_output(conn)
+        overrun = ledger.overrun_holds(conn)
     pg.drop_database(pg_server, url)
     assert broken == [], f"balance + holds != sum(ledger) for accounts {broken}"
     assert uncollected == [], f"uncollected cost on requests {uncollected}"
     assert free == [], f"output served free on requests {free}"
+    assert overrun == [], f"requests that cost more than their hold: {overrun}"
 
 
 @pytest.fixture

@@ -26,14 +26,14 @@ def invariant_holds(conn: psycopg.Connection, account_id: str) -> bool:
     return account_id not in broken_accounts(conn)
 
 
-# Accounts whose tests force an uncollected cost on purpose (a provider that ignores the
-# output cap, an account funded with exactly the hold); anywhere else it must stay 0.
-_EXPECTED_UNCOLLECTED: set[str] = set()
+# Accounts whose tests force a cost above the hold on purpose (a provider that ignores the
+# output cap), and so maybe an uncollected one; anywhere else neither may happen.
+_EXPECTED_OVERRUN: set[str] = set()
 
 
-def expect_uncollected(account_id: str) -> None:
-    """Mark `account_id` as one whose test forces an uncollected cost."""
-    _EXPECTED_UNCOLLECTED.add(account_id)
+def expect_overrun(account_id: str) -> None:
+    """Mark `account_id` as one whose test forces a cost above its hold."""
+    _EXPECTED_OVERRUN.add(account_id)
 
 
 def unexpected_uncollected(conn: psycopg.Connection) -> list[str]:
@@ -41,7 +41,7 @@ def unexpected_uncollected(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute(
         "SELECT request_id, account_id::text FROM usage_records WHERE uncollected_nanos > 0"
     ).fetchall()
-    return [r for r, account in rows if account not in _EXPECTED_UNCOLLECTED]
+    return [r for r, account in rows if account not in _EXPECTED_OVERRUN]
 
 
 def free_output(conn: psycopg.Connection) -> list[str]:
@@ -51,3 +51,13 @@ def free_output(conn: psycopg.Connection) -> list[str]:
             WHERE output_tokens + reasoning_tokens > 0 AND cost_nanos = 0"""
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def overrun_holds(conn: psycopg.Connection) -> list[str]:
+    """Requests that cost more than they held (the hold did not bound the provider),
+    outside the accounts whose tests force it."""
+    rows = conn.execute(
+        """SELECT request_id, account_id::text FROM usage_records
+            WHERE held_nanos IS NOT NULL AND cost_nanos > held_nanos"""
+    ).fetchall()
+    return [r for r, account in rows if account not in _EXPECTED_OVERRUN]

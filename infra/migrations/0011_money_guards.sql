@@ -12,6 +12,9 @@ ALTER TABLE usage_records
     ADD COLUMN fee_nanos         bigint NOT NULL DEFAULT 0 CHECK (fee_nanos >= 0),
     -- Part of cost_nanos that could not be charged (the balance ran out): must stay 0.
     ADD COLUMN uncollected_nanos bigint NOT NULL DEFAULT 0 CHECK (uncollected_nanos >= 0),
+    -- The hold the request settled against (NULL: the sweeper had ended it): a cost above
+    -- it means the hold did not bound what the provider produced.
+    ADD COLUMN held_nanos        bigint CHECK (held_nanos >= 0),
     ADD CONSTRAINT usage_records_collectable CHECK (uncollected_nanos <= cost_nanos);
 CREATE INDEX usage_records_uncollected_idx ON usage_records (created_at)
     WHERE uncollected_nanos > 0;
@@ -108,14 +111,15 @@ BEGIN
         INSERT INTO usage_records (
             request_id, account_id, api_key_id, endpoint, model, provider, provider_model,
             upstream_id, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
-            images, cost_nanos, fee_nanos, uncollected_nanos, latency_ms, upstream_latency_ms,
-            ttft_ms, status, finish_reason, error_code, streamed, usage_estimated)
+            images, cost_nanos, fee_nanos, uncollected_nanos, held_nanos, latency_ms,
+            upstream_latency_ms, ttft_ms, status, finish_reason, error_code, streamed,
+            usage_estimated)
         VALUES (
             p_request_id, p_account_id, p_api_key_id, p_endpoint, p_model, p_provider,
             p_provider_model, p_upstream_id, p_input_tokens, p_cached_input_tokens,
             p_output_tokens, p_reasoning_tokens, p_images, v_cost, p_fee_nanos,
-            v_cost - v_charge, p_latency_ms, p_upstream_latency_ms, p_ttft_ms, p_status,
-            p_finish_reason, p_error_code, p_streamed, p_usage_estimated)
+            v_cost - v_charge, v_hold, p_latency_ms, p_upstream_latency_ms, p_ttft_ms,
+            p_status, p_finish_reason, p_error_code, p_streamed, p_usage_estimated)
         RETURNING id INTO v_usage;
     ELSE
         UPDATE usage_records SET
@@ -212,13 +216,13 @@ BEGIN
                 INSERT INTO usage_records (
                     request_id, account_id, api_key_id, endpoint, model, provider,
                     provider_model, input_tokens, output_tokens, cost_nanos, fee_nanos,
-                    uncollected_nanos, status, finish_reason, error_code, streamed,
+                    uncollected_nanos, held_nanos, status, finish_reason, error_code, streamed,
                     usage_estimated)
                 VALUES (
                     h.request_id, h.account_id, h.api_key_id, h.endpoint, h.model, h.provider,
                     h.provider_model, h.input_tokens, h.output_tokens, h.charge_nanos,
-                    LEAST(h.fee_nanos, h.charge_nanos), h.charge_nanos - v_charge, 200,
-                    'error', 'interrupted', true, true)
+                    LEAST(h.fee_nanos, h.charge_nanos), h.charge_nanos - v_charge,
+                    h.amount_nanos, 200, 'error', 'interrupted', true, true)
                 RETURNING id INTO v_usage;
                 IF v_charge > 0 THEN
                     INSERT INTO credit_transactions (

@@ -29,7 +29,7 @@ PREAMBLE = 64  # the hold's allowance for a template's own tokens
 def usage_rows(account: Account) -> list[tuple[Any, ...]]:
     return db.execute(
         """SELECT status, input_tokens, output_tokens, cost_nanos, uncollected_nanos,
-                  fee_nanos, usage_estimated, provider
+                  fee_nanos, usage_estimated, provider, held_nanos
              FROM usage_records WHERE account_id = %s ORDER BY created_at""",
         (account.account_id,),
     ).fetchall()
@@ -163,6 +163,8 @@ def test_list_prompts_best_of_and_n_multiply_the_hold(
     cost = prompt_tokens * INPUT_NANOS + outputs * 5 * OUTPUT_NANOS
     assert charged(account) == cost <= hold
     assert account.balance() == hold - cost
+    # The request held all of it: every output at its cap.
+    assert usage_rows(account)[0][8] == hold
 
 
 @pytest.fixture(scope="module")
@@ -283,3 +285,19 @@ def test_a_stream_without_usage_counts_reasoning_and_tool_calls_too(
     # 9 pieces of 11 + 6 + 10 = 27 bytes, so 9 tokens (never fewer than the pieces).
     assert (row[2], row[6]) == (9, True)
     assert row[3] == 19 * INPUT_NANOS + 9 * OUTPUT_NANOS
+
+
+def test_an_answer_with_an_unpaired_surrogate_passes_on_charged_not_a_500(
+    gateway: str, account: Account, upstreams: Upstreams
+) -> None:
+    upstreams.primary.enqueue(Behaviour(content="odd \ud800 text"))
+    response = httpx.post(
+        f"{gateway}/chat/completions",
+        json={"model": MODEL, "messages": HELLO},
+        headers={"authorization": f"Bearer {account.secret}"},
+    )
+    assert response.status_code == 200, response.text
+    assert "\\ud800" in response.text  # kept as the provider escaped it
+    (row,) = usage_rows(account)
+    assert row[3] > 0
+    assert round(response.json()["usage"]["cost"] * 1e9) == row[3]

@@ -182,7 +182,7 @@ def test_a_provider_that_ignores_the_cap_is_charged_the_hold_and_the_rest_is_vis
 ) -> None:
     hold = prompt_bound(HELLO) * INPUT_NANOS + 5 * OUTPUT_NANOS
     account = new_account(credit_nanos=hold)
-    ledger.expect_uncollected(account.account_id)
+    ledger.expect_overrun(account.account_id)
     upstreams.primary.enqueue(Behaviour(content=WORDS, ignore_max_tokens=True))
     body = {"model": MODEL, "messages": HELLO, "max_tokens": 5}
     with chat_process(upstreams, GATEWAYZ_METRICS="on", LOG_LEVEL="INFO") as process:

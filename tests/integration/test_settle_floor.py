@@ -79,7 +79,7 @@ def test_a_cost_above_the_hold_is_charged_up_to_the_balance_and_the_rest_recorde
     fund(owner.account_id, 5_000)  # exactly the hold
     key = new_key(owner)
     hold = hold_for(owner, 5_000, key.id)
-    ledger.expect_uncollected(owner.account_id)
+    ledger.expect_overrun(owner.account_id)
 
     settled = credits.settle(hold, record(12_000, output=600))
 
@@ -98,6 +98,7 @@ def test_a_cost_above_the_hold_takes_what_else_the_balance_has_first(
     owner = new_owner()
     fund(owner.account_id, 8_000)
     hold = hold_for(owner, 5_000)
+    ledger.expect_overrun(owner.account_id)
 
     settled = credits.settle(hold, record(6_500))
 
@@ -158,7 +159,7 @@ def test_the_sweeper_never_charges_more_than_the_hold_and_the_balance(
     hold = hold_for(owner, 4_000)
     credits.record_progress(hold, record(9_000, output=400))
     expire_hold(hold.request_id)
-    ledger.expect_uncollected(owner.account_id)
+    ledger.expect_overrun(owner.account_id)
 
     credits.release_expired_holds()
 

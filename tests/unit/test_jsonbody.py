@@ -14,6 +14,19 @@ def test_nan_and_infinity_are_not_json(constant: bytes) -> None:
         jsonbody.loads(b'{"temperature": ' + constant + b"}")
 
 
+def test_a_number_too_large_to_be_finite_is_refused() -> None:
+    # Python reads 1e400 as infinity, which no JSON encoder may write back.
+    with pytest.raises(errors.InvalidJSON, match="too large"):
+        jsonbody.loads(b'{"temperature": 1e400}')
+    assert jsonbody.loads(b'{"temperature": 1e300}') == {"temperature": 1e300}
+
+
+def test_a_surrogate_encoded_as_utf8_bytes_is_refused() -> None:
+    # ED A0 80 is U+D800 written as UTF-8: not valid UTF-8 at all.
+    with pytest.raises(errors.InvalidJSON):
+        jsonbody.loads(b'{"content": "' + bytes([0xED, 0xA0, 0x80]) + b'"}')
+
+
 def test_a_body_nested_ten_thousand_deep_is_refused() -> None:
     with pytest.raises(errors.InvalidJSON, match="nested too deeply"):
         jsonbody.loads(b"[" * 10_000 + b"]" * 10_000)

@@ -337,8 +337,6 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
 
 
 def _answer(call: Call, answer: _Answer) -> Response:
-    from starlette.responses import JSONResponse
-
     payload = answer.payload
     call.first_token = time.perf_counter()
     call.upstream_id = payload.get("id") if isinstance(payload.get("id"), str) else None
@@ -359,7 +357,19 @@ def _answer(call: Call, answer: _Answer) -> Response:
         "cost": cost / 1e9,
     }
     payload["provider"] = answer.attempt.upstream.name
-    return JSONResponse(payload)
+    return _json_response(payload)
+
+
+def _json_response(payload: dict[str, Any]) -> Response:
+    """The answer as JSON; what the provider wrote passes on as written, even an unpaired
+    surrogate (kept as its escape) or a NaN (which the client's parser will judge)."""
+    from starlette.responses import Response
+
+    try:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
 
 
 def _openai_usage(usage: pricing.Usage) -> dict[str, int]:

@@ -1,14 +1,16 @@
 """Request bodies as strict JSON (DESIGN §7): anything else is a 400, never a 500.
 
-Python's `json` accepts more than JSON: `NaN` and `Infinity`, and `\\ud800` escapes that
-decode to a lone surrogate (a string no UTF-8 encoder can write, so it would blow up the
-first time the gateway measures or forwards it). Both are refused here, as is nesting too
-deep for the parser.
+Python's `json` accepts more than JSON: `NaN` and `Infinity` (and `1e400`, which it reads
+as infinity), surrogates encoded as UTF-8 bytes, and `\\ud800` escapes that decode to a
+lone surrogate (a string no UTF-8 encoder can write, so it would blow up the first time
+the gateway measures or forwards it). All are refused here, as is nesting too deep for
+the parser.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -29,7 +31,8 @@ def loads(raw: bytes) -> Any:
         InvalidRequest: a string holds a lone surrogate (`param` names where).
     """
     try:
-        value = json.loads(raw, parse_constant=_not_json)
+        # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates through.
+        value = json.loads(raw.decode(), parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise errors.InvalidJSON("Request body is nested too deeply.") from None
     except ValueError as exc:  # also UnicodeDecodeError
@@ -47,6 +50,13 @@ def loads(raw: bytes) -> Any:
 
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a JSON number")
+    return value
 
 
 def lone_surrogate(value: Any) -> str | None:
