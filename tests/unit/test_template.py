@@ -324,6 +324,21 @@ def test_streamed_routes_may_run_as_long_as_chat(template: samtemplate.Template)
             assert int(template.functions[group].properties["Timeout"]) <= 29, group
 
 
+def test_a_credit_hold_outlives_the_longest_request(template: samtemplate.Template) -> None:
+    # A hold the sweeper ends while its request is still running would be charged (or
+    # returned) before the request settles; a stream ends itself before either deadline.
+    chat = template.functions["chat"]
+    literal = {k.lower(): v for k, v in chat.environment.items() if isinstance(v, str)}
+    settings = Settings(**{k: v for k, v in literal.items() if k in Settings.model_fields})
+    timeout_s = int(chat.properties["Timeout"])
+    assert settings.hold_ttl_s > timeout_s
+    assert settings.stream_deadline_margin_s < timeout_s
+    # The sweeper runs several times per hold lifetime, so a dead stream is charged soon.
+    (sweeper,) = [s for s in template.functions["scheduled"].schedules if s.job == "hold_sweeper"]
+    assert sweeper.expression == "rate(5 minutes)"
+    assert settings.hold_ttl_s > 5 * 60
+
+
 def test_the_api_is_regional_so_streams_may_idle_five_minutes(
     template: samtemplate.Template,
 ) -> None:
