@@ -64,3 +64,43 @@ def expire_hold(request_id: str) -> None:
             WHERE request_id = %s""",
         (request_id,),
     )
+
+
+def add_echo_model() -> str:
+    """`test/echo`: 8,192 tokens of context, 1,024 of output, at $1 / $2 per million tokens
+    from `openrouter` (tried first) and `featherless`, as the fake providers serve it."""
+    from decimal import Decimal
+
+    from gatewayz import catalog
+
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO models (id, name, context_length, max_output_tokens)
+               VALUES ('test/echo', 'Test: Echo', 8192, 1024) ON CONFLICT (id) DO NOTHING"""
+        )
+        for provider, priority in (("openrouter", 10), ("featherless", 20)):
+            cur.execute(
+                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
+                                             input_price, output_price)
+                   VALUES ('test/echo', %s, %s, %s, %s, %s)
+                   ON CONFLICT (model_id, provider) DO NOTHING""",
+                (provider, f"{provider}/echo", priority, Decimal(1), Decimal(2)),
+            )
+    catalog.refresh()
+    return "test/echo"
+
+
+def new_hold(account_id: str, nanos: int, *, key_id: str | None = None) -> credits.Hold:
+    """Credits held for a fresh request id: exactly `nanos`, no limits in the way."""
+    result = credits.reserve(
+        account_id=account_id,
+        api_key_id=key_id,
+        request_id=f"req_{uuid.uuid4().hex}",
+        max_nanos=nanos,
+        min_nanos=nanos,
+        ttl_s=300,
+        concurrency=None,
+        key_concurrency=None,
+    )
+    assert isinstance(result, credits.Hold), result
+    return result

@@ -12,14 +12,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
 import pytest
 
-from gatewayz import auth, catalog, db, keys, local, samtemplate
+from gatewayz import auth, db, keys, local, samtemplate
 from tests import factories
 from tests.conftest import reset_caches
 from tests.fakes.asgi_server import serve_asgi
@@ -76,7 +75,7 @@ def gateway(database_url: str, upstreams: Upstreams) -> Iterator[str]:
     os.environ["OPENROUTER_BASE_URL"] = upstreams.primary.base_url
     os.environ["FEATHERLESS_BASE_URL"] = upstreams.secondary.base_url
     reset_caches()
-    _add_test_model()
+    factories.add_echo_model()
     template = samtemplate.load(ROOT / "template.yaml")
     gateway_app = local.LocalGateway(template, local.load_functions(ROOT, template))
     try:
@@ -133,23 +132,6 @@ def redis_gateways(gateway: str, upstreams: Upstreams, redis_url: str) -> Iterat
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)
-
-
-def _add_test_model() -> None:
-    with db.transaction() as cur:
-        cur.execute(
-            """INSERT INTO models (id, name, context_length, max_output_tokens)
-               VALUES (%s, 'Test: Echo', 8192, 1024) ON CONFLICT (id) DO NOTHING""",
-            (MODEL,),
-        )
-        for provider, priority in (("openrouter", 10), ("featherless", 20)):
-            cur.execute(
-                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
-                                             input_price, output_price)
-                   VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, provider) DO NOTHING""",
-                (MODEL, provider, f"{provider}/echo", priority, Decimal(1), Decimal(2)),
-            )
-    catalog.refresh()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,19 +200,8 @@ def fuzz_gateway(database_url: str) -> Iterator[FuzzGateway]:
 def _arrange_catalog_and_plan() -> None:
     """`test/echo` at $1 / $2 per million tokens on both fakes (as the end-to-end tests
     have it), and a plan whose rate limits the fuzz never reaches."""
+    factories.add_echo_model()
     with db.transaction() as cur:
-        cur.execute(
-            """INSERT INTO models (id, name, context_length, max_output_tokens)
-               VALUES (%s, 'Test: Echo', 8192, 1024) ON CONFLICT (id) DO NOTHING""",
-            (MODEL,),
-        )
-        for provider, priority in (("openrouter", 10), ("featherless", 20)):
-            cur.execute(
-                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
-                                             input_price, output_price)
-                   VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, provider) DO NOTHING""",
-                (MODEL, provider, f"{provider}/echo", priority, Decimal(1), Decimal(2)),
-            )
         cur.execute(
             """INSERT INTO plans (id, name, kind, requests_per_minute, requests_per_day,
                                   tokens_per_minute, concurrent_requests, max_keys, is_public)

@@ -5,11 +5,10 @@ requests that never settled, and only those."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import credits
-from tests.factories import expire_hold, fund, new_owner
+from tests.factories import expire_hold, fund, new_hold, new_owner
 from tests.functions.events import function
 from tests.ledger import broken_accounts, invariant_holds
 from tests.pg import ROOT
@@ -24,21 +23,6 @@ def sweep() -> dict[str, Any]:
     """Invoke the scheduled function's handler as EventBridge Scheduler would."""
     report: dict[str, Any] = function("scheduled").handler(json.loads(EVENT.read_text()), None)
     return report
-
-
-def hold(account_id: str, nanos: int) -> credits.Hold:
-    result = credits.reserve(
-        account_id=account_id,
-        api_key_id=None,
-        request_id=f"req_{uuid.uuid4().hex}",
-        max_nanos=nanos,
-        min_nanos=nanos,
-        ttl_s=300,
-        concurrency=None,
-        key_concurrency=None,
-    )
-    assert isinstance(result, credits.Hold), result
-    return result
 
 
 def balances(conn: psycopg.Connection, *account_ids: str) -> list[int]:
@@ -65,9 +49,9 @@ def test_the_sweeper_releases_only_expired_holds_and_reports_them(
     first, second = new_owner(), new_owner()
     fund(first.account_id, 10_000)
     fund(second.account_id, 10_000)
-    crashed = [hold(first.account_id, 1_000), hold(first.account_id, 2_500)]
-    crashed.append(hold(second.account_id, 700))
-    in_flight = [hold(first.account_id, 400), hold(second.account_id, 900)]
+    crashed = [new_hold(first.account_id, 1_000), new_hold(first.account_id, 2_500)]
+    crashed.append(new_hold(second.account_id, 700))
+    in_flight = [new_hold(first.account_id, 400), new_hold(second.account_id, 900)]
     for stale in crashed:
         expire_hold(stale.request_id)
     before = balances(conn, first.account_id, second.account_id)
@@ -110,7 +94,7 @@ def test_the_sweeper_releases_only_expired_holds_and_reports_them(
 def test_a_second_run_releases_nothing(conn: psycopg.Connection) -> None:
     owner = new_owner()
     fund(owner.account_id, 5_000)
-    expire_hold(hold(owner.account_id, 1_200).request_id)
+    expire_hold(new_hold(owner.account_id, 1_200).request_id)
     first = sweep()
     assert first["holds_released"] >= 1
     after_first = balances(conn, owner.account_id)

@@ -4,34 +4,16 @@ infra/migrations/0011; DESIGN §3 step 8, §4)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from gatewayz import credits
 from gatewayz.pricing import Usage
 from tests import ledger
-from tests.factories import expire_hold, fund, new_key, new_owner
+from tests.factories import expire_hold, fund, new_hold, new_key, new_owner
 from tests.ledger import invariant_holds
 
 if TYPE_CHECKING:
     import psycopg
-
-    from gatewayz.accounts import Owner
-
-
-def hold_for(owner: Owner, nanos: int, key_id: str | None = None) -> credits.Hold:
-    result = credits.reserve(
-        account_id=owner.account_id,
-        api_key_id=key_id,
-        request_id=f"req_{uuid.uuid4().hex}",
-        max_nanos=nanos,
-        min_nanos=nanos,
-        ttl_s=300,
-        concurrency=None,
-        key_concurrency=None,
-    )
-    assert isinstance(result, credits.Hold), result
-    return result
 
 
 def record(cost: int, *, output: int = 0, fee: int = 0) -> credits.UsageRecord:
@@ -78,7 +60,7 @@ def test_a_cost_above_the_hold_is_charged_up_to_the_balance_and_the_rest_recorde
     owner = new_owner()
     fund(owner.account_id, 5_000)  # exactly the hold
     key = new_key(owner)
-    hold = hold_for(owner, 5_000, key.id)
+    hold = new_hold(owner.account_id, 5_000, key_id=key.id)
     ledger.expect_overrun(owner.account_id)
 
     settled = credits.settle(hold, record(12_000, output=600))
@@ -97,7 +79,7 @@ def test_a_cost_above_the_hold_takes_what_else_the_balance_has_first(
 ) -> None:
     owner = new_owner()
     fund(owner.account_id, 8_000)
-    hold = hold_for(owner, 5_000)
+    hold = new_hold(owner.account_id, 5_000)
     ledger.expect_overrun(owner.account_id)
 
     settled = credits.settle(hold, record(6_500))
@@ -113,7 +95,7 @@ def test_progress_is_noted_on_the_hold_and_charged_by_the_sweeper_when_the_strea
     owner = new_owner()
     fund(owner.account_id, 10_000)
     key = new_key(owner)
-    hold = hold_for(owner, 6_000, key.id)
+    hold = new_hold(owner.account_id, 6_000, key_id=key.id)
     assert credits.record_progress(hold, record(1_000, output=40))
     assert credits.record_progress(hold, record(2_500, output=95, fee=300))  # the latest counts
     expire_hold(hold.request_id)
@@ -134,7 +116,7 @@ def test_a_late_settlement_of_a_swept_stream_charges_only_what_is_still_due(
 ) -> None:
     owner = new_owner()
     fund(owner.account_id, 10_000)
-    hold = hold_for(owner, 6_000)
+    hold = new_hold(owner.account_id, 6_000)
     credits.record_progress(hold, record(2_000, output=80))
     expire_hold(hold.request_id)
     credits.release_expired_holds()
@@ -156,7 +138,7 @@ def test_the_sweeper_never_charges_more_than_the_hold_and_the_balance(
 ) -> None:
     owner = new_owner()
     fund(owner.account_id, 4_000)
-    hold = hold_for(owner, 4_000)
+    hold = new_hold(owner.account_id, 4_000)
     credits.record_progress(hold, record(9_000, output=400))
     expire_hold(hold.request_id)
     ledger.expect_overrun(owner.account_id)
@@ -171,6 +153,6 @@ def test_the_sweeper_never_charges_more_than_the_hold_and_the_balance(
 def test_progress_on_a_settled_hold_is_refused() -> None:
     owner = new_owner()
     fund(owner.account_id, 1_000)
-    hold = hold_for(owner, 1_000)
+    hold = new_hold(owner.account_id, 1_000)
     credits.settle(hold, record(100))
     assert credits.record_progress(hold, record(200, output=5)) is False
