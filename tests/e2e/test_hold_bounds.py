@@ -87,6 +87,27 @@ def test_the_cap_stays_in_the_field_the_client_used(
     assert upstreams.primary.last.json["max_tokens"] == LIMIT
 
 
+def test_a_reasoning_budget_stays_under_the_cap_the_hold_paid_for(
+    gateway: str, account: Account, upstreams: Upstreams
+) -> None:
+    # OpenRouter raises max_tokens above a larger reasoning budget; the budget comes down.
+    client = client_for(gateway, account)
+    client.chat.completions.create(
+        model=MODEL,
+        messages=HELLO,  # type: ignore[arg-type]
+        max_tokens=200,
+        extra_body={"reasoning": {"max_tokens": 5_000, "exclude": True}},
+    )
+    sent = upstreams.primary.last.json
+    assert (sent["max_tokens"], sent["reasoning"]) == (200, {"max_tokens": 199, "exclude": True})
+    client.chat.completions.create(
+        model=MODEL,
+        messages=HELLO,  # type: ignore[arg-type]
+        extra_body={"reasoning": {"max_tokens": 300}},
+    )
+    assert upstreams.primary.last.json["reasoning"] == {"max_tokens": 300}
+
+
 @pytest.fixture
 def roomy_fallback() -> Iterator[int]:
     """test/echo's second offer (featherless) with an output limit of its own: 3,000."""

@@ -148,6 +148,18 @@ def test_content_the_hold_cannot_bound_is_refused(kind: str) -> None:
     assert "cannot bound" in error.message
 
 
+def test_an_earlier_audio_answer_in_the_history_is_refused() -> None:
+    history = [{"role": "assistant", "audio": {"id": "audio_1"}}, *HELLO]
+    assert refused(messages=history).param == "messages[0].audio"
+
+
+def test_a_reasoning_budget_must_be_an_integer() -> None:
+    assert refused(reasoning={"max_tokens": "100"}).param == "reasoning.max_tokens"
+    assert (
+        chat(reasoning={"effort": "high", "max_tokens": 100}).body["reasoning"]["max_tokens"] == 100
+    )
+
+
 def test_the_model_and_its_fallbacks() -> None:
     assert chat(models=["a/b", "m/x", "c/d"]).models == ("m/x", "a/b", "c/d")
     with pytest.raises(errors.InvalidRequest) as caught:

@@ -178,6 +178,12 @@ class Call:
         body = {k: v for k, v in self.request.body.items() if k not in chat_request.CAP_FIELDS}
         field = self.request.cap_field if self.request.chat else None
         body[field or attempt.upstream.provider.cap_field(chat=self.request.chat)] = cap
+        reasoning = body.get("reasoning")
+        budget_tokens = reasoning.get("max_tokens") if isinstance(reasoning, dict) else None
+        if isinstance(budget_tokens, int) and budget_tokens >= cap:
+            # A reasoning budget at or above the cap makes OpenRouter raise the cap to fit
+            # it: the budget stays under the cap the hold paid for.
+            body["reasoning"] = {**reasoning, "max_tokens": cap - 1}  # type: ignore[dict-item]
         return body
 
     def record(self, usage: pricing.Usage, **fields: Any) -> credits.UsageRecord:

@@ -50,6 +50,13 @@ class Message(_Strict):
     refusal: str | None = None
 
 
+class Reasoning(_Strict):
+    effort: str | None = None
+    max_tokens: int | None = Field(default=None, ge=0, le=MAX_OUTPUT_TOKENS)
+    exclude: bool | None = None
+    enabled: bool | None = None
+
+
 class Tool(_Strict):
     type: str
     function: dict[str, Any] | None = None
@@ -90,7 +97,7 @@ class ChatBody(_Common):
     function_call: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     reasoning_effort: str | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: Reasoning | None = None
     verbosity: str | None = None
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None

@@ -70,6 +70,8 @@ def of_chat(body: dict[str, Any]) -> PromptSize:
     images = 0
     counted = []
     for i, message in enumerate(messages):
+        if message.get("audio") is not None:  # an earlier audio answer, heard again
+            raise _unbounded("audio", f"messages[{i}].audio")
         content = message.get("content")
         if isinstance(content, list):
             kept = []
@@ -128,8 +130,8 @@ def text_bound(value: object) -> int:
 def _unbounded(kind: object, param: str) -> errors.InvalidRequest:
     shown = f"`{kind}`" if isinstance(kind, str) else "without a type"
     return errors.InvalidRequest(
-        f"Content parts {shown} are not supported: the gateway cannot bound what they "
-        "cost. Send text and `image_url` parts.",
+        f"Content of type {shown} is not supported: the gateway cannot bound what it "
+        "costs. Send text and `image_url` parts.",
         param=param,
     )
 
