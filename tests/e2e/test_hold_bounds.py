@@ -75,14 +75,14 @@ def test_a_long_prompt_is_planned_from_the_models_output_limit(
     assert upstreams.primary.last.json["max_tokens"] == LIMIT
 
 
-def test_the_cap_stays_in_the_field_the_client_used(
+def test_the_cap_goes_in_the_one_field_the_provider_reads(
     gateway: str, account: Account, upstreams: Upstreams
 ) -> None:
     client = client_for(gateway, account)
     client.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=7)  # type: ignore[arg-type]
-    sent = upstreams.primary.last.json
-    assert sent["max_completion_tokens"] == 7
-    assert "max_tokens" not in sent
+    sent = upstreams.primary.last.json  # OpenRouter reads `max_tokens`
+    assert sent["max_tokens"] == 7
+    assert "max_completion_tokens" not in sent
     client.completions.create(model=MODEL, prompt="hello")
     assert upstreams.primary.last.json["max_tokens"] == LIMIT
 

@@ -175,9 +175,9 @@ class Call:
         cap = self.plan.cap(route, self.hold.amount_nanos)
         assert cap is not None
         self.route, self.cap, self.upstream_started = route, cap, time.perf_counter()
+        # One cap, in the field this provider reads, whichever the client used.
         body = {k: v for k, v in self.request.body.items() if k not in chat_request.CAP_FIELDS}
-        field = self.request.cap_field if self.request.chat else None
-        body[field or attempt.upstream.provider.cap_field(chat=self.request.chat)] = cap
+        body[attempt.upstream.provider.cap_field(chat=self.request.chat)] = cap
         reasoning = body.get("reasoning")
         budget_tokens = reasoning.get("max_tokens") if isinstance(reasoning, dict) else None
         if isinstance(budget_tokens, int) and budget_tokens >= cap:

@@ -124,7 +124,6 @@ class CompletionRequest:
     stream: bool
     include_usage: bool
     max_output_tokens: int | None  # per output, as the client asked; None: the model's
-    cap_field: str | None  # the field the client set it in (`max_tokens`, ...)
     outputs: int  # completions the provider may generate: prompts x max(n, best_of)
     prompt: prompt_size.PromptSize
     extra_output_tokens: int  # billed as output beyond the cap (rejected predictions)
@@ -175,7 +174,6 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
         stream=bool(parsed.stream),
         include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
         max_output_tokens=asked,
-        cap_field=next((f for f in CAP_FIELDS if body.get(f) is not None), None),
         outputs=outputs,
         prompt=size,
         extra_output_tokens=extra,

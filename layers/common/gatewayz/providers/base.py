@@ -58,8 +58,8 @@ class Provider:
         return out
 
     def cap_field(self, *, chat: bool) -> str:
-        """The request field this provider reads the output cap from, when the client
-        named none (legacy completions know only `max_tokens`)."""
+        """The request field this provider reads the output cap from: `max_tokens`, the
+        one every OpenAI-compatible server knows (and legacy completions know only)."""
         return "max_tokens"
 
     def serve_locally(self) -> Callable[[str, bytes], Awaitable[Reply]] | None:

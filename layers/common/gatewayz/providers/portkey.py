@@ -13,5 +13,10 @@ class Portkey(Provider):
     def headers(self, api_key: str) -> dict[str, str]:
         return {"x-portkey-api-key": api_key}
 
+    def cap_field(self, *, chat: bool) -> str:
+        # Portkey passes OpenAI's fields to OpenAI as they are, and OpenAI's reasoning
+        # models refuse `max_tokens`; Portkey maps this one for Anthropic and others.
+        return "max_completion_tokens" if chat else "max_tokens"
+
 
 PROVIDER = Portkey()
