@@ -21,6 +21,8 @@ from tests.factories import new_key, new_owner
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import redis
+
     from gatewayz.ratelimit.limiter import Admission
 
 ROOMY = 1_000_000
@@ -33,6 +35,7 @@ def caller(
     tpm: int = ROOMY,
     account_id: str | None = None,
     key_rpm: int | None = None,
+    key_rpd: int | None = None,
     key_tpm: int | None = None,
 ) -> Caller:
     """A caller of a fresh account (or of `account_id`), with a fresh key."""
@@ -50,6 +53,7 @@ def caller(
             tokens_per_minute=tpm,
             concurrent_requests=10,
             key_requests_per_minute=key_rpm,
+            key_requests_per_day=key_rpd,
             key_tokens_per_minute=key_tpm,
         ),
         spend_limit_nanos=None,
@@ -194,6 +198,33 @@ def test_a_key_limited_below_the_plan_is_not_starved_by_its_siblings(
         admit(store, capped, 1)
     assert raised.value.metadata == {"limit": "key_requests_per_minute"}
     admit(store, busy, 1)  # the sibling is not held back by the capped key
+
+
+def test_a_keys_own_daily_limit_refuses_its_third_request(store: Store, database_url: str) -> None:
+    owner = new_owner("payg")
+    auth.forget()
+    capped = auth.authenticate(new_key(owner, requests_per_day=2).secret)
+    sibling = auth.authenticate(new_key(owner).secret)
+    admit(store, capped, 1)
+    admit(store, capped, 1)
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, capped, 1)
+    assert raised.value.status == 429
+    assert raised.value.metadata == {"limit": "key_requests_per_day"}
+    admit(store, sibling, 1)  # the account's own day has plenty of room
+
+
+def test_day_windows_last_a_day_in_redis(redis_url: str, redis_client: redis.Redis) -> None:
+    who = caller(key_rpd=5, key_rpm=5)
+    admit(RedisStore.from_url(redis_url), who, 1)
+    # The limiter's keys: one hash tag per account, the key's own windows under `k:`.
+    account = f"rl:{{{who.account_id}}}"
+    key = f"{account}:k:{who.key_id}"
+    day_ms, minute_ms = 86_400_000, 60_000
+    for day_window in (f"{account}:rpd", f"{key}:rpd"):
+        assert minute_ms < redis_client.pttl(day_window) <= day_ms, day_window
+    for minute_window in (f"{account}:rpm", f"{key}:rpm"):
+        assert 0 < redis_client.pttl(minute_window) <= minute_ms, minute_window
 
 
 def test_a_key_token_window_is_corrected_to_the_actual_tokens(store: Store) -> None:

@@ -74,3 +74,13 @@ def test_referer_and_origin(referer: str | None, origin: str | None, ok: bool) -
     else:
         with pytest.raises(errors.RefererNotAllowed):
             policy.require_origin(limited, referer, origin)
+
+
+def test_origin_entries_match_whatever_their_case() -> None:
+    # Hosts in URLs arrive lower-cased (`urlsplit`); an entry typed with capitals still counts.
+    limited = caller(allowed_referers=("App.Example.com", "*.Shop.Example.ORG"))
+    policy.require_origin(limited, None, "https://app.example.com")
+    policy.require_origin(limited, None, "https://APP.EXAMPLE.COM")
+    policy.require_origin(limited, "https://x.shop.example.org/cart", None)
+    with pytest.raises(errors.RefererNotAllowed, match=r"from example\.com\."):
+        policy.require_origin(limited, None, "https://example.com")

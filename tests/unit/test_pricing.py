@@ -39,6 +39,13 @@ def test_cached_and_reasoning_default_to_input_and_output_prices() -> None:
     assert cost_nanos(price, usage) == 10 * 1000 + 5 * 2000
 
 
+def test_reasoning_has_its_own_price_when_it_is_published() -> None:
+    # $1 in, $2 out, $5 a reasoning token: 1,000, 2,000 and 5,000 nanos a token.
+    price = Price(Decimal("1"), Decimal("2"), reasoning=Decimal("5"))
+    usage = Usage(input_tokens=7, output_tokens=10, reasoning_tokens=3)
+    assert cost_nanos(price, usage) == 7 * 1_000 + 10 * 2_000 + 3 * 5_000
+
+
 def test_usage_of_an_unpriced_class_is_refused_not_free() -> None:
     with pytest.raises(ValueError, match="image"):
         cost_nanos(GPT_4O_MINI, Usage(images=1))
