@@ -3,18 +3,13 @@ that share Redis (DESIGN §3 step 3)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import MODEL, new_account
-from tests.pg import ROOT
+from tests.e2e.processes import chat_processes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,46 +19,10 @@ if TYPE_CHECKING:
 LIMIT = 5
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def two_gateways(gateway: str, upstreams: Upstreams, redis_url: str) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "OPENROUTER_BASE_URL": upstreams.primary.base_url,
-        "FEATHERLESS_BASE_URL": upstreams.secondary.base_url,
-    }
-    ports = [_port(), _port()]
-    app_dir = str(ROOT / "functions" / "chat")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", app_dir,
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )
-        for port in ports
-    ]  # fmt: skip
-    try:
-        for port in ports:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "a gateway process did not start"
-                time.sleep(0.1)
-        yield [f"http://127.0.0.1:{port}/v1" for port in ports]
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with chat_processes(2, upstreams, REDIS_URL=redis_url) as urls:
+        yield urls
 
 
 def test_a_limit_of_n_lets_exactly_n_through_across_two_processes(two_gateways: list[str]) -> None:
