@@ -80,5 +80,7 @@ def test_the_hold_covers_the_worst_case_and_affordability_inverts_it() -> None:
     assert max_tokens_affordable(price, held, 100) == 50
     assert max_tokens_affordable(price, held - 1, 100) == 49
     assert max_tokens_affordable(price, 100 * 1000, 100) == 0
+    assert max_tokens_affordable(price, 100 * 1000 - 1, 100) == 0  # not even the prompt
+    # Free output never runs out: the largest max_tokens a 32-bit field holds.
     free = Price(Decimal("0"), Decimal("0"))
-    assert max_tokens_affordable(free, 0, 100) > 1_000_000
+    assert max_tokens_affordable(free, 0, 100) == 2**31 - 1

@@ -148,13 +148,15 @@ async def test_attempts_stop_at_the_maximum_and_the_last_failure_names_the_error
         raise Retryable("timeout", timeout=attempt.offer.provider == "chutes")
 
     attempts = plan([LLAMA], Preferences(), UPSTREAMS)
-    with pytest.raises(errors.UpstreamTimeout):
+    with pytest.raises(errors.UpstreamTimeout) as timed_out:
         await first_success(attempts, send, max_attempts=2)
     assert tried == ["featherless", "chutes"]
-    with pytest.raises(errors.UpstreamError):
-        await first_success(attempts, send, max_attempts=3)  # openrouter's was no timeout
-    with pytest.raises(errors.UpstreamError):
-        await first_success([], send, max_attempts=3)
+    assert timed_out.value.message == "The provider did not answer in time."
+    for tries in (attempts, []):  # openrouter's failure was no timeout; nothing to try
+        with pytest.raises(errors.UpstreamError) as failed:
+            await first_success(tries, send, max_attempts=3)
+        assert type(failed.value) is errors.UpstreamError
+        assert failed.value.message == "The provider failed to answer. Try again later."
 
 
 # --- open_response: what an upstream's refusal becomes -----------------------------------
@@ -257,6 +259,22 @@ async def test_a_dropped_connection_is_retryable(provider: FakeUpstream, at_fake
         await upstream.close_session()
     assert str(caught.value).startswith("connection: ")
     assert caught.value.timeout is False
+
+
+async def test_a_silent_provider_is_a_retryable_timeout(
+    provider: FakeUpstream, at_fake: Attempt
+) -> None:
+    provider.enqueue(Behaviour(delay_s=2))
+    silent_for_long = upstream.Limits(connect_s=5, read_s=0.2)
+    try:
+        with pytest.raises(Retryable) as caught:
+            await open_response(
+                at_fake, "/chat/completions", BODY, stream=False, limits=silent_for_long
+            )
+    finally:
+        await upstream.close_session()
+    assert str(caught.value).startswith("timeout: ")
+    assert caught.value.timeout is True
 
 
 @pytest.mark.parametrize("status", [413, 422])
