@@ -46,11 +46,21 @@ def test_reasoning_has_its_own_price_when_it_is_published() -> None:
     assert cost_nanos(price, usage) == 7 * 1_000 + 10 * 2_000 + 3 * 5_000
 
 
-def test_usage_of_an_unpriced_class_is_refused_not_free() -> None:
-    with pytest.raises(ValueError, match="image"):
-        cost_nanos(GPT_4O_MINI, Usage(images=1))
-    with pytest.raises(ValueError, match="input"):
-        cost_nanos(Price(None, Decimal("1")), Usage(input_tokens=1))
+@pytest.mark.parametrize(
+    ("price", "usage", "missing"),
+    [
+        (GPT_4O_MINI, Usage(images=1), "image"),
+        (Price(None, Decimal("1")), Usage(input_tokens=1), "input"),
+        (Price(None, Decimal("1")), Usage(cached_input_tokens=1), "cached input"),
+        (Price(Decimal("1"), None), Usage(output_tokens=1), "output"),
+        (Price(Decimal("1"), None), Usage(reasoning_tokens=1), "reasoning"),
+    ],
+)
+def test_usage_of_an_unpriced_class_is_refused_not_free(
+    price: Price, usage: Usage, missing: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^no {missing} price$"):
+        cost_nanos(price, usage)
 
 
 def test_openai_usage_splits_into_disjoint_classes() -> None:
