@@ -165,6 +165,15 @@ def test_a_correction_rides_along_with_the_accounts_next_admit(store: Store) -> 
     assert counting.hits[-1] == []
 
 
+def test_corrections_of_requests_in_flight_together_add_up(store: Store) -> None:
+    who = caller(tpm=10_000)
+    first, second = admit(store, who, 1_000), admit(store, who, 1_000)
+    correct(who, first, 100)
+    correct(who, second, 300)
+    # Both corrections ride along with the next request: 100 + 300 + 10 used.
+    assert remaining(admit(store, who, 10), "tokens") == 10_000 - 100 - 300 - 10
+
+
 def test_a_keys_own_limits_add_key_windows(store: Store) -> None:
     limited = caller(rpm=100, key_rpm=2)
     sibling = caller(rpm=100, account_id=limited.account_id)
