@@ -95,28 +95,54 @@ def test_an_offer_without_token_prices_is_never_tried() -> None:
     assert order(Preferences(), image_only) == []
 
 
+def test_sort_by_price_adds_input_and_output_prices() -> None:
+    # Ranked by output alone, or by input alone, or with a free price taken as $1, the
+    # order would differ.
+    priced = Model(
+        id="x/m", name="m", context_length=1000,
+        offers=tuple(
+            Offer("x/m", provider, f"{provider}/m", priority, Price(Decimal(i), Decimal(o)))
+            for provider, priority, i, o in (
+                ("featherless", 1, "0.1", "1.0"), ("chutes", 2, "0.9", "0.5"),
+                ("openrouter", 3, "0", "0.7"), ("portkey", 4, "0.4", "0"),
+            )
+        ),
+    )  # fmt: skip
+    assert order(Preferences(sort="price"), priced) == [
+        "x/m@portkey", "x/m@openrouter", "x/m@featherless", "x/m@chutes",
+    ]  # fmt: skip
+
+
 def test_preferences_parse_openrouters_object() -> None:
     prefs = Preferences.parse(
         {"order": ["OpenRouter"], "allow_fallbacks": False, "ignore": ["chutes"]}
     )
     assert prefs == Preferences(order=("openrouter",), ignore=("chutes",), allow_fallbacks=False)
     assert Preferences.parse(None) == Preferences()
+    assert Preferences.parse({}) == Preferences(allow_fallbacks=True)
+    assert Preferences.parse({"sort": "price"}) == Preferences(sort="price")
+    assert Preferences.parse({"sort": "priority"}) == Preferences(sort="priority")
 
 
 @pytest.mark.parametrize(
-    ("value", "param"),
+    ("value", "param", "message"),
     [
-        ("openrouter", "provider"),
-        ({"order": "openrouter"}, "provider.order"),
-        ({"only": [1]}, "provider.only"),
-        ({"allow_fallbacks": "no"}, "provider.allow_fallbacks"),
-        ({"sort": "speed"}, "provider.sort"),
+        ("openrouter", "provider", "`provider` must be an object."),
+        ({"order": "openrouter"}, "provider.order",
+         "`provider.order` must be a list of provider names."),
+        ({"only": [1]}, "provider.only", "`provider.only` must be a list of provider names."),
+        ({"allow_fallbacks": "no"}, "provider.allow_fallbacks",
+         "`provider.allow_fallbacks` must be a boolean."),
+        ({"sort": "speed"}, "provider.sort", '`provider.sort` must be "price" or "priority".'),
     ],
-)
-def test_bad_preferences_are_a_400_naming_the_field(value: object, param: str) -> None:
+)  # fmt: skip
+def test_bad_preferences_are_a_400_naming_the_field(
+    value: object, param: str, message: str
+) -> None:
     with pytest.raises(errors.InvalidRequest) as caught:
         Preferences.parse(value)
     assert caught.value.param == param
+    assert caught.value.message == message
 
 
 # --- first_success: fail over, and say why in the log -----------------------------------
