@@ -14,6 +14,7 @@ from gatewayz import auth, errors
 from gatewayz.auth import Caller, Limits
 from gatewayz.ratelimit import Store, StoreUnavailable
 from gatewayz.ratelimit.limiter import admit, correct
+from gatewayz.ratelimit.memory import MemoryStore
 from gatewayz.ratelimit.redis import RedisStore
 from gatewayz.ratelimit.upstash import UpstashStore
 from tests.factories import new_key, new_owner
@@ -245,6 +246,22 @@ def test_a_key_token_window_is_corrected_to_the_actual_tokens(store: Store) -> N
     correct(who, estimated, 50)
     nxt = admit(store, who, 10)
     assert remaining(nxt, "tokens") == 100 - 50 - 10
+
+
+def test_reset_headers_in_openais_format() -> None:
+    now = [1_000.0]
+    store = MemoryStore(clock=lambda: now[0])  # a clock the test moves
+    who = caller(rpm=5, tpm=1_000)
+
+    def resets() -> tuple[str, str]:
+        headers = admit(store, who, 10).headers
+        return headers["x-ratelimit-reset-requests"], headers["x-ratelimit-reset-tokens"]
+
+    assert resets() == ("1m0s", "1m0s")  # a fresh minute
+    now[0] += 30
+    assert resets() == ("30s", "30s")
+    now[0] += 29.5
+    assert resets() == ("0.5s", "0.5s")
 
 
 def closed_port() -> int:
