@@ -3,6 +3,7 @@ on every store backend: memory, Redis and Upstash (tests/redis_fixtures.py)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import uuid
@@ -271,7 +272,9 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("backend", ["redis", "upstash"])
-def test_an_unreachable_store_fails_open_without_headers(backend: str) -> None:
+def test_an_unreachable_store_fails_open_without_headers(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     port = closed_port()
     store: Store
     if backend == "redis":
@@ -280,5 +283,10 @@ def test_an_unreachable_store_fails_open_without_headers(backend: str) -> None:
         store = UpstashStore(f"http://127.0.0.1:{port}", "token", timeout_s=0.5)
     with pytest.raises(StoreUnavailable):
         store.ping()
-    admission = admit(store, caller(rpm=1), 10)
+    with caplog.at_level(logging.WARNING):
+        admission = admit(store, caller(rpm=1), 10)
     assert admission.headers == {}
+    # Said in the log, with why: failing open must never go unnoticed.
+    (warning,) = [r for r in caplog.records if r.name == "gatewayz"]
+    assert warning.getMessage() == "rate limit store unavailable; failing open"
+    assert warning.error.startswith(f"{backend}: ")
