@@ -265,6 +265,30 @@ def test_reset_headers_in_openais_format() -> None:
     assert resets() == ("0.5s", "0.5s")
 
 
+def test_a_refusal_says_which_window_and_when_to_retry_in_whole_seconds() -> None:
+    now = [1_000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    who = caller(rpm=1, rpd=3)
+    admit(store, who, 10)
+    now[0] += 29.98  # 30.02 s of the minute left: retry in 31 s, not 30
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.message == "Rate limit reached: requests per minute. Retry in 31s."
+    assert raised.value.headers["retry-after"] == "31"
+    now[0] += 29.9  # 120 ms left: still at least a second
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.headers["retry-after"] == "1"
+    for _ in range(2):  # the next minutes, until the day is used up
+        now[0] += 60
+        admit(store, who, 10)
+    now[0] += 60
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.metadata == {"limit": "requests_per_day"}
+    assert raised.value.message.startswith("Rate limit reached: requests per day. Retry in ")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

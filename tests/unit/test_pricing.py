@@ -39,6 +39,20 @@ def test_cached_and_reasoning_default_to_input_and_output_prices() -> None:
     assert cost_nanos(price, usage) == 10 * 1000 + 5 * 2000
 
 
+def test_a_class_not_used_needs_no_price() -> None:
+    # An embedding model has no output price; using none of it costs only the input.
+    assert cost_nanos(Price(Decimal("1"), None), Usage(input_tokens=5)) == 5 * 1_000
+
+
+def test_images_at_their_price_each_rounded_up_to_a_nano() -> None:
+    # $0.04 an image is 40,000,000 nanos; added to the tokens' cost.
+    price = Price(Decimal("1"), Decimal("2"), image=Decimal("0.04"))
+    assert cost_nanos(price, Usage(images=3)) == 3 * 40_000_000
+    assert cost_nanos(price, Usage(input_tokens=10, images=2)) == 10 * 1_000 + 2 * 40_000_000
+    # A price of 1.5 nanos an image: one image costs 2 nanos, never 1.
+    assert cost_nanos(Price(None, None, image=Decimal("0.0000000015")), Usage(images=1)) == 2
+
+
 def test_reasoning_has_its_own_price_when_it_is_published() -> None:
     # $1 in, $2 out, $5 a reasoning token: 1,000, 2,000 and 5,000 nanos a token.
     price = Price(Decimal("1"), Decimal("2"), reasoning=Decimal("5"))
