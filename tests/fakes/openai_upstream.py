@@ -86,7 +86,7 @@ class Behaviour:
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None  # OpenAI tool call objects
     raw_body: str | None = None  # sent as is (status `status`) instead of any answer
-    # Streams (`cut_after` also cuts a non-streamed answer halfway through its JSON):
+    # Streams (`cut_after` also cuts a non-streamed answer or an error halfway through):
     chunk_delay_s: float = 0.0  # between chunks
     cut_after: int | None = None  # drop the connection after this many content chunks
     usage_every_chunk: bool = False  # a running `usage` on every chunk
@@ -281,11 +281,16 @@ async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> 
         return
     if b.status >= 400:
         error = DEFAULT_ERROR if b.error_body is None else b.error_body
-        if isinstance(error, str):
-            await _start(send, b.status, "text/plain", b.headers)
-            await send({"type": "http.response.body", "body": error.encode()})
-            return
-        return await _json(send, b.status, error, b.headers)
+        plain = isinstance(error, str)
+        data = (error if isinstance(error, str) else json.dumps(error)).encode()
+        await _start(send, b.status, "text/plain" if plain else "application/json", b.headers)
+        if b.cut_after is not None:  # half the error body, then a dropped socket
+            await send(
+                {"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True}
+            )
+            raise _Cut
+        await send({"type": "http.response.body", "body": data})
+        return
     answer = _plan(b, kind, body)
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     head = {

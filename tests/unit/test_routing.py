@@ -303,6 +303,15 @@ async def test_a_silent_provider_is_a_retryable_timeout(
     assert caught.value.timeout is True
 
 
+async def test_a_400_whose_body_breaks_off_is_still_the_clients_error(
+    provider: FakeUpstream, at_fake: Attempt
+) -> None:
+    provider.enqueue(Behaviour(status=400, cut_after=0))
+    refused = await refusal(at_fake)
+    assert type(refused) is errors.InvalidRequest
+    assert refused.message == PREFIX + "invalid request"
+
+
 @pytest.mark.parametrize("status", [413, 422])
 async def test_a_request_too_large_or_unprocessable_is_the_clients_error(
     provider: FakeUpstream, at_fake: Attempt, status: int
