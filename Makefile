@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: dev test lint bench build install clean
+.PHONY: dev test lint bench build install clean mutate
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(infra/local/find-python)" -m venv $(VENV)
@@ -27,12 +27,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Mutation testing of the money and policy modules (docs/testing.md); uses
+# TEST_DATABASE_URL / TEST_REDIS_URL like `make test`. MUTATE_JOBS sets the workers.
+mutate: $(STAMP)
+	$(PY) infra/local/mutate.py $(ARGS)
+
 bench: $(STAMP)
 	$(PY) bench/coldstart.py
 	$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .gatewayz
+	rm -rf $(VENV) .venv-sam .aws-sam .gatewayz mutants
 
 # cfn-lint, `sam validate --lint` and `sam build` in their own virtualenv (.venv-sam).
 .PHONY: template-check

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import openai
 import pytest
 
 from gatewayz import auth, db, keys, local, samtemplate
 from tests import factories
 from tests.conftest import reset_caches
+from tests.e2e.processes import chat_processes
 from tests.fakes.asgi_server import serve_asgi
 from tests.fakes.openai_upstream import FakeUpstream, serve
 from tests.pg import ROOT
@@ -90,48 +86,12 @@ def gateway(database_url: str, upstreams: Upstreams) -> Iterator[str]:
         reset_caches()
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def redis_gateways(gateway: str, upstreams: Upstreams, redis_url: str) -> Iterator[list[str]]:
     """The base URLs of two chat function processes (uvicorn, as the Lambda Web Adapter runs
     it) sharing the test Redis as their rate-limit store: think two warm Lambda sandboxes."""
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "OPENROUTER_BASE_URL": upstreams.primary.base_url,
-        "FEATHERLESS_BASE_URL": upstreams.secondary.base_url,
-    }
-    ports = [_port(), _port()]
-    app_dir = str(ROOT / "functions" / "chat")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", app_dir,
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )
-        for port in ports
-    ]  # fmt: skip
-    try:
-        for port in ports:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "a gateway process did not start"
-                time.sleep(0.1)
-        yield [f"http://127.0.0.1:{port}/v1" for port in ports]
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with chat_processes(2, upstreams, REDIS_URL=redis_url) as running:
+        yield [chat.base_url for chat in running]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
-"""The chat function in a process of its own (uvicorn, as `run.sh` serves it in Lambda),
-for tests that need a real process: to kill it, to give it settings of its own, to read
-what it logs, or to race real database connections."""
+"""Chat functions in processes of their own (uvicorn, as `run.sh` serves them under the
+Lambda Web Adapter), side by side as Lambda runs them, in front of the fake providers of
+tests/e2e/conftest.py. For tests that need a real process: to kill it, to give it
+settings of its own, to read what it logs, or to race real database connections (each
+process has its own, and its own rate-limit store unless `REDIS_URL` is given)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.e2e.conftest import Upstreams
+
+START_TIMEOUT_S = 60
 
 
 @dataclass
@@ -50,16 +54,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def chat_process(upstreams: Upstreams, **settings: str) -> Iterator[ChatProcess]:
-    """Start the chat function in front of the fake providers, with extra `settings`
-    (environment variables); stop it (if still alive) at the end."""
-    port = free_port()
+def chat_processes(
+    count: int, upstreams: Upstreams, **settings: str
+) -> Iterator[list[ChatProcess]]:
+    """Start `count` chat functions at once, with this process's environment (the
+    `gateway` fixture's settings, DATABASE_URL) and `settings` on top; yield them once
+    each serves `/health`; stop those still alive at the end."""
     env = {
         **os.environ,
         "OPENROUTER_BASE_URL": upstreams.primary.base_url,
         "FEATHERLESS_BASE_URL": upstreams.secondary.base_url,
         **settings,
     }
+    running = [_start(env) for _ in range(count)]
+    try:
+        for chat in running:
+            _wait_until_serving(chat)
+        yield running
+    finally:
+        for chat in running:
+            if chat.process.poll() is None:
+                chat.process.terminate()
+        for chat in running:
+            chat.process.wait(timeout=10)
+            chat.log.unlink(missing_ok=True)
+
+
+@contextmanager
+def chat_process(upstreams: Upstreams, **settings: str) -> Iterator[ChatProcess]:
+    """One chat function, as `chat_processes` starts them."""
+    with chat_processes(1, upstreams, **settings) as (chat,):
+        yield chat
+
+
+def _start(env: dict[str, str]) -> ChatProcess:
+    port = free_port()
     log = Path(tempfile.mkstemp(prefix="gatewayz-chat-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -68,26 +97,18 @@ def chat_process(upstreams: Upstreams, **settings: str) -> Iterator[ChatProcess]
              "--log-level", "warning", "--no-access-log"],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    running = ChatProcess(f"http://127.0.0.1:{port}/v1", process, log)
-    try:
-        _wait_until_serving(running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-        log.unlink(missing_ok=True)
+    return ChatProcess(f"http://127.0.0.1:{port}/v1", process, log)
 
 
-def _wait_until_serving(running: ChatProcess) -> None:
-    deadline = time.monotonic() + 30
-    health = running.base_url.removesuffix("/v1") + "/health"
+def _wait_until_serving(chat: ChatProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    health = chat.base_url.removesuffix("/v1") + "/health"
     while True:
-        assert running.process.poll() is None, f"the chat process exited:\n{running.logged()}"
+        assert chat.process.poll() is None, f"the chat process exited:\n{chat.logged()}"
         try:
             if httpx.get(health, timeout=2).status_code in (200, 503):
                 return
         except httpx.TransportError:
             pass
-        assert time.monotonic() < deadline, "the chat process did not start"
-        time.sleep(0.05)
+        assert time.monotonic() < deadline, f"the chat process did not start:\n{chat.logged()}"
+        time.sleep(0.05)  # polling a process's start-up, not synchronising a test

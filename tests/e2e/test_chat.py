@@ -133,8 +133,11 @@ def test_legacy_completions_are_served_and_billed(gateway: str, account: Account
     before = account.balance()
     answer = client.completions.create(model=MODEL, prompt="say this back")
     assert answer.choices[0].text == "say this back"
-    assert answer.usage is not None
-    assert before - account.balance() == round(answer.usage.cost * 1e9)  # type: ignore[attr-defined]
+    usage = answer.usage
+    assert usage is not None
+    expected = usage.prompt_tokens * INPUT_NANOS + usage.completion_tokens * OUTPUT_NANOS
+    assert round(usage.cost * 1e9) == expected  # type: ignore[attr-defined]
+    assert before - account.balance() == expected
 
 
 def test_a_wrong_key_is_an_authentication_error(gateway: str) -> None:

@@ -61,6 +61,52 @@ def test_a_stream_falls_back_too_when_the_first_provider_fails_before_its_first_
     assert [r[0] for r in records(account)] == ["featherless"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_dropped_connection_falls_back_to_the_next(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams, stream: bool
+) -> None:
+    # The provider closes the socket before any status line: a connection error.
+    upstreams.primary.enqueue(Behaviour(drop_connection=True))
+    before = account.balance()
+    if stream:
+        chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))  # type: ignore[arg-type]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        answer = client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+        text = answer.choices[0].message.content or ""
+        assert answer.provider == "featherless"  # type: ignore[attr-defined]
+    assert text == HELLO[0]["content"]
+    assert (len(upstreams.primary.requests), len(upstreams.secondary.requests)) == (1, 1)
+    ((provider, status, cost, error, prompt, output, _),) = records(account)
+    assert (provider, status, error) == ("featherless", 200, None)
+    assert cost == prompt * INPUT_NANOS + output * OUTPUT_NANOS
+    assert before - account.balance() == cost
+    assert no_hold_left(account)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_provider_refusing_us_is_a_502_without_fallback(
+    gateway: str, account: Account, upstreams: Upstreams, status: int, stream: bool
+) -> None:
+    # Our key or the model id is wrong at that provider: another try cannot fix it.
+    upstreams.primary.enqueue(Behaviour(status=status))
+    before = account.balance()
+    response = httpx.post(
+        f"{gateway}/chat/completions",
+        json={"model": MODEL, "messages": HELLO, "stream": stream},
+        headers={"authorization": f"Bearer {account.secret}"},
+    )
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"
+    assert SECRET not in response.text
+    assert len(upstreams.primary.requests) == 1
+    assert upstreams.secondary.requests == []
+    assert account.balance() == before
+    assert no_hold_left(account)
+    assert records(account) == [("openrouter", 502, 0, "upstream_error", 0, 0, False)]
+
+
 def test_a_client_error_is_final_and_passed_on_without_fallback(
     client: openai.OpenAI, account: Account, upstreams: Upstreams
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -51,6 +50,25 @@ def test_a_model_outside_the_keys_allowlist_is_forbidden(gateway: str) -> None:
     assert caught.value.code == "model_not_allowed"
 
 
+def test_a_fallback_model_outside_the_keys_allowlist_is_never_tried(
+    gateway: str, upstreams: Upstreams
+) -> None:
+    narrow = new_account(allowed_models=["test/*"])
+    # Both offers of the allowed model fail: the forbidden fallback must not be next.
+    upstreams.primary.enqueue(Behaviour(status=500))
+    upstreams.secondary.enqueue(Behaviour(status=500))
+    client = openai.OpenAI(base_url=gateway, api_key=narrow.secret, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=HELLO,  # type: ignore[arg-type]
+            extra_body={"models": ["openai/gpt-4o-mini"]},
+        )
+    assert (caught.value.status_code, caught.value.code) == (502, "upstream_error")
+    sent = [r.json["model"] for r in upstreams.primary.requests + upstreams.secondary.requests]
+    assert sent == ["openrouter/echo", "featherless/echo"]
+
+
 def test_expired_and_revoked_keys_are_refused(gateway: str) -> None:
     expired = new_account(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     with pytest.raises(openai.AuthenticationError) as caught:
@@ -72,14 +90,19 @@ def test_a_spending_limit_is_a_402_from_the_key(gateway: str) -> None:
 
 def test_requests_in_flight_are_limited(gateway: str, upstreams: Upstreams) -> None:
     one_at_a_time = new_account(limits_set_by_admin=True, concurrent_requests=1)
-    upstreams.primary.enqueue(Behaviour(delay_s=1))
+    at_provider, release = threading.Event(), threading.Event()
+    upstreams.primary.enqueue(Behaviour(received=at_provider, release=release))
     first: list[object] = []
     slow = threading.Thread(target=lambda: first.append(ask(gateway, one_at_a_time.secret)))
     slow.start()
-    time.sleep(0.3)  # the first request now holds credits at the provider
-    with pytest.raises(openai.RateLimitError) as caught:
-        ask(gateway, one_at_a_time.secret)
-    slow.join()
+    try:
+        assert at_provider.wait(30)  # the first request holds credits, and waits at the provider
+        with pytest.raises(openai.RateLimitError) as caught:
+            ask(gateway, one_at_a_time.secret)
+    finally:
+        release.set()
+        slow.join()
     assert caught.value.body["metadata"] == {"limit": "concurrent_requests"}  # type: ignore[index]
     assert len(first) == 1  # the first one was served
+    assert len(upstreams.primary.requests) == 1  # the second never reached a provider
     ask(gateway, one_at_a_time.secret)  # and its slot is free again

@@ -30,6 +30,12 @@ started, so uvicorn closes the socket mid chunked body and httpx raises
 usage on every chunk: completion tokens = content chunks sent so far. `mid_stream_error`
 sends one `data: {"error": ...}` after the content, then ends the body cleanly (no finish
 chunk, no usage, no `[DONE]`).
+
+`drop_connection` closes the socket before any response headers, as a provider whose
+process died or whose load balancer reset the connection: the client sees the connection
+end without a status line. `received` and `release` let a test hold a request at the
+provider: the fake sets `received` when the request arrives, then answers only once
+`release` is set (or after RELEASE_TIMEOUT_S, so a test that forgets cannot hang the run).
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ DEFAULT_ERROR: dict[str, Any] = {
     }
 }
 MODELS = ("fake/echo", "fake/tools")
+RELEASE_TIMEOUT_S = 30.0
 _WORD = re.compile(r"\s*\S+")  # a word and the whitespace before it, so words re-join exactly
 _FRAGMENT = 8  # characters of tool-call arguments per streamed chunk
 
@@ -84,7 +91,7 @@ class Behaviour:
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None  # OpenAI tool call objects
     raw_body: str | None = None  # sent as is (status `status`) instead of any answer
-    # Streams (`cut_after` also cuts a non-streamed answer halfway through its JSON):
+    # Streams (`cut_after` also cuts a non-streamed answer or an error halfway through):
     chunk_delay_s: float = 0.0  # between chunks
     cut_after: int | None = None  # drop the connection after this many content chunks
     usage_every_chunk: bool = False  # a running `usage` on every chunk
@@ -94,6 +101,9 @@ class Behaviour:
     ignore_max_tokens: bool = False
     usage_in_answer: bool = True  # False: a non-streamed answer without `usage`
     reasoning: str | None = None  # streamed as `delta.reasoning` pieces before the content
+    drop_connection: bool = False  # close the socket before sending any response headers
+    received: threading.Event | None = None  # set as soon as the request arrives
+    release: threading.Event | None = None  # wait for it before answering at all
 
 
 @dataclass(frozen=True)
@@ -267,6 +277,13 @@ def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> None:
+    if b.received is not None:
+        b.received.set()
+    if b.release is not None:
+        # In a worker thread, so the fake goes on serving other requests meanwhile.
+        await asyncio.to_thread(b.release.wait, RELEASE_TIMEOUT_S)
+    if b.drop_connection:
+        return await _drop(send)
     if b.delay_s:
         await asyncio.sleep(b.delay_s)
     if b.raw_body is not None:
@@ -275,11 +292,16 @@ async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> 
         return
     if b.status >= 400:
         error = DEFAULT_ERROR if b.error_body is None else b.error_body
-        if isinstance(error, str):
-            await _start(send, b.status, "text/plain", b.headers)
-            await send({"type": "http.response.body", "body": error.encode()})
-            return
-        return await _json(send, b.status, error, b.headers)
+        plain = isinstance(error, str)
+        data = (error if isinstance(error, str) else json.dumps(error)).encode()
+        await _start(send, b.status, "text/plain" if plain else "application/json", b.headers)
+        if b.cut_after is not None:  # half the error body, then a dropped socket
+            await send(
+                {"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True}
+            )
+            raise _Cut
+        await send({"type": "http.response.body", "body": data})
+        return
     answer = _plan(b, kind, body)
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     head = {
@@ -312,6 +334,17 @@ async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> 
     await _start(send, 200, "application/json", b.headers)
     await send({"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True})
     raise _Cut
+
+
+async def _drop(send: Send) -> None:
+    """Abort the connection before any response. ASGI has no message for this; uvicorn's
+    h11 cycle (which `serve_asgi` runs) holds the socket's transport."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("drop_connection needs uvicorn's h11 server (serve_asgi)")
+    transport.abort()
+    # One turn of the loop: uvicorn learns the connection is gone, so it sends no 500.
+    await asyncio.sleep(0)
 
 
 def _pieces(kind: str, answer: _Answer) -> list[dict[str, Any]]:

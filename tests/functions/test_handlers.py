@@ -25,6 +25,17 @@ def small_body_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     reset_caches()
 
 
+@pytest.fixture
+def live_redis(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[str]:
+    """The rate-limit store is the test Redis, so a health "ok" means Redis answered
+    (with no Redis configured the store is this process, which always answers)."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    reset_caches()
+    yield redis_url
+    monkeypatch.undo()
+    reset_caches()
+
+
 def assert_envelope(result: dict[str, Any], status: int, code: str) -> dict[str, Any]:
     assert result["statusCode"] == status, result["body"]
     assert (header(result, "content-type") or "").startswith("application/json")
@@ -36,6 +47,7 @@ def assert_envelope(result: dict[str, Any], status: int, code: str) -> dict[str,
 
 
 @pytest.mark.parametrize("group", HTTP_GROUPS)
+@pytest.mark.usefixtures("live_redis")
 def test_health_answers_a_real_api_gateway_event(group: str) -> None:
     lambda_event = event(group)
     result = invoke(group, lambda_event)

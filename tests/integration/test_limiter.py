@@ -4,6 +4,7 @@ on every store backend: memory, Redis and Upstash (tests/redis_fixtures.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import uuid
@@ -15,6 +16,7 @@ from gatewayz import auth, errors
 from gatewayz.auth import Caller, Limits
 from gatewayz.ratelimit import Store, StoreUnavailable
 from gatewayz.ratelimit.limiter import admit, correct, publish_version, release
+from gatewayz.ratelimit.memory import MemoryStore
 from gatewayz.ratelimit.redis import RedisStore
 from gatewayz.ratelimit.upstash import UpstashStore
 from tests.conftest import reset_caches
@@ -22,6 +24,8 @@ from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    import redis
 
     from gatewayz.ratelimit.limiter import Admission
 
@@ -35,6 +39,7 @@ def caller(
     tpm: int = ROOMY,
     account_id: str | None = None,
     key_rpm: int | None = None,
+    key_rpd: int | None = None,
     key_tpm: int | None = None,
 ) -> Caller:
     """A caller of a fresh account (or of `account_id`), with a fresh key."""
@@ -52,6 +57,7 @@ def caller(
             tokens_per_minute=tpm,
             concurrent_requests=10,
             key_requests_per_minute=key_rpm,
+            key_requests_per_day=key_rpd,
             key_tokens_per_minute=key_tpm,
         ),
         spend_limit_nanos=None,
@@ -170,6 +176,15 @@ def test_a_correction_rides_along_with_the_accounts_next_admit(store: Store) -> 
     assert counting.hits[-1] == []
 
 
+def test_corrections_of_requests_in_flight_together_add_up(store: Store) -> None:
+    who = caller(tpm=10_000)
+    first, second = admit(store, who, 1_000), admit(store, who, 1_000)
+    correct(who, first, 100)
+    correct(who, second, 300)
+    # Both corrections ride along with the next request: 100 + 300 + 10 used.
+    assert remaining(admit(store, who, 10), "tokens") == 10_000 - 100 - 300 - 10
+
+
 def test_a_keys_own_limits_add_key_windows(store: Store) -> None:
     limited = caller(rpm=100, key_rpm=2)
     sibling = caller(rpm=100, account_id=limited.account_id)
@@ -205,6 +220,33 @@ def test_a_key_limited_below_the_plan_is_not_starved_by_its_siblings(
     admit(store, busy, 1)  # the sibling is not held back by the capped key
 
 
+def test_a_keys_own_daily_limit_refuses_its_third_request(store: Store, database_url: str) -> None:
+    owner = new_owner("payg")
+    auth.forget()
+    capped = auth.authenticate(new_key(owner, requests_per_day=2).secret)
+    sibling = auth.authenticate(new_key(owner).secret)
+    admit(store, capped, 1)
+    admit(store, capped, 1)
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, capped, 1)
+    assert raised.value.status == 429
+    assert raised.value.metadata == {"limit": "key_requests_per_day"}
+    admit(store, sibling, 1)  # the account's own day has plenty of room
+
+
+def test_day_windows_last_a_day_in_redis(redis_url: str, redis_client: redis.Redis) -> None:
+    who = caller(key_rpd=5, key_rpm=5)
+    admit(RedisStore.from_url(redis_url), who, 1)
+    # The limiter's keys: one hash tag per account, the key's own windows under `k:`.
+    account = f"rl:{{{who.account_id}}}"
+    key = f"{account}:k:{who.key_id}"
+    day_ms, minute_ms = 86_400_000, 60_000
+    for day_window in (f"{account}:rpd", f"{key}:rpd"):
+        assert minute_ms < redis_client.pttl(day_window) <= day_ms, day_window
+    for minute_window in (f"{account}:rpm", f"{key}:rpm"):
+        assert 0 < redis_client.pttl(minute_window) <= minute_ms, minute_window
+
+
 def test_a_key_token_window_is_corrected_to_the_actual_tokens(store: Store) -> None:
     # The estimate exceeds the key's whole token window, so the key window counted less
     # than the account's; both must end at the actual count.
@@ -214,6 +256,46 @@ def test_a_key_token_window_is_corrected_to_the_actual_tokens(store: Store) -> N
     correct(who, estimated, 50)
     nxt = admit(store, who, 10)
     assert remaining(nxt, "tokens") == 100 - 50 - 10
+
+
+def test_reset_headers_in_openais_format() -> None:
+    now = [1_000.0]
+    store = MemoryStore(clock=lambda: now[0])  # a clock the test moves
+    who = caller(rpm=5, tpm=1_000)
+
+    def resets() -> tuple[str, str]:
+        headers = admit(store, who, 10).headers
+        return headers["x-ratelimit-reset-requests"], headers["x-ratelimit-reset-tokens"]
+
+    assert resets() == ("1m0s", "1m0s")  # a fresh minute
+    now[0] += 30
+    assert resets() == ("30s", "30s")
+    now[0] += 29.5
+    assert resets() == ("0.5s", "0.5s")
+
+
+def test_a_refusal_says_which_window_and_when_to_retry_in_whole_seconds() -> None:
+    now = [1_000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    who = caller(rpm=1, rpd=3)
+    admit(store, who, 10)
+    now[0] += 29.98  # 30.02 s of the minute left: retry in 31 s, not 30
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.message == "Rate limit reached: requests per minute. Retry in 31s."
+    assert raised.value.headers["retry-after"] == "31"
+    now[0] += 29.9  # 120 ms left: still at least a second
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.headers["retry-after"] == "1"
+    for _ in range(2):  # the next minutes, until the day is used up
+        now[0] += 60
+        admit(store, who, 10)
+    now[0] += 60
+    with pytest.raises(errors.RateLimited) as raised:
+        admit(store, who, 10)
+    assert raised.value.metadata == {"limit": "requests_per_day"}
+    assert raised.value.message.startswith("Rate limit reached: requests per day. Retry in ")
 
 
 def closed_port() -> int:
@@ -254,14 +336,22 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 @pytest.mark.parametrize("backend", ["redis", "upstash"])
 def test_an_unreachable_store_fails_open_counted_in_a_metric(
-    backend: str, failure_mode: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    backend: str,
+    failure_mode: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = unreachable(backend)
     with pytest.raises(StoreUnavailable):
         store.ping()
-    admission = admit(store, caller(rpm=1), 10)
+    with caplog.at_level(logging.WARNING):
+        admission = admit(store, caller(rpm=1), 10)
     assert admission.headers == {}
     assert admission.version is None  # no news of changed keys could come
+    # Said in the log, with why: failing open must never go unnoticed.
+    (warning,) = [r for r in caplog.records if r.name == "gatewayz"]
+    assert warning.getMessage() == "rate limit store unavailable; failing open"
+    assert warning.error.startswith(f"{backend}: ")
     assert emitted(capsys) == ["RateLimitStoreUnavailable"]
     admit(store, caller(rpm=1), 10)
     assert emitted(capsys) == ["RateLimitStoreUnavailable"]  # one per request

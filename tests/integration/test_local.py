@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from gatewayz import bootstrap, db, local, samtemplate
+from tests.conftest import reset_caches
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -38,8 +39,17 @@ async def client(gateway: local.LocalGateway) -> AsyncIterator[httpx.AsyncClient
         yield c
 
 
-async def test_health_goes_to_the_streaming_chat_app(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health")
+async def test_health_goes_to_the_streaming_chat_app(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    # A real Redis, so its "ok" means it answered (the in-process store always would).
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    reset_caches()
+    try:
+        response = await client.get("/health")
+    finally:
+        monkeypatch.undo()
+        reset_caches()
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
     assert response.headers["x-request-id"].startswith("req_")

@@ -55,8 +55,9 @@ def test_seeding_again_changes_nothing(conn: psycopg.Connection) -> None:
     before = snapshot()
     counts = seed.apply(conn, ROOT / "infra" / "seed")
     assert snapshot() == before
-    _, offers = seed.catalog_rows(tomllib.loads((ROOT / "infra/seed/catalog.toml").read_text()))
-    assert counts["offers"] == len(offers) > 0
+    # Counted from the file itself, not through the seeder's own reading of it.
+    catalog = tomllib.loads((ROOT / "infra/seed/catalog.toml").read_text())
+    assert counts["offers"] == sum(len(model["offers"]) for model in catalog["model"]) > 0
 
 
 def test_prices_are_read_as_exact_decimals() -> None:

@@ -23,8 +23,9 @@ def caller(**changes: object) -> Caller:
 
 def test_scopes() -> None:
     policy.require_scope(BASE, "chat")
-    with pytest.raises(errors.ScopeDenied, match="images"):
+    with pytest.raises(errors.ScopeDenied) as caught:
         policy.require_scope(BASE, "images")
+    assert caught.value.message == "This API key lacks the `images` scope."
     policy.require_scope(caller(scopes=frozenset({"admin"})), "images")
 
 
@@ -35,45 +36,67 @@ def test_models_by_id_and_family() -> None:
     with pytest.raises(errors.ModelNotAllowed) as caught:
         policy.require_model(limited, "meta-llama/llama-3.3-70b-instruct")
     assert caught.value.param == "model"
+    assert caught.value.message == (
+        "This API key may not use the model `meta-llama/llama-3.3-70b-instruct`."
+    )
     with pytest.raises(errors.ModelNotAllowed):
         policy.require_model(limited, "openaix/gpt")
     policy.require_model(BASE, "anything/at-all")
 
 
 @pytest.mark.parametrize(
-    ("ip", "ok"),
-    [("10.1.2.3", True), ("10.2.0.1", False), ("2001:db8::1", True), ("2001:db9::1", False),
-     (None, False), ("not-an-ip", False)],
+    ("ip", "refusal"),
+    [("10.1.2.3", None), ("10.2.0.1", "This API key may not be used from 10.2.0.1."),
+     ("2001:db8::1", None), ("2001:db9::1", "This API key may not be used from 2001:db9::1."),
+     (None, "This API key is limited to certain IP addresses."),
+     ("not-an-ip", "This API key is limited to certain IP addresses.")],
 )  # fmt: skip
-def test_client_ip_within_the_cidrs(ip: str | None, ok: bool) -> None:
+def test_client_ip_within_the_cidrs(ip: str | None, refusal: str | None) -> None:
     limited = caller(allowed_cidrs=("10.1.0.0/16", "2001:db8::/32"))
-    if ok:
+    if refusal is None:
         policy.require_ip(limited, ip)
     else:
-        with pytest.raises(errors.IpNotAllowed):
+        with pytest.raises(errors.IpNotAllowed) as caught:
             policy.require_ip(limited, ip)
+        assert caught.value.message == refusal
     policy.require_ip(BASE, ip)
 
 
+FROM = "This API key may not be used from {}."
+
+
 @pytest.mark.parametrize(
-    ("referer", "origin", "ok"),
+    ("referer", "origin", "refusal"),
     [
-        ("https://app.example.com/page", None, True),
-        (None, "https://x.shop.example.org", True),
-        (None, "https://shop.example.org", False),
-        ("https://evil.com/?app.example.com", None, False),
-        ("https://app.example.com.evil.com/", None, False),
-        (None, None, False),
-        ("https://evil.com", "https://app.example.com", True),  # Origin wins over Referer
+        ("https://app.example.com/page", None, None),
+        (None, "https://x.shop.example.org", None),
+        (None, "https://shop.example.org", FROM.format("shop.example.org")),
+        ("https://evil.com/?app.example.com", None, FROM.format("evil.com")),
+        ("https://app.example.com.evil.com/", None, FROM.format("app.example.com.evil.com")),
+        (None, None, "This API key requires a Referer or Origin header."),
+        ("not a url", "", "This API key requires an http(s) Origin or Referer with a valid host."),
+        ("https://evil.com", "https://app.example.com", None),  # Origin wins over Referer
     ],
 )
-def test_referer_and_origin(referer: str | None, origin: str | None, ok: bool) -> None:
+def test_referer_and_origin(referer: str | None, origin: str | None, refusal: str | None) -> None:
     limited = caller(allowed_referers=("app.example.com", "*.shop.example.org"))
-    if ok:
+    if refusal is None:
         policy.require_origin(limited, referer, origin)
     else:
-        with pytest.raises(errors.RefererNotAllowed):
+        with pytest.raises(errors.RefererNotAllowed) as caught:
             policy.require_origin(limited, referer, origin)
+        assert caught.value.message == refusal
+    policy.require_origin(BASE, referer, origin)
+
+
+def test_origin_entries_match_whatever_their_case() -> None:
+    # Hosts in URLs arrive lower-cased (`urlsplit`); an entry typed with capitals still counts.
+    limited = caller(allowed_referers=("App.Example.com", "*.Shop.Example.ORG"))
+    policy.require_origin(limited, None, "https://app.example.com")
+    policy.require_origin(limited, None, "https://APP.EXAMPLE.COM")
+    policy.require_origin(limited, "https://x.shop.example.org/cart", None)
+    with pytest.raises(errors.RefererNotAllowed, match=r"from example\.com\."):
+        policy.require_origin(limited, None, "https://example.com")
 
 
 def test_a_route_may_accept_one_of_several_scopes() -> None:

@@ -39,11 +39,42 @@ def test_cached_and_reasoning_default_to_input_and_output_prices() -> None:
     assert cost_nanos(price, usage) == 10 * 1000 + 5 * 2000
 
 
-def test_usage_of_an_unpriced_class_is_refused_not_free() -> None:
-    with pytest.raises(ValueError, match="image"):
-        cost_nanos(GPT_4O_MINI, Usage(images=1))
-    with pytest.raises(ValueError, match="input"):
-        cost_nanos(Price(None, Decimal("1")), Usage(input_tokens=1))
+def test_a_class_not_used_needs_no_price() -> None:
+    # An embedding model has no output price; using none of it costs only the input.
+    assert cost_nanos(Price(Decimal("1"), None), Usage(input_tokens=5)) == 5 * 1_000
+
+
+def test_images_at_their_price_each_rounded_up_to_a_nano() -> None:
+    # $0.04 an image is 40,000,000 nanos; added to the tokens' cost.
+    price = Price(Decimal("1"), Decimal("2"), image=Decimal("0.04"))
+    assert cost_nanos(price, Usage(images=3)) == 3 * 40_000_000
+    assert cost_nanos(price, Usage(input_tokens=10, images=2)) == 10 * 1_000 + 2 * 40_000_000
+    # A price of 1.5 nanos an image: one image costs 2 nanos, never 1.
+    assert cost_nanos(Price(None, None, image=Decimal("0.0000000015")), Usage(images=1)) == 2
+
+
+def test_reasoning_has_its_own_price_when_it_is_published() -> None:
+    # $1 in, $2 out, $5 a reasoning token: 1,000, 2,000 and 5,000 nanos a token.
+    price = Price(Decimal("1"), Decimal("2"), reasoning=Decimal("5"))
+    usage = Usage(input_tokens=7, output_tokens=10, reasoning_tokens=3)
+    assert cost_nanos(price, usage) == 7 * 1_000 + 10 * 2_000 + 3 * 5_000
+
+
+@pytest.mark.parametrize(
+    ("price", "usage", "missing"),
+    [
+        (GPT_4O_MINI, Usage(images=1), "image"),
+        (Price(None, Decimal("1")), Usage(input_tokens=1), "input"),
+        (Price(None, Decimal("1")), Usage(cached_input_tokens=1), "cached input"),
+        (Price(Decimal("1"), None), Usage(output_tokens=1), "output"),
+        (Price(Decimal("1"), None), Usage(reasoning_tokens=1), "reasoning"),
+    ],
+)
+def test_usage_of_an_unpriced_class_is_refused_not_free(
+    price: Price, usage: Usage, missing: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^no {missing} price$"):
+        cost_nanos(price, usage)
 
 
 def test_openai_usage_splits_into_disjoint_classes() -> None:
@@ -73,5 +104,7 @@ def test_the_hold_covers_the_worst_case_and_affordability_inverts_it() -> None:
     assert max_tokens_affordable(price, held, 100) == 50
     assert max_tokens_affordable(price, held - 1, 100) == 49
     assert max_tokens_affordable(price, 100 * 1000, 100) == 0
+    assert max_tokens_affordable(price, 100 * 1000 - 1, 100) == 0  # not even the prompt
+    # Free output never runs out: the largest max_tokens a 32-bit field holds.
     free = Price(Decimal("0"), Decimal("0"))
-    assert max_tokens_affordable(free, 0, 100) > 1_000_000
+    assert max_tokens_affordable(free, 0, 100) == 2**31 - 1

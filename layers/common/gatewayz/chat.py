@@ -89,8 +89,8 @@ async def complete(request: Request, *, chat: bool) -> Response:
         raise
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
-    routes = call.routes()
     try:
+        routes = call.routes()
         if parsed.stream:
             from gatewayz.relay import Relay, open_stream
 

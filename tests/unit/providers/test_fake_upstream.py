@@ -4,6 +4,7 @@ official `openai` SDK over real HTTP, so the tests built on it can trust what it
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -230,6 +231,33 @@ def test_cut_after_on_a_non_streamed_answer(fake: FakeUpstream, client: openai.O
     with pytest.raises(openai.APIConnectionError) as broken:
         client.chat.completions.create(model="fake/echo", messages=_user(MESSAGE))
     assert "RemoteProtocolError" in _chain(broken.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_drop_connection_ends_it_before_any_status_line(fake: FakeUpstream, stream: bool) -> None:
+    fake.enqueue(Behaviour(drop_connection=True))
+    body = {"model": "fake/echo", "messages": _user(MESSAGE), "stream": stream}
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        httpx.post(f"{fake.base_url}/chat/completions", json=body)
+    assert len(fake.requests) == 1
+    # The fake itself goes on: the next request is answered.
+    assert httpx.post(f"{fake.base_url}/chat/completions", json=body).status_code == 200
+
+
+def test_a_held_request_is_answered_only_once_released(fake: FakeUpstream) -> None:
+    arrived, release = threading.Event(), threading.Event()
+    fake.enqueue(Behaviour(received=arrived, release=release, content="at last"))
+    body = {"model": "fake/echo", "messages": _user(MESSAGE)}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(httpx.post, f"{fake.base_url}/chat/completions", json=body)
+        assert arrived.wait(10)
+        # While it waits, the fake serves others.
+        other = httpx.post(f"{fake.base_url}/chat/completions", json=body)
+        assert other.json()["choices"][0]["message"]["content"] == MESSAGE
+        assert not held.done()
+        release.set()
+        answer = held.result(timeout=10)
+    assert answer.json()["choices"][0]["message"]["content"] == "at last"
 
 
 def test_mid_stream_error_raises_in_the_sdk(fake: FakeUpstream, client: openai.OpenAI) -> None:
