@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from gatewayz import config, credits, errors, routing, upstream
+from gatewayz.call import limits
 from gatewayz.logs import get_logger
 from gatewayz.output_meter import OutputMeter
 from gatewayz.pricing import Usage, cost_nanos
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from starlette.types import Message, Receive, Scope, Send
 
-    from gatewayz.chat import Call
+    from gatewayz.call import Call
     from gatewayz.streaming import Event
     from gatewayz.upstream import Reply
 
@@ -49,8 +50,6 @@ async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
     Raises:
         Retryable: the provider failed before that first event (the client saw nothing).
     """
-    from gatewayz.chat import limits
-
     body = call.begin(attempt)
     path = "/chat/completions" if call.request.chat else "/completions"
     response = await routing.open_response(attempt, path, body, stream=True, limits=limits())

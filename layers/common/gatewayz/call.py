@@ -1,0 +1,163 @@
+"""A request holding credits (DESIGN §3 steps 5-8): what it planned, what it holds, and
+the one place it settles.
+
+`Call.settle` charges usage at the price of the route the request took (nothing without
+one), writes the usage record and the ledger entry, corrects the rate limiter's token
+estimate and makes an uncollected cost visible. The chat path and the stream relay both
+settle through it, so nothing is charged without a record and nothing is recorded
+without its charge.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gatewayz import budget, chat_request, config, credits, errors, metrics, pricing, upstream
+from gatewayz.logs import get_logger
+from gatewayz.ratelimit import limiter
+
+if TYPE_CHECKING:
+    from gatewayz import routing
+    from gatewayz.auth import Caller
+    from gatewayz.chat_request import CompletionRequest
+    from gatewayz.credits import Hold
+    from gatewayz.output_meter import OutputMeter
+    from gatewayz.ratelimit.limiter import Admission
+
+
+@dataclass
+class Call:
+    """A request holding credits: what settling it needs to know."""
+
+    caller: Caller
+    request: CompletionRequest
+    plan: budget.Budget
+    hold: Hold
+    admission: Admission
+    started: float
+    request_id: str
+    route: budget.Route | None = None
+    cap: int = 0  # the output cap sent on `route`
+    deadline: float | None = None  # time.monotonic() by which a stream must end itself
+    upstream_started: float | None = None
+    first_token: float | None = None
+    upstream_id: str | None = None
+    settled: bool = field(default=False)
+
+    def routes(self) -> list[budget.Route]:
+        """The routes the hold pays for (every one, unless the balance bought less)."""
+        return [r for r in self.plan.routes if self.plan.cap(r, self.hold.amount_nanos) is not None]
+
+    def begin(self, attempt: routing.Attempt) -> dict[str, Any]:
+        """Start `attempt`: the body to send it, with the output cap the hold covers."""
+        route = next(r for r in self.plan.routes if r.attempt is attempt)
+        cap = self.plan.cap(route, self.hold.amount_nanos)
+        assert cap is not None
+        self.route, self.cap, self.upstream_started = route, cap, time.perf_counter()
+        # One cap, in the field this provider reads, whichever the client used.
+        body = {k: v for k, v in self.request.body.items() if k not in chat_request.CAP_FIELDS}
+        body[attempt.upstream.provider.cap_field(chat=self.request.chat)] = cap
+        reasoning = body.get("reasoning")
+        budget_tokens = reasoning.get("max_tokens") if isinstance(reasoning, dict) else None
+        if isinstance(budget_tokens, int) and budget_tokens >= cap:
+            # A reasoning budget at or above the cap makes OpenRouter raise the cap to fit
+            # it: the budget stays under the cap the hold paid for.
+            body["reasoning"] = {**reasoning, "max_tokens": cap - 1}  # type: ignore[dict-item]
+        return body
+
+    def record(self, usage: pricing.Usage, **fields: Any) -> credits.UsageRecord:
+        """The usage record of `usage` on the current route (nothing without one)."""
+        route = self.route
+        cost = fee = 0
+        if route is not None:
+            fee = route.fee_nanos if fields.get("status") == 200 else 0
+            cost = pricing.cost_nanos(route.attempt.offer.price, usage) + fee
+        return credits.UsageRecord(
+            endpoint="chat.completions" if self.request.chat else "completions",
+            model=route.attempt.offer.model_id if route else self.request.model,
+            cost_nanos=cost,
+            fee_nanos=fee,
+            provider=route.attempt.upstream.name if route else None,
+            provider_model=route.attempt.offer.provider_model_id if route else None,
+            upstream_id=self.upstream_id,
+            usage=usage,
+            streamed=self.request.stream,
+            **fields,
+        )
+
+    def settle(
+        self,
+        usage: pricing.Usage,
+        *,
+        status: int,
+        finish_reason: str | None = None,
+        error_code: str | None = None,
+        estimated: bool = False,
+    ) -> int:
+        """Charge `usage` at the route's price (nothing without a route); return what was
+        charged in nanos. Only the first settlement of a call counts."""
+        if self.settled:
+            return 0
+        self.settled = True
+        now = time.perf_counter()
+        record = self.record(
+            usage,
+            status=status,
+            latency_ms=_ms(now - self.started),
+            upstream_latency_ms=_ms(now - self.upstream_started) if self.upstream_started else None,
+            ttft_ms=_ms(self.first_token - self.started) if self.first_token else None,
+            finish_reason=finish_reason,
+            error_code=error_code,
+            usage_estimated=estimated,
+        )
+        settlement = credits.settle(self.hold, record)
+        limiter.correct(self.caller, self.admission, usage.prompt_tokens + usage.completion_tokens)
+        if settlement.uncollected_nanos:
+            # The provider produced more than the hold bounded and the balance ran out.
+            get_logger().error(
+                "uncollected cost",
+                extra={
+                    "request_id": self.request_id,
+                    "provider": record.provider,
+                    "model": record.model,
+                    "uncollected_nanos": settlement.uncollected_nanos,
+                    "held_nanos": self.hold.amount_nanos,
+                    "cap": self.cap,
+                },
+            )
+        metrics.record(
+            record,
+            total_s=now - self.started,
+            upstream_started=self.upstream_started,
+            uncollected_nanos=settlement.uncollected_nanos,
+        )
+        return settlement.charged_nanos
+
+    def estimated_usage(self, meter: OutputMeter) -> pricing.Usage:
+        """Usage when the provider reported none: a typical count of the prompt and the
+        output delivered (recorded as estimated), so delivered output is never free."""
+        prompt = self.route.typical_prompt_tokens if self.route else 0
+        return pricing.Usage(input_tokens=prompt, output_tokens=meter.tokens)
+
+    def fail(self, exc: BaseException) -> None:
+        """Settle a request that got no answer: nothing is charged, the failure is recorded."""
+        status = exc.status if isinstance(exc, errors.GatewayError) else 500
+        code = exc.code if isinstance(exc, errors.GatewayError) else "internal_error"
+        try:
+            self.settle(pricing.Usage(), status=status, error_code=code)
+        except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
+            get_logger().exception("releasing a failed request's hold failed")
+
+
+def limits() -> upstream.Limits:
+    """Per attempt: how long to connect, and how long the provider may stay silent."""
+    settings = config.get_settings()
+    return upstream.Limits(
+        connect_s=settings.upstream_connect_timeout_s, read_s=settings.upstream_timeout_s
+    )
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
