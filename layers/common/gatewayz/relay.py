@@ -128,11 +128,17 @@ class Relay(Response):
         self.next_progress = time.monotonic() + self.settings.stream_progress_s
         self.progress_pieces = 0  # what the meter had at the last progress note
         self.out: list[bytes] = []  # events waiting for the next send
+        self.task: asyncio.Task[Any] | None = None
+        self.sending_since: float | None = None  # time.monotonic() of a send in progress
+        self.send_stuck = False
+        self.send_watch: asyncio.TimerHandle | None = None
         self.chunk_id, self.model = call.request_id, call.request.model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
         watcher = asyncio.create_task(self._watch(receive))
+        self.task = asyncio.current_task()
+        self._watch_sends()
         try:
             await send(
                 {
@@ -149,6 +155,8 @@ class Relay(Response):
             await self._write(b"", more=False)
         finally:
             watcher.cancel()
+            if self.send_watch is not None:
+                self.send_watch.cancel()
             await _close(self.response, self.chunks)
             self._settle()  # a no-op when the stream ended normally
         if self.background is not None:
@@ -284,12 +292,33 @@ class Relay(Response):
         if self.gone_at is not None or self.send is None:
             return
         message = {"type": "http.response.body", "body": data, "more_body": more}
+        self.sending_since = time.monotonic()
         try:
-            # A client that stops reading makes the send wait: past the deadline it is
-            # treated as gone (and charged what the provider reports).
-            await asyncio.wait_for(self.send(message), self.settings.stream_send_timeout_s)
-        except (OSError, TimeoutError):
+            await self.send(message)
+        except OSError:
             self._left()
+        except asyncio.CancelledError:
+            if not self.send_stuck:
+                raise
+            # `_watch_sends` ended the send of a client that stopped reading.
+            assert self.task is not None
+            self.task.uncancel()
+            self._left()
+        finally:
+            self.sending_since = None
+
+    def _watch_sends(self) -> None:
+        """A client that stops reading makes a send wait: one stuck for
+        `STREAM_SEND_TIMEOUT_S` ends, and the client counts as gone (charged what the
+        provider reports). One timer per stream, checking a few times per timeout, costs
+        less than a timeout around every send."""
+        limit = self.settings.stream_send_timeout_s
+        since = self.sending_since
+        if since is not None and time.monotonic() - since >= limit and self.task is not None:
+            self.send_stuck = True
+            self.task.cancel()  # the task waits in that send: that is where it lands
+            return
+        self.send_watch = asyncio.get_running_loop().call_later(limit / 4, self._watch_sends)
 
     async def _watch(self, receive: Receive) -> None:
         while True:
