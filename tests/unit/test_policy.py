@@ -136,6 +136,14 @@ def test_backslashes_and_userinfo_are_refused(url: str) -> None:
     assert not allowed(origin=url)
 
 
+def test_a_backslash_in_the_query_is_only_query() -> None:
+    # Browsers keep a backslash in a Referer's query; there it cannot move the host.
+    assert allowed(referer="https://app.example.com/search?q=C:\\temp")
+    assert not allowed(referer="https://evil.com?q=\\@app.example.com")
+    assert not allowed(referer="https://evil.com\\?@app.example.com")
+    assert not allowed(referer="https://evil.com\\@app.example.com?q=1")
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -90,12 +90,14 @@ def _host(url: str) -> str | None:
     """The lower-cased host of an http(s) URL, or None for anything a browser might read
     differently than `urlsplit` does.
 
-    Refused: other schemes; userinfo (`@`); backslashes, which browsers read as `/` (so
-    `https://evil.com\\@app.example.com` is evil.com to them, app.example.com to
-    urlsplit); whitespace and control characters, which parsers strip or keep at will;
+    Refused: other schemes; userinfo (`@`); backslashes before the query, which browsers
+    read as `/` (so `https://evil.com\\@app.example.com` is evil.com to them,
+    app.example.com to urlsplit; a browser's own Referer has none there, but may keep one
+    in its query); whitespace and control characters, which parsers strip or keep at will;
     anything but a DNS name or an IP literal as the host; a malformed port.
     """
-    if not url.isascii() or "\\" in url or any(c <= " " or c == "\x7f" for c in url):
+    before_query = url.partition("?")[0]
+    if not url.isascii() or "\\" in before_query or any(c <= " " or c == "\x7f" for c in url):
         return None
     try:
         parts = urlsplit(url)
