@@ -71,7 +71,7 @@ def add_echo_model() -> str:
     from `openrouter` (tried first) and `featherless`, as the fake providers serve it."""
     from decimal import Decimal
 
-    from gatewayz import catalog
+    from gatewayz.chat import catalog
 
     with db.transaction() as cur:
         cur.execute(

@@ -15,35 +15,36 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
-    from gatewayz import chat
+    from gatewayz.chat import completions as chat
 
     return await chat.complete(request, chat=True)
 
 
 @router.post("/v1/completions")
 async def completions(request: Request) -> Response:
-    from gatewayz import chat
+    from gatewayz.chat import completions as chat
 
     return await chat.complete(request, chat=False)
 
 
 @router.get("/v1/models")
 async def list_models() -> JSONResponse:
-    from gatewayz import catalog
+    from gatewayz.chat import catalog
 
     return JSONResponse(catalog.list_served(), headers={"cache-control": "public, max-age=60"})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str) -> JSONResponse:
-    from gatewayz import catalog
+    from gatewayz.chat import catalog
 
     return JSONResponse(catalog.describe(model_id), headers={"cache-control": "public, max-age=60"})
 
 
 @router.get("/v1/generation")
 async def generation(request: Request, id: str) -> JSONResponse:
-    from gatewayz import access, generations
+    from gatewayz import access
+    from gatewayz.chat import generations
 
     # No rate-limit call here carries news of a changed key, so the key is looked up
     # fresh: the route reads the database anyway, and a revoked key must read nothing.

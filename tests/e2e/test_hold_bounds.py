@@ -12,7 +12,8 @@ import httpx
 import openai
 import pytest
 
-from gatewayz import catalog, db
+from gatewayz import db
+from gatewayz.chat import catalog
 from tests.e2e.conftest import INPUT_NANOS, MODEL, OUTPUT_NANOS, new_account, prompt_bound
 from tests.fakes.openai_upstream import Behaviour
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from gatewayz import auth, catalog, db, local
+from gatewayz import auth, db, local
+from gatewayz.chat import catalog
 from gatewayz.logs import get_logger
 from tests import factories
 from tests.conftest import reset_caches

@@ -1,4 +1,4 @@
-"""The hold and each attempt's output cap (gatewayz/budget.py, DESIGN §3 step 5), by
+"""The hold and each attempt's output cap (gatewayz/chat/budget.py, DESIGN §3 step 5), by
 hand-computed examples: prices of $1 and $2 per million tokens are 1,000 and 2,000 nanos
 a token."""
 
@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from gatewayz import budget, chat_request, errors
-from gatewayz.catalog import Model
+from gatewayz import errors
+from gatewayz.chat import budget
+from gatewayz.chat import request as chat_request
+from gatewayz.chat.catalog import Model
+from gatewayz.chat.providers import REGISTRY, Upstream
+from gatewayz.chat.routing import Attempt
 from gatewayz.pricing import Offer, Price
-from gatewayz.providers import REGISTRY, Upstream
-from gatewayz.routing import Attempt
 
 OPENROUTER = Upstream(REGISTRY["openrouter"], "http://openrouter.test/v1", "k")
 CHEAP = Price(Decimal(1), Decimal(2))

@@ -1,4 +1,4 @@
-"""Reading a completion request (gatewayz/chat_request.py): strict JSON types for every
+"""Reading a completion request (gatewayz/chat/request.py): strict JSON types for every
 known field, and what the hold needs to know (outputs, caps, fees, prompt size)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gatewayz import chat_request, errors
+from gatewayz import errors
+from gatewayz.chat import request as chat_request
 
 HELLO = [{"role": "user", "content": "hello"}]
 

@@ -1,4 +1,4 @@
-"""Fee-bearing upstream features are priced or refused (gatewayz/fees.py)."""
+"""Fee-bearing upstream features are priced or refused (gatewayz/chat/fees.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from gatewayz import errors, fees
-from gatewayz.catalog import Model
+from gatewayz import errors
+from gatewayz.chat import fees
+from gatewayz.chat.catalog import Model
+from gatewayz.chat.providers import REGISTRY, Upstream
+from gatewayz.chat.routing import Attempt
 from gatewayz.pricing import Offer, Price
-from gatewayz.providers import REGISTRY, Upstream
-from gatewayz.routing import Attempt
 
 SEARCH = (("web_search", Decimal("0.02")),)
 

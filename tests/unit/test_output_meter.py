@@ -1,8 +1,8 @@
-"""Counting delivered output the provider did not count (gatewayz/output_meter.py)."""
+"""Counting delivered output the provider did not count (gatewayz/chat/output_meter.py)."""
 
 from __future__ import annotations
 
-from gatewayz.output_meter import OutputMeter
+from gatewayz.chat.output_meter import OutputMeter
 
 
 def test_every_kind_of_generated_text_counts() -> None:

@@ -1,9 +1,9 @@
-"""How big a prompt is (gatewayz/prompt_size.py): the hold's upper bound and the typical
+"""How big a prompt is (gatewayz/chat/prompt_size.py): the hold's upper bound and the typical
 count, by hand-computed examples."""
 
 from __future__ import annotations
 
-from gatewayz import prompt_size
+from gatewayz.chat import prompt_size
 
 # Messages as JSON with a space after each separator (json.dumps' default), UTF-8 bytes.
 HELLO = [{"role": "user", "content": "hello"}]  # {"role": "user", "content": "hello"}: 36 bytes

@@ -8,11 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gatewayz import errors, upstream
-from gatewayz.catalog import Model
+from gatewayz import errors
+from gatewayz.chat import upstream
+from gatewayz.chat.catalog import Model
+from gatewayz.chat.providers import REGISTRY, Upstream
+from gatewayz.chat.routing import (
+    Attempt,
+    Preferences,
+    Retryable,
+    first_success,
+    open_response,
+    plan,
+)
 from gatewayz.pricing import Offer, Price
-from gatewayz.providers import REGISTRY, Upstream
-from gatewayz.routing import Attempt, Preferences, Retryable, first_success, open_response, plan
 from tests.fakes.openai_upstream import Behaviour, FakeUpstream, serve
 
 if TYPE_CHECKING:

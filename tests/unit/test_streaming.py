@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gatewayz import errors
-from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
+from gatewayz.chat.streaming import DONE, SSEDecoder, encode, error_chunk
 
 STREAM = (
     ": OPENROUTER PROCESSING\n\n"

@@ -79,7 +79,7 @@ def _dev(host: str, port: int) -> int:
 
 def _served() -> dict[str, Any]:
     """The providers this run calls, and a model to show in the example."""
-    from gatewayz import catalog, providers
+    from gatewayz.chat import catalog, providers
     from gatewayz.config import get_settings
 
     upstreams = providers.available(get_settings())

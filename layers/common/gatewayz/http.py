@@ -61,8 +61,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Under a server that runs lifespan (uvicorn behind the adapter): close the upstream
     connection pool on shutdown."""
     yield
-    if "gatewayz.upstream" in sys.modules:
-        from gatewayz.upstream import close_session
+    if "gatewayz.chat.upstream" in sys.modules:
+        from gatewayz.chat.upstream import close_session
 
         await close_session()
 

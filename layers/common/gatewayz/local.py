@@ -200,7 +200,7 @@ class LocalGateway:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                from gatewayz.upstream import close_session
+                from gatewayz.chat.upstream import close_session
 
                 await close_session()
                 await send({"type": "lifespan.shutdown.complete"})

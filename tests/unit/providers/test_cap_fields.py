@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gatewayz.providers import REGISTRY
-from gatewayz.providers.mock import PROVIDER as MOCK
+from gatewayz.chat.providers import REGISTRY
+from gatewayz.chat.providers.mock import PROVIDER as MOCK
 
 
 @pytest.mark.parametrize(

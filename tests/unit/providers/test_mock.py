@@ -1,6 +1,6 @@
 """The offline `mock` provider (DESIGN §11), driven through a real httpx client and the
 official `openai` SDK: a small httpx transport hands their requests to the mock's
-in-process handler, as `gatewayz.upstream.post` does."""
+in-process handler, as `gatewayz.chat.upstream.post` does."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
-from gatewayz.providers import mock
-from gatewayz.providers.mock import PROVIDER
-from gatewayz.upstream import LocalReply
+from gatewayz.chat.providers import mock
+from gatewayz.chat.providers.mock import PROVIDER
+from gatewayz.chat.upstream import LocalReply
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gatewayz import errors, fees, prompt_size
+from gatewayz import errors
+from gatewayz.chat import fees, prompt_size
 
 MAX_N = 16
 MAX_BEST_OF = 20

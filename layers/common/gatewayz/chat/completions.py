@@ -15,34 +15,20 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import (
-    access,
-    budget,
-    catalog,
-    chat_request,
-    config,
-    credits,
-    errors,
-    fees,
-    http,
-    jsonbody,
-    policy,
-    pricing,
-    providers,
-    routing,
-    upstream,
-)
-from gatewayz.call import Call, limits
-from gatewayz.output_meter import OutputMeter
+from gatewayz import access, config, credits, errors, http, jsonbody, policy, pricing
+from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
+from gatewayz.chat import request as chat_request
+from gatewayz.chat.call import Call, limits
+from gatewayz.chat.output_meter import OutputMeter
+from gatewayz.chat.relay import Relay, open_stream
 from gatewayz.ratelimit import get_store, limiter
-from gatewayz.relay import Relay, open_stream
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
     from gatewayz.auth import Caller
-    from gatewayz.chat_request import CompletionRequest
+    from gatewayz.chat.request import CompletionRequest
 
 
 async def complete(request: Request, *, chat: bool) -> Response:

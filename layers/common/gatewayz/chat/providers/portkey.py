@@ -3,7 +3,7 @@ names the operator's provider slug from Portkey's Model Catalog (`@openai/gpt-4o
 
 from __future__ import annotations
 
-from gatewayz.providers.base import Provider
+from gatewayz.chat.providers.base import Provider
 
 
 class Portkey(Provider):

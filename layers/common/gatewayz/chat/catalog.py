@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz.pricing import Offer, Price
 
 if TYPE_CHECKING:
-    from gatewayz.providers import Upstream
+    from gatewayz.chat.providers import Upstream
 
 CATALOG_TTL_S = 60.0
 
@@ -223,7 +223,7 @@ def _plain(value: Decimal) -> str:
 
 def list_served() -> dict[str, Any]:
     """`GET /v1/models`: every model this deploy serves, OpenAI's list shape."""
-    from gatewayz import providers
+    from gatewayz.chat import providers
     from gatewayz.config import get_settings
 
     served = models(providers.available(get_settings()))
@@ -236,7 +236,8 @@ def describe(model_id: str) -> dict[str, Any]:
     Raises:
         ModelNotFound: no such model is served here.
     """
-    from gatewayz import errors, providers
+    from gatewayz import errors
+    from gatewayz.chat import providers
     from gatewayz.config import get_settings
 
     model = models(providers.available(get_settings())).get(model_id)

@@ -19,10 +19,10 @@ from gatewayz import errors
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from gatewayz.catalog import Model
+    from gatewayz.chat.catalog import Model
+    from gatewayz.chat.providers import Upstream
+    from gatewayz.chat.upstream import Limits, Reply
     from gatewayz.pricing import Offer
-    from gatewayz.providers import Upstream
-    from gatewayz.upstream import Limits, Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,7 @@ async def open_response(
             message is passed on, since it is about the client's request.
         UpstreamError: the upstream refused us (401/403/404 and other 4xx).
     """
-    from gatewayz import upstream as http
+    from gatewayz.chat import upstream as http
 
     provider = attempt.upstream.provider
     try:

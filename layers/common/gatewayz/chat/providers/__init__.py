@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayz.providers import chutes, featherless, openrouter, portkey
-from gatewayz.providers.base import Provider, Upstream
+from gatewayz.chat.providers import chutes, featherless, openrouter, portkey
+from gatewayz.chat.providers.base import Provider, Upstream
 
 if TYPE_CHECKING:
     from gatewayz.config import Settings
@@ -32,6 +32,6 @@ def available(settings: Settings) -> dict[str, Upstream]:
             ready[name] = Upstream(provider, provider.base_url(settings), key)
     if ready:
         return ready
-    from gatewayz.providers import mock
+    from gatewayz.chat.providers import mock
 
     return {mock.PROVIDER.name: Upstream(mock.PROVIDER, mock.PROVIDER.default_base_url, "offline")}

@@ -21,14 +21,14 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from gatewayz.chat.providers.base import Provider
+from gatewayz.chat.upstream import LocalReply
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
-from gatewayz.providers.base import Provider
-from gatewayz.upstream import LocalReply
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from gatewayz.catalog import Model
+    from gatewayz.chat.catalog import Model
 
 _ROUTES = {"/chat/completions": "chat", "/completions": "text"}
 _OBJECTS = {
@@ -155,7 +155,7 @@ class Mock(Provider):
 
     def builtin_models(self) -> tuple[Model, ...]:
         # Priced like a real model ($1 / $2 per million tokens), so a demo shows billing.
-        from gatewayz.catalog import Model
+        from gatewayz.chat.catalog import Model
         from gatewayz.pricing import Offer, Price
 
         price = Price(input=Decimal("1"), output=Decimal("2"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatewayz.providers.base import Provider
+from gatewayz.chat.providers.base import Provider
 
 
 class Featherless(Provider):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatewayz.providers.base import Provider
+from gatewayz.chat.providers.base import Provider
 
 
 class OpenRouter(Provider):

@@ -25,21 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from gatewayz import config, credits, errors, routing, upstream
-from gatewayz.call import limits
+from gatewayz import config, credits, errors
+from gatewayz.chat import routing, upstream
+from gatewayz.chat.call import limits
+from gatewayz.chat.output_meter import OutputMeter
+from gatewayz.chat.streaming import DONE, SSEDecoder, encode, error_chunk
 from gatewayz.logs import get_logger
-from gatewayz.output_meter import OutputMeter
 from gatewayz.pricing import Usage, cost_nanos
-from gatewayz.streaming import DONE, SSEDecoder, encode, error_chunk
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
     from starlette.types import Message, Receive, Scope, Send
 
-    from gatewayz.call import Call
-    from gatewayz.streaming import Event
-    from gatewayz.upstream import Reply
+    from gatewayz.chat.call import Call
+    from gatewayz.chat.streaming import Event
+    from gatewayz.chat.upstream import Reply
 
 Opened = tuple["Reply", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
 

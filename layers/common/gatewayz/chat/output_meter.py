@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatewayz.prompt_size import TYPICAL_BYTES_PER_TOKEN
+from gatewayz.chat.prompt_size import TYPICAL_BYTES_PER_TOKEN
 
 _TEXT_FIELDS = ("content", "reasoning", "reasoning_content", "refusal", "text")
 

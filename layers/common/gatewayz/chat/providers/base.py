@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from gatewayz.catalog import Model
+    from gatewayz.chat.catalog import Model
+    from gatewayz.chat.upstream import Reply
     from gatewayz.config import Settings
-    from gatewayz.upstream import Reply
 
 # Fields of our API that are ours, never the upstream's: routing preferences and the
 # fallback list are decided here (OpenRouter would read them as its own).

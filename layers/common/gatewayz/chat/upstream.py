@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from gatewayz.providers import Upstream
+    from gatewayz.chat.providers import Upstream
 
 
 class Timeout(Exception):

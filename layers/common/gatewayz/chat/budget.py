@@ -20,8 +20,8 @@ from gatewayz import errors
 from gatewayz.pricing import hold_nanos, max_tokens_affordable
 
 if TYPE_CHECKING:
-    from gatewayz.chat_request import CompletionRequest
-    from gatewayz.routing import Attempt
+    from gatewayz.chat.request import CompletionRequest
+    from gatewayz.chat.routing import Attempt
 
 MIN_OUTPUT_TOKENS = 16  # below this much output, a request is refused rather than cut short
 MAX_HOLD_NANOS = 2**62  # beyond any balance; keeps the SQL's bigint arithmetic safe

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 
 if TYPE_CHECKING:
-    from gatewayz.routing import Attempt
+    from gatewayz.chat.routing import Attempt
 
 WEB_SEARCH = "web_search"
 # OpenRouter plugin ids, and the features they bill.
