@@ -235,7 +235,8 @@ def create_database(server: str, cold: int) -> Fixture:
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
-    from gatewayz import accounts, config, credits, db, keys, migrate, seed
+    from gatewayz import config, credits, db, migrate, seed
+    from gatewayz.identity import accounts, keys
 
     name = f"gwbench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as conn:
@@ -758,7 +759,7 @@ STEPS = [
     ("gatewayz.http", "GatewayMiddleware.__call__", "middleware"),
     ("gatewayz.chat.completions", "complete", "complete"),
     ("gatewayz.chat.request", "parse", "parse"),
-    ("gatewayz.auth", "authenticate", "authenticate"),
+    ("gatewayz.identity.auth", "authenticate", "authenticate"),
     ("gatewayz.config", "key_hash_secret", "pepper"),
     ("gatewayz.chat.catalog", "models", "catalog"),
     ("gatewayz.ratelimit.limiter", "admit", "admit"),

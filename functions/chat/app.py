@@ -43,8 +43,8 @@ async def get_model(model_id: str) -> JSONResponse:
 
 @router.get("/v1/generation")
 async def generation(request: Request, id: str) -> JSONResponse:
-    from gatewayz import access
     from gatewayz.chat import generations
+    from gatewayz.identity import access
 
     # No rate-limit call here carries news of a changed key, so the key is looked up
     # fresh: the route reads the database anyway, and a revoked key must read nothing.

@@ -9,7 +9,7 @@ compiled in, is mutants/mutants/). The tests use TEST_DATABASE_URL and TEST_REDI
 from the environment, as `make test` does.
 
     python infra/local/mutate.py                     # every mutant (MUTATE_JOBS workers, default 2)
-    python infra/local/mutate.py 'gatewayz.policy.*'  # only these (mutmut's name patterns)
+    python infra/local/mutate.py 'gatewayz.identity.policy.*'  # only these (mutmut's name patterns)
 
 Every run starts from a fresh copy: mutmut's incremental mode (rerunning some mutants
 after the tests changed) kept stale test associations here and reported killed mutants
@@ -50,7 +50,7 @@ def stage() -> None:
 
 
 def module_of(mutant: str) -> str:
-    """`gatewayz.policy.x_require_ip__mutmut_5` -> `gatewayz.policy`."""
+    """`gatewayz.identity.policy.x_require_ip__mutmut_5` -> `gatewayz.identity.policy`."""
     parts = mutant.split(".")
     for i, part in enumerate(parts):
         if part.startswith(("x_", "xǁ")):

@@ -9,7 +9,8 @@ import httpx
 import openai
 import pytest
 
-from gatewayz import accounts, db
+from gatewayz import db
+from gatewayz.identity import accounts
 from tests.e2e.conftest import MODEL, new_account
 from tests.factories import new_key
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from gatewayz import accounts, auth, db, keys
+from gatewayz import db
+from gatewayz.identity import accounts, auth, keys
 from gatewayz.ratelimit.redis import RedisStore
 from tests.e2e.conftest import MODEL, new_account
 from tests.factories import new_key

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from gatewayz import auth, db, local
+from gatewayz import db, local
 from gatewayz.chat import catalog
+from gatewayz.identity import auth
 from gatewayz.logs import get_logger
 from tests import factories
 from tests.conftest import reset_caches

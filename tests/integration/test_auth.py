@@ -1,4 +1,5 @@
-"""Authenticating API keys against the real database (gatewayz/auth.py; DESIGN §3 step 1, §8)."""
+"""Authenticating API keys against the real database (gatewayz/identity/auth.py;
+DESIGN §3 step 1, §8)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from gatewayz import auth, config, db, errors, keys
+from gatewayz import config, db, errors
+from gatewayz.identity import auth, keys
 from gatewayz.ratelimit import limiter
 from gatewayz.ratelimit.redis import RedisStore
 from tests.conftest import reset_caches

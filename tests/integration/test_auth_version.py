@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gatewayz import config, db, keys
+from gatewayz import config, db
+from gatewayz.identity import keys
 from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-    from gatewayz.accounts import Owner
+    from gatewayz.identity.accounts import Owner
 
 # api_keys columns the lookup does not read (or the request path writes): no bump.
 NOT_READ_BY_AUTH = {

@@ -132,7 +132,7 @@ def test_the_ledger_is_append_only(conn: psycopg.Connection) -> None:
 
 
 def test_a_trial_account_starts_with_the_trial_credit_once(conn: psycopg.Connection) -> None:
-    from gatewayz import accounts
+    from gatewayz.identity import accounts
 
     owner = new_owner(plan_id="trial")
     with db.transaction() as cur:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-    from gatewayz.accounts import Owner
+    from gatewayz.identity.accounts import Owner
 
 TTL_S = 300
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
-from gatewayz import auth, errors
-from gatewayz.auth import Caller, Limits
+from gatewayz import errors
+from gatewayz.identity import auth
+from gatewayz.identity.auth import Caller, Limits
 from gatewayz.ratelimit import Store, StoreUnavailable
 from gatewayz.ratelimit.limiter import admit, correct, publish_version, release
 from gatewayz.ratelimit.memory import MemoryStore

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gatewayz import keys
+from gatewayz.identity import keys
 
 
 def test_a_key_is_the_prefix_and_32_base62_characters() -> None:

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from gatewayz import errors, policy
-from gatewayz.auth import Caller, Limits
+from gatewayz import errors
+from gatewayz.identity import policy
+from gatewayz.identity.auth import Caller, Limits
 
 BASE = Caller(
     key_id="k", account_id="a", user_id="u", scopes=frozenset({"chat"}), allowed_models=None,

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import accounts, config, db, keys, migrate, seed
+from gatewayz import config, db, migrate, seed
+from gatewayz.identity import accounts, keys
 
 if TYPE_CHECKING:
     from pathlib import Path

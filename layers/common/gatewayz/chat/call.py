@@ -21,11 +21,11 @@ from gatewayz.logs import get_logger
 from gatewayz.ratelimit import limiter
 
 if TYPE_CHECKING:
-    from gatewayz.auth import Caller
     from gatewayz.chat import routing
     from gatewayz.chat.output_meter import OutputMeter
     from gatewayz.chat.request import CompletionRequest
     from gatewayz.credits import Hold
+    from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.limiter import Admission
 
 

@@ -15,20 +15,21 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import access, config, credits, errors, http, jsonbody, policy, pricing
+from gatewayz import config, credits, errors, http, jsonbody, pricing
 from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
+from gatewayz.identity import access, policy
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from gatewayz.auth import Caller
     from gatewayz.chat.request import CompletionRequest
+    from gatewayz.identity.auth import Caller
 
 
 async def complete(request: Request, *, chat: bool) -> Response:

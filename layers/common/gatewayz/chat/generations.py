@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 
 if TYPE_CHECKING:
-    from gatewayz.auth import Caller
+    from gatewayz.identity.auth import Caller
 
 SCOPES = ("generations:read", "chat")
 MAX_ID_LENGTH = 200  # ours are 36 characters, providers' well under 100

@@ -122,7 +122,7 @@ class Store(ABC):
         """Set `key` to `version` unless it already holds a greater one; return its value.
 
         The key lives `ttl_ms` from the last raise: long enough that every process whose
-        cache predates the announcement has read it (see gatewayz/auth.py).
+        cache predates the announcement has read it (see gatewayz/identity/auth.py).
 
         Raises:
             ValueError: a negative version or a TTL under 1 ms.

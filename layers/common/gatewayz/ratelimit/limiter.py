@@ -10,7 +10,7 @@ are the account's credit holds (`credits.reserve`), which a crash cannot leak pa
 expiry.
 
 The same call reads the account's auth version, which `publish_version` raises after a
-key or its account changed (gatewayz/auth.py), so a warm function hears of the change on
+key or its account changed (gatewayz/identity/auth.py), so a warm function hears of the change on
 its next request without a round trip of its own.
 
 If the store is unreachable, `RATE_LIMIT_FAILURE` decides: `open` (the default) lets the
@@ -30,7 +30,7 @@ from gatewayz import errors
 from gatewayz.ratelimit.base import StoreUnavailable, Window
 
 if TYPE_CHECKING:
-    from gatewayz.auth import Caller
+    from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.base import Decision, Store
 
 MINUTE_MS = 60_000
@@ -120,7 +120,7 @@ def release(store: Store, admission: Admission) -> None:
 
 
 def publish_version(store: Store, account_id: str, version: int) -> int:
-    """Announce the account's auth version to every process (see gatewayz/auth.py);
+    """Announce the account's auth version to every process (see gatewayz/identity/auth.py);
     return the version the store holds now (a greater one may already be there).
 
     Raises:

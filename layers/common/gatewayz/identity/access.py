@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayz import auth, errors, http, policy
+from gatewayz import errors, http
+from gatewayz.identity import auth, policy
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from gatewayz.auth import Caller
+    from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.limiter import Admission
 
 

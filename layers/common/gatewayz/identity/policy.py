@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from gatewayz import errors
 
 if TYPE_CHECKING:
-    from gatewayz.auth import Caller
+    from gatewayz.identity.auth import Caller
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A DNS name as browsers send it in Origin/Referer: letters, digits and hyphens, in labels

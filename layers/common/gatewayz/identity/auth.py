@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, db, errors, keys
+from gatewayz import config, db, errors
+from gatewayz.identity import keys
 from gatewayz.logs import get_logger
 from gatewayz.ratelimit import StoreUnavailable, get_store, limiter
 
