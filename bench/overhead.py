@@ -235,7 +235,8 @@ def create_database(server: str, cold: int) -> Fixture:
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
-    from gatewayz import config, credits, db, migrate, seed
+    from gatewayz import config, db, migrate, seed
+    from gatewayz.billing import credits
     from gatewayz.identity import accounts, keys
 
     name = f"gwbench_{uuid.uuid4().hex[:12]}"
@@ -765,12 +766,12 @@ STEPS = [
     ("gatewayz.ratelimit.limiter", "admit", "admit"),
     ("gatewayz.ratelimit.redis", "RedisStore._call", "redis_call"),
     ("gatewayz.db", "execute", "db_execute"),
-    ("gatewayz.credits", "reserve", "reserve"),
+    ("gatewayz.billing.credits", "reserve", "reserve"),
     ("gatewayz.chat.routing", "first_success", "upstream"),
     ("gatewayz.chat.routing", "open_response", "open_response"),
     ("gatewayz.chat.completions", "_answer", "answer"),
     ("gatewayz.chat.completions", "Call.settle", "settle"),
-    ("gatewayz.credits", "settle", "settle_sql"),
+    ("gatewayz.billing.credits", "settle", "settle_sql"),
     ("gatewayz.ratelimit.limiter", "correct", "correct"),
     ("gatewayz.metrics", "record", "metrics"),
     ("starlette.responses", "Response.__call__", "send_json"),

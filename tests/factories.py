@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from gatewayz import credits, db
+from gatewayz import db
+from gatewayz.billing import credits
 from gatewayz.identity import accounts, keys
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from gatewayz import credits, db
+from gatewayz import db
+from gatewayz.billing import credits
 from tests.factories import new_owner
 from tests.ledger import invariant_holds
 

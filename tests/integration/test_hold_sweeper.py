@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import credits
+from gatewayz.billing import credits
 from tests.factories import expire_hold, fund, new_hold, new_owner
 from tests.functions.events import function
 from tests.ledger import broken_accounts, invariant_holds

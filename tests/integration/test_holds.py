@@ -1,4 +1,4 @@
-"""Holding and settling a request's credits (gatewayz/credits.py `reserve`/`settle`,
+"""Holding and settling a request's credits (gatewayz/billing/credits.py `reserve`/`settle`,
 the SQL functions of infra/migrations/0010; DESIGN §3 steps 5 and 8, §4)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
-from gatewayz import credits, db
+from gatewayz import db
+from gatewayz.billing import credits
 from tests.factories import expire_hold, fund, new_key, new_owner
 from tests.ledger import invariant_holds
 

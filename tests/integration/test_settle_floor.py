@@ -1,13 +1,13 @@
 """Settling never takes a balance below zero, a dead stream's recorded progress is
-charged by the sweeper, and a swept request is never charged twice (gatewayz/credits.py,
+charged by the sweeper, and a swept request is never charged twice (gatewayz/billing/credits.py,
 infra/migrations/0011; DESIGN §3 step 8, §4)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayz import credits
-from gatewayz.pricing import Usage
+from gatewayz.billing import credits
+from gatewayz.billing.pricing import Usage
 from tests import ledger
 from tests.factories import expire_hold, fund, new_hold, new_key, new_owner
 from tests.ledger import invariant_holds

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from gatewayz import errors
+from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import budget
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.catalog import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
 from gatewayz.chat.routing import Attempt
-from gatewayz.pricing import Offer, Price
 
 OPENROUTER = Upstream(REGISTRY["openrouter"], "http://openrouter.test/v1", "k")
 CHEAP = Price(Decimal(1), Decimal(2))

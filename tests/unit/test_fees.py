@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 
 from gatewayz import errors
+from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import fees
 from gatewayz.chat.catalog import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
 from gatewayz.chat.routing import Attempt
-from gatewayz.pricing import Offer, Price
 
 SEARCH = (("web_search", Decimal("0.02")),)
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from gatewayz import credits, metrics
-from gatewayz.pricing import Usage
+from gatewayz import metrics
+from gatewayz.billing import credits
+from gatewayz.billing.pricing import Usage
 
 
 def test_one_emf_line_per_request_with_overhead_and_cost(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from gatewayz.money import nanos_to_usd, usd_to_cents, usd_to_nanos
+from gatewayz.billing.money import nanos_to_usd, usd_to_cents, usd_to_nanos
 
 
 def test_exact_conversions() -> None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from gatewayz.pricing import (
+from gatewayz.billing.pricing import (
     Price,
     Usage,
     cost_nanos,

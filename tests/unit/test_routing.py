@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gatewayz import errors
+from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import upstream
 from gatewayz.chat.catalog import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
@@ -20,7 +21,6 @@ from gatewayz.chat.routing import (
     open_response,
     plan,
 )
-from gatewayz.pricing import Offer, Price
 from tests.fakes.openai_upstream import Behaviour, FakeUpstream, serve
 
 if TYPE_CHECKING:

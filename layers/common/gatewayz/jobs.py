@@ -25,7 +25,7 @@ JOB_NAMES = (
 
 
 def _hold_sweeper() -> dict[str, Any]:
-    from gatewayz import credits
+    from gatewayz.billing import credits
 
     return credits.release_expired_holds()
 

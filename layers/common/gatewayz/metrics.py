@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gatewayz.credits import UsageRecord
+    from gatewayz.billing.credits import UsageRecord
 
 NAMESPACE = "Gatewayz"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from gatewayz.money import usd_to_cents, usd_to_nanos
+from gatewayz.billing.money import usd_to_cents, usd_to_nanos
 
 if TYPE_CHECKING:
     from pathlib import Path

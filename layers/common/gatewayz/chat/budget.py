@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gatewayz import errors
-from gatewayz.pricing import hold_nanos, max_tokens_affordable
+from gatewayz.billing.pricing import hold_nanos, max_tokens_affordable
 
 if TYPE_CHECKING:
     from gatewayz.chat.request import CompletionRequest

@@ -14,17 +14,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, credits, errors, metrics, pricing
+from gatewayz import config, errors, metrics
+from gatewayz.billing import credits, pricing
 from gatewayz.chat import budget, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.logs import get_logger
 from gatewayz.ratelimit import limiter
 
 if TYPE_CHECKING:
+    from gatewayz.billing.credits import Hold
     from gatewayz.chat import routing
     from gatewayz.chat.output_meter import OutputMeter
     from gatewayz.chat.request import CompletionRequest
-    from gatewayz.credits import Hold
     from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.limiter import Admission
 

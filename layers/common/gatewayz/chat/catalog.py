@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.pricing import Offer, Price
+from gatewayz.billing.pricing import Offer, Price
 
 if TYPE_CHECKING:
     from gatewayz.chat.providers import Upstream

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, credits, errors, http, jsonbody, pricing
+from gatewayz import config, errors, http, jsonbody
+from gatewayz.billing import credits, pricing
 from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from gatewayz import config, credits, errors
+from gatewayz import config, errors
+from gatewayz.billing import credits
+from gatewayz.billing.pricing import Usage, cost_nanos
 from gatewayz.chat import routing, upstream
 from gatewayz.chat.call import limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.streaming import DONE, SSEDecoder, encode, error_chunk
 from gatewayz.logs import get_logger
-from gatewayz.pricing import Usage, cost_nanos
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator

@@ -19,10 +19,10 @@ from gatewayz import errors
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from gatewayz.billing.pricing import Offer
     from gatewayz.chat.catalog import Model
     from gatewayz.chat.providers import Upstream
     from gatewayz.chat.upstream import Limits, Reply
-    from gatewayz.pricing import Offer
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import credits
+from gatewayz.billing import credits
 
 if TYPE_CHECKING:
     import psycopg

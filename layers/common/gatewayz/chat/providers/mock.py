@@ -155,8 +155,8 @@ class Mock(Provider):
 
     def builtin_models(self) -> tuple[Model, ...]:
         # Priced like a real model ($1 / $2 per million tokens), so a demo shows billing.
+        from gatewayz.billing.pricing import Offer, Price
         from gatewayz.chat.catalog import Model
-        from gatewayz.pricing import Offer, Price
 
         price = Price(input=Decimal("1"), output=Decimal("2"))
         offer = Offer("mock/echo", self.name, "mock/echo", priority=0, price=price)

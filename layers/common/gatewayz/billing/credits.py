@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.pricing import Usage
+from gatewayz.billing.pricing import Usage
 
 if TYPE_CHECKING:
     import psycopg
