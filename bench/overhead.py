@@ -2,7 +2,7 @@
 calling the upstream directly, with real PostgreSQL and Redis on localhost.
 
 Three processes: a fast fake upstream (`bench/upstream.py`), the gateway exactly as
-`gatewayz dev` runs it (`python -m gatewayz.cli dev`: the local API Gateway stand-in in
+`gatewayz dev` runs it (`python -m gatewayz.dev.cli dev`: the local API Gateway stand-in in
 front of the chat function's ASGI app, one uvicorn worker) and this script, the client
 (raw keep-alive HTTP/1.1 sockets, so the client costs both paths alike and little).
 Each row sends the same request straight to the upstream and through the gateway, the
@@ -360,7 +360,7 @@ def start_gateway(env: dict, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gatewayz.cli", "dev", "--port", str(port)],
+            [sys.executable, "-m", "gatewayz.dev.cli", "dev", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -755,7 +755,7 @@ def _ttfts(samples: list[Sample]) -> list[float]:
 # (module, attribute, label): steps of the request path, timed in the gateway process by
 # its thread's CPU clock around each call. Inclusive; the report subtracts what nests.
 STEPS = [
-    ("gatewayz.local", "LocalGateway.__call__", "local"),
+    ("gatewayz.dev.local", "LocalGateway.__call__", "local"),
     ("fastapi.applications", "FastAPI.__call__", "app"),
     ("gatewayz.http", "GatewayMiddleware.__call__", "middleware"),
     ("gatewayz.chat.completions", "complete", "complete"),
@@ -786,7 +786,8 @@ def serve_instrumented(port: int, out: str) -> int:
     import inspect
     from collections import Counter
 
-    from gatewayz import cli, logs
+    from gatewayz import logs
+    from gatewayz.dev import cli
 
     spent: Counter[str] = Counter()
     calls: Counter[str] = Counter()

@@ -18,7 +18,7 @@ def server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from gatewayz import embedded
+    from gatewayz.dev import embedded
 
     home = ROOT / ".gatewayz" / "test"
     home.mkdir(parents=True, exist_ok=True)

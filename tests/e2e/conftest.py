@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import openai
 import pytest
 
-from gatewayz import db, local, samtemplate
+from gatewayz import db
+from gatewayz.dev import local, samtemplate
 from gatewayz.identity import auth, keys
 from tests import factories
 from tests.conftest import reset_caches

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.local import LambdaContext, import_app
+from gatewayz.dev.local import LambdaContext, import_app
 from tests.pg import ROOT
 
 if TYPE_CHECKING:

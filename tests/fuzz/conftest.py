@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from gatewayz import db, local
+from gatewayz import db
 from gatewayz.chat import catalog
+from gatewayz.dev import local
 from gatewayz.identity import auth
 from gatewayz.logs import get_logger
 from tests import factories

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from gatewayz import bootstrap, config
+from gatewayz import config
+from gatewayz.dev import bootstrap
 from gatewayz.identity import keys
 
 if TYPE_CHECKING:

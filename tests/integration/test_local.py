@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from gatewayz import bootstrap, db, local, samtemplate
+from gatewayz import db
+from gatewayz.dev import bootstrap, local, samtemplate
 from tests.conftest import reset_caches
 from tests.pg import ROOT
 
@@ -130,7 +131,7 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys_and_a_working_sdk_sn
     }
     # No provider key in the environment: the offline mock provider serves.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gatewayz.cli", "dev"],
+        [sys.executable, "-m", "gatewayz.dev.cli", "dev"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -62,7 +62,7 @@ def test_second_run_applies_nothing_and_changes_nothing(empty_database: str) -> 
 
 
 def test_two_processes_migrating_at_once_apply_each_file_once(empty_database: str) -> None:
-    cmd = [sys.executable, "-m", "gatewayz.cli", "migrate"]
+    cmd = [sys.executable, "-m", "gatewayz.dev.cli", "migrate"]
     env = {"DATABASE_URL": empty_database, "PATH": "/usr/bin:/bin", "GATEWAYZ_ROOT": str(ROOT)}
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,4 +1,4 @@
-"""gatewayz.samtemplate: reading SAM templates and routing as API Gateway REST does."""
+"""gatewayz.dev.samtemplate: reading SAM templates and routing as API Gateway REST does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gatewayz import samtemplate
-from gatewayz.samtemplate import Route, match
+from gatewayz.dev import samtemplate
+from gatewayz.dev.samtemplate import Route, match
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,6 +1,6 @@
 """template.yaml deploys the gateway DESIGN §1, §2 and §6 describe; infra/events are real events.
 
-Everything is read through `gatewayz.samtemplate` (parsed, with Globals merged as SAM
+Everything is read through `gatewayz.dev.samtemplate` (parsed, with Globals merged as SAM
 merges them), never grepped. `infra/local/sam-check` runs cfn-lint and `sam build` on top.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from mangum import Mangum
 
-from gatewayz import samtemplate
 from gatewayz.config import Settings
+from gatewayz.dev import samtemplate
 from tests.pg import ROOT
 
 if TYPE_CHECKING:

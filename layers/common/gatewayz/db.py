@@ -44,7 +44,7 @@ def database_url() -> str:
         raise MissingConfiguration("DATABASE_URL")
     with _url_lock:
         if _url is None:
-            from gatewayz import embedded
+            from gatewayz.dev import embedded
 
             _url = embedded.start(config.home())
         return _url

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     import psycopg
 
-ADMIN_EMAIL = "admin@gatewayz.local"
-DEMO_EMAIL = "demo@gatewayz.local"
+ADMIN_EMAIL = "admin@gatewayz.dev.local"
+DEMO_EMAIL = "demo@gatewayz.dev.local"
 
 
 @dataclass(frozen=True, slots=True)

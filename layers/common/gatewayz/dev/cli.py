@@ -12,7 +12,7 @@ PYTHON = ".venv/bin/python"  # where `make dev` installed the SDK
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from gatewayz.bootstrap import DevKeys
+    from gatewayz.dev.bootstrap import DevKeys
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +52,8 @@ def _seed() -> int:
 def _dev(host: str, port: int) -> int:
     import uvicorn
 
-    from gatewayz import bootstrap, config, local, samtemplate
+    from gatewayz import config
+    from gatewayz.dev import bootstrap, local, samtemplate
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")

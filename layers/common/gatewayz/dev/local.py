@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from gatewayz import errors, http, samtemplate
+from gatewayz import errors, http
+from gatewayz.dev import samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
