@@ -15,30 +15,30 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
-    from gatewayz.chat import completions as chat
+    from gatewayz.chat import completions
 
-    return await chat.complete(request, chat=True)
+    return await completions.complete(request, chat=True)
 
 
 @router.post("/v1/completions")
-async def completions(request: Request) -> Response:
-    from gatewayz.chat import completions as chat
+async def legacy_completions(request: Request) -> Response:
+    from gatewayz.chat import completions
 
-    return await chat.complete(request, chat=False)
+    return await completions.complete(request, chat=False)
 
 
 @router.get("/v1/models")
 async def list_models() -> JSONResponse:
-    from gatewayz.chat import catalog
+    from gatewayz.chat import listing
 
-    return JSONResponse(catalog.list_served(), headers={"cache-control": "public, max-age=60"})
+    return JSONResponse(listing.list_served(), headers={"cache-control": "public, max-age=60"})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str) -> JSONResponse:
-    from gatewayz.chat import catalog
+    from gatewayz.chat import listing
 
-    return JSONResponse(catalog.describe(model_id), headers={"cache-control": "public, max-age=60"})
+    return JSONResponse(listing.describe(model_id), headers={"cache-control": "public, max-age=60"})
 
 
 @router.get("/v1/generation")

@@ -14,9 +14,9 @@ import pytest
 
 from gatewayz import errors
 from gatewayz.identity import auth
-from gatewayz.identity.auth import Caller, Limits
+from gatewayz.identity.auth import Caller
 from gatewayz.ratelimit import Store, StoreUnavailable
-from gatewayz.ratelimit.limiter import admit, correct, publish_version, release
+from gatewayz.ratelimit.limiter import Limits, admit, correct, publish_version, release
 from gatewayz.ratelimit.memory import MemoryStore
 from gatewayz.ratelimit.redis import RedisStore
 from gatewayz.ratelimit.upstash import UpstashStore

@@ -13,7 +13,7 @@ from gatewayz import errors
 from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import budget
 from gatewayz.chat import request as chat_request
-from gatewayz.chat.catalog import Model
+from gatewayz.chat.model import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
 from gatewayz.chat.routing import Attempt
 

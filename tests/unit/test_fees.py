@@ -9,7 +9,7 @@ import pytest
 from gatewayz import errors
 from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import fees
-from gatewayz.chat.catalog import Model
+from gatewayz.chat.model import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
 from gatewayz.chat.routing import Attempt
 

@@ -8,7 +8,8 @@ import pytest
 
 from gatewayz import errors
 from gatewayz.identity import policy
-from gatewayz.identity.auth import Caller, Limits
+from gatewayz.identity.auth import Caller
+from gatewayz.ratelimit.limiter import Limits
 
 BASE = Caller(
     key_id="k", account_id="a", user_id="u", scopes=frozenset({"chat"}), allowed_models=None,

@@ -11,7 +11,7 @@ import pytest
 from gatewayz import errors
 from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat import upstream
-from gatewayz.chat.catalog import Model
+from gatewayz.chat.model import Model
 from gatewayz.chat.providers import REGISTRY, Upstream
 from gatewayz.chat.routing import (
     Attempt,

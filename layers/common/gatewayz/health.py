@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gatewayz import __version__, errors
-from gatewayz.http import error_response
 from gatewayz.logs import get_logger
 
 router = APIRouter()
@@ -53,9 +52,9 @@ async def health() -> JSONResponse:
     checks = check()
     down = [name for name, state in checks.items() if state != "ok"]
     if down:
-        err = errors.ServiceUnavailable(
+        # The app's handler turns it into the envelope, as for every other error.
+        raise errors.ServiceUnavailable(
             f"Unhealthy: {', '.join(down)} {'is' if len(down) == 1 else 'are'} down.",
             metadata={"checks": checks},
         )
-        return error_response(err)
     return JSONResponse({"status": "ok", "version": __version__, "checks": checks})

@@ -1,5 +1,5 @@
 """The model catalog (DESIGN §3 step 4): which models this deploy serves, through which
-offers, at which prices; and their OpenRouter-style listing for `GET /v1/models`.
+offers, at which prices (`GET /v1/models` lists them: gatewayz/chat/listing.py).
 
 A model is served when at least one of its priced offers is from an available provider
 (one with a key; the offline mock when there are none). The catalog is read from the
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.billing.pricing import Offer, Price
+from gatewayz.chat.model import Model
 
 if TYPE_CHECKING:
     from gatewayz.chat.providers import Upstream
@@ -33,23 +33,6 @@ SELECT m.id, m.name, m.description, m.context_length, m.max_output_tokens,
  WHERE m.is_active AND o.is_active
  ORDER BY m.id, o.priority, o.provider
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Model:
-    """A model as clients see it, with its offers in priority order."""
-
-    id: str
-    name: str
-    context_length: int
-    max_output_tokens: int | None = None
-    description: str = ""
-    input_modalities: tuple[str, ...] = ("text",)
-    output_modalities: tuple[str, ...] = ("text",)
-    supported_parameters: tuple[str, ...] = ()
-    created: int = 0
-    max_image_tokens: int | None = None  # per input image; None: the gateway's default bound
-    offers: tuple[Offer, ...] = field(default=())
 
 
 _lock = threading.Lock()
@@ -162,85 +145,3 @@ def _fees(fees: dict[str, Any]) -> tuple[tuple[str, Decimal], ...]:
 
 def _fields(model: Model) -> dict[str, Any]:
     return {name: getattr(model, name) for name in Model.__dataclass_fields__}
-
-
-def listing(model: Model) -> dict[str, Any]:
-    """The `GET /v1/models` entry: OpenAI's fields plus OpenRouter's metadata. Prices are
-    USD per token (per image), as strings, from the first offer (the one tried first)."""
-    first = model.offers[0]
-    return {
-        "id": model.id,
-        "object": "model",
-        "created": model.created,
-        "owned_by": model.id.split("/", 1)[0],
-        "name": model.name,
-        "description": model.description,
-        "context_length": model.context_length,
-        "architecture": {
-            "input_modalities": list(model.input_modalities),
-            "output_modalities": list(model.output_modalities),
-        },
-        "pricing": _pricing(first.price),
-        "top_provider": {
-            "context_length": first.context_length or model.context_length,
-            "max_completion_tokens": first.max_output_tokens or model.max_output_tokens,
-        },
-        "supported_parameters": list(model.supported_parameters),
-        "providers": [
-            {
-                "name": offer.provider,
-                "context_length": offer.context_length or model.context_length,
-                "max_completion_tokens": offer.max_output_tokens or model.max_output_tokens,
-                "pricing": _pricing(offer.price),
-            }
-            for offer in model.offers
-        ],
-    }
-
-
-def _pricing(price: Price) -> dict[str, str]:
-    per_token = {
-        "prompt": price.input,
-        "completion": price.output,
-        "input_cache_read": price.cached_input,
-        "internal_reasoning": price.reasoning,
-    }
-    shown = {name: _per_token(value) for name, value in per_token.items() if value is not None}
-    if price.image is not None:
-        shown["image"] = _plain(price.image)
-    return shown
-
-
-def _per_token(per_million: Decimal) -> str:
-    return _plain(per_million / 1_000_000)
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal without exponent or trailing zeros: "0.00000015", "0"."""
-    text = format(value.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def list_served() -> dict[str, Any]:
-    """`GET /v1/models`: every model this deploy serves, OpenAI's list shape."""
-    from gatewayz.chat import providers
-    from gatewayz.config import get_settings
-
-    served = models(providers.available(get_settings()))
-    return {"object": "list", "data": [listing(m) for _, m in sorted(served.items())]}
-
-
-def describe(model_id: str) -> dict[str, Any]:
-    """`GET /v1/models/{id}`.
-
-    Raises:
-        ModelNotFound: no such model is served here.
-    """
-    from gatewayz import errors
-    from gatewayz.chat import providers
-    from gatewayz.config import get_settings
-
-    model = models(providers.available(get_settings())).get(model_id)
-    if model is None:
-        raise errors.ModelNotFound(f"The model `{model_id}` does not exist.", param="model")
-    return listing(model)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from gatewayz.billing.pricing import Offer
-    from gatewayz.chat.catalog import Model
+    from gatewayz.chat.model import Model
     from gatewayz.chat.providers import Upstream
     from gatewayz.chat.upstream import Limits, Reply
 
@@ -184,7 +184,14 @@ async def open_response(
         **provider.headers(attempt.upstream.api_key),
     }
     try:
-        reply = await http.post(attempt.upstream, path, payload.encode(), headers, limits)
+        reply = await http.post(
+            attempt.upstream.base_url,
+            path,
+            payload.encode(),
+            headers,
+            limits,
+            local=provider.serve_locally(),
+        )
     except http.Timeout as exc:
         raise Retryable(f"timeout: {exc}", timeout=True) from None
     except http.Broken as exc:

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     import aiohttp
-
-    from gatewayz.chat.providers import Upstream
 
 
 class Timeout(Exception):
@@ -107,15 +105,20 @@ class _NetworkReply(Reply):
 
 
 async def post(
-    upstream: Upstream, path: str, body: bytes, headers: dict[str, str], limits: Limits
+    base_url: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    limits: Limits,
+    local: Callable[[str, bytes], Awaitable[Reply]] | None = None,
 ) -> Reply:
-    """POST `body` to the provider's `path`; the reply's headers have arrived.
+    """POST `body` to `base_url + path`, or hand it to `local` (a provider that answers
+    in process, the offline mock); the reply's headers have arrived.
 
     Raises:
         Timeout: no connection, or no answer, within `limits`.
         Broken: the connection failed.
     """
-    local = upstream.provider.serve_locally()
     if local is not None:
         return await local(path, body)
     import aiohttp
@@ -123,7 +126,7 @@ async def post(
     timeout = aiohttp.ClientTimeout(total=None, connect=limits.connect_s, sock_read=limits.read_s)
     try:
         response = await session().post(
-            upstream.base_url + path, data=body, headers=headers, timeout=timeout
+            base_url + path, data=body, headers=headers, timeout=timeout
         )
     except TimeoutError:
         raise Timeout("no answer in time") from None

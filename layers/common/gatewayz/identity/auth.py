@@ -54,22 +54,6 @@ SELECT k.id, k.account_id, k.user_id, k.scopes, k.allowed_models, k.allowed_cidr
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
-    """Limits of a key. The unprefixed ones are the account's windows, shared by all its
-    keys: the plan's, or a key's own where an admin raised it above the plan. `key_*` are
-    the key's own windows, if any: its limits, capped by the plan unless an admin set them."""
-
-    requests_per_minute: int
-    requests_per_day: int
-    tokens_per_minute: int
-    concurrent_requests: int
-    key_requests_per_minute: int | None = None
-    key_requests_per_day: int | None = None
-    key_tokens_per_minute: int | None = None
-    key_concurrent_requests: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Caller:
     """Who is calling: the key, its account and user, what it may do, and its limits."""
 
@@ -80,7 +64,7 @@ class Caller:
     allowed_models: tuple[str, ...] | None
     allowed_cidrs: tuple[str, ...] | None
     allowed_referers: tuple[str, ...] | None
-    limits: Limits
+    limits: limiter.Limits
     spend_limit_nanos: int | None
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -224,7 +208,7 @@ def _caller(row: tuple[Any, ...], looked_up_at: float) -> Caller:
         # would let the key's siblings use up its budget.
         return max(int(own), int(plan)) if by_admin and own is not None else int(plan)
 
-    limits = Limits(
+    limits = limiter.Limits(
         requests_per_minute=account(key_rpm, plan_rpm),
         requests_per_day=account(key_rpd, plan_rpd),
         tokens_per_minute=account(key_tpm, plan_tpm),

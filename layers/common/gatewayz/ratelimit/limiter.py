@@ -24,14 +24,42 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gatewayz import errors
 from gatewayz.ratelimit.base import StoreUnavailable, Window
 
 if TYPE_CHECKING:
-    from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.base import Decision, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Limits of a key. The unprefixed ones are the account's windows, shared by all its
+    keys: the plan's, or a key's own where an admin raised it above the plan. `key_*` are
+    the key's own windows, if any: its limits, capped by the plan unless an admin set them."""
+
+    requests_per_minute: int
+    requests_per_day: int
+    tokens_per_minute: int
+    concurrent_requests: int
+    key_requests_per_minute: int | None = None
+    key_requests_per_day: int | None = None
+    key_tokens_per_minute: int | None = None
+    key_concurrent_requests: int | None = None
+
+
+class Subject(Protocol):
+    """Whose requests are counted: a key of an account, with its limits (an authenticated
+    `gatewayz.identity.auth.Caller`)."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def limits(self) -> Limits: ...
+
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -62,7 +90,7 @@ def version_key(account_id: str) -> str:
     return f"rl:{{{account_id}}}:v"
 
 
-def admit(store: Store, caller: Caller, estimated_tokens: int) -> Admission:
+def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
     """Count this request in every window that applies, or refuse it.
 
     Raises:
@@ -129,7 +157,7 @@ def publish_version(store: Store, account_id: str, version: int) -> int:
     return store.announce(version_key(account_id), version, VERSION_TTL_MS)
 
 
-def correct(caller: Caller, admission: Admission, actual_tokens: int) -> None:
+def correct(caller: Subject, admission: Admission, actual_tokens: int) -> None:
     """Remember to move the token windows from the estimate to `actual_tokens`."""
     deltas = [
         (key, actual_tokens - counted)
@@ -164,7 +192,7 @@ def _unavailable(exc: StoreUnavailable) -> Admission:
     return Admission(headers={})
 
 
-def _windows(caller: Caller, tokens: int) -> list[tuple[str, Window]]:
+def _windows(caller: Subject, tokens: int) -> list[tuple[str, Window]]:
     limits = caller.limits
     # One hash tag per account: on Redis Cluster every key of the script is in one slot.
     account = f"rl:{{{caller.account_id}}}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from gatewayz.chat.catalog import Model
+    from gatewayz.chat.model import Model
     from gatewayz.chat.upstream import Reply
     from gatewayz.config import Settings
 

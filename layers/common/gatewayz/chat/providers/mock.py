@@ -28,7 +28,7 @@ from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from gatewayz.chat.catalog import Model
+    from gatewayz.chat.model import Model
 
 _ROUTES = {"/chat/completions": "chat", "/completions": "text"}
 _OBJECTS = {
@@ -156,7 +156,7 @@ class Mock(Provider):
     def builtin_models(self) -> tuple[Model, ...]:
         # Priced like a real model ($1 / $2 per million tokens), so a demo shows billing.
         from gatewayz.billing.pricing import Offer, Price
-        from gatewayz.chat.catalog import Model
+        from gatewayz.chat.model import Model
 
         price = Price(input=Decimal("1"), output=Decimal("2"))
         offer = Offer("mock/echo", self.name, "mock/echo", priority=0, price=price)

@@ -1,0 +1,94 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`: the served catalog in OpenAI's list shape
+with OpenRouter's metadata (context, modalities, per-token prices, providers)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from gatewayz.billing.pricing import Price
+    from gatewayz.chat.model import Model
+
+
+def listing(model: Model) -> dict[str, Any]:
+    """The `GET /v1/models` entry: OpenAI's fields plus OpenRouter's metadata. Prices are
+    USD per token (per image), as strings, from the first offer (the one tried first)."""
+    first = model.offers[0]
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.id.split("/", 1)[0],
+        "name": model.name,
+        "description": model.description,
+        "context_length": model.context_length,
+        "architecture": {
+            "input_modalities": list(model.input_modalities),
+            "output_modalities": list(model.output_modalities),
+        },
+        "pricing": _pricing(first.price),
+        "top_provider": {
+            "context_length": first.context_length or model.context_length,
+            "max_completion_tokens": first.max_output_tokens or model.max_output_tokens,
+        },
+        "supported_parameters": list(model.supported_parameters),
+        "providers": [
+            {
+                "name": offer.provider,
+                "context_length": offer.context_length or model.context_length,
+                "max_completion_tokens": offer.max_output_tokens or model.max_output_tokens,
+                "pricing": _pricing(offer.price),
+            }
+            for offer in model.offers
+        ],
+    }
+
+
+def _pricing(price: Price) -> dict[str, str]:
+    per_token = {
+        "prompt": price.input,
+        "completion": price.output,
+        "input_cache_read": price.cached_input,
+        "internal_reasoning": price.reasoning,
+    }
+    shown = {name: _per_token(value) for name, value in per_token.items() if value is not None}
+    if price.image is not None:
+        shown["image"] = _plain(price.image)
+    return shown
+
+
+def _per_token(per_million: Decimal) -> str:
+    return _plain(per_million / 1_000_000)
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: "0.00000015", "0"."""
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def list_served() -> dict[str, Any]:
+    """`GET /v1/models`: every model this deploy serves, OpenAI's list shape."""
+    from gatewayz.chat import catalog, providers
+    from gatewayz.config import get_settings
+
+    served = catalog.models(providers.available(get_settings()))
+    return {"object": "list", "data": [listing(m) for _, m in sorted(served.items())]}
+
+
+def describe(model_id: str) -> dict[str, Any]:
+    """`GET /v1/models/{id}`.
+
+    Raises:
+        ModelNotFound: no such model is served here.
+    """
+    from gatewayz import errors
+    from gatewayz.chat import catalog, providers
+    from gatewayz.config import get_settings
+
+    model = catalog.models(providers.available(get_settings())).get(model_id)
+    if model is None:
+        raise errors.ModelNotFound(f"The model `{model_id}` does not exist.", param="model")
+    return listing(model)

@@ -1,0 +1,27 @@
+"""A model as the catalog knows it: what clients call it, its limits, and the offers that
+serve it (gatewayz/chat/catalog.py loads them; providers may bring their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gatewayz.billing.pricing import Offer
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A model as clients see it, with its offers in priority order."""
+
+    id: str
+    name: str
+    context_length: int
+    max_output_tokens: int | None = None
+    description: str = ""
+    input_modalities: tuple[str, ...] = ("text",)
+    output_modalities: tuple[str, ...] = ("text",)
+    supported_parameters: tuple[str, ...] = ()
+    created: int = 0
+    max_image_tokens: int | None = None  # per input image; None: the gateway's default bound
+    offers: tuple[Offer, ...] = field(default=())
