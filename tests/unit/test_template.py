@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+import subprocess
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -225,7 +226,7 @@ def test_every_function_runs_on_the_common_layer_built_for_python_3_13(
     layer = template.layers["CommonLayer"]
     assert layer["ContentUri"] == "layers/common/"
     assert "python3.13" in layer["CompatibleRuntimes"]
-    assert resource(template, "CommonLayer")["Metadata"]["BuildMethod"] == "python3.13"
+    assert resource(template, "CommonLayer")["Metadata"]["BuildMethod"] == "makefile"
     assert (ROOT / "layers" / "common" / "requirements.txt").is_file()
     assert (ROOT / "layers" / "common" / "gatewayz" / "__init__.py").is_file()
     for function in template.functions.values():
@@ -489,3 +490,24 @@ def test_the_completion_event_carries_a_test_key_and_a_mock_request() -> None:
 
 def test_every_scheduled_job_has_an_event() -> None:
     assert {p.stem for p in (EVENTS / "scheduled").glob("*.json")} == JOBS
+
+
+def test_the_layer_build_leaves_out_the_local_tooling(tmp_path: Path) -> None:
+    # What `sam build` runs for CommonLayer, with pip replaced by a no-op (make-template-check
+    # runs the real one): the package goes in whole, except gatewayz/dev.
+    layer = ROOT / "layers" / "common"
+    subprocess.run(
+        ["make", "--silent", "-C", str(layer), "build-CommonLayer",
+         f"ARTIFACTS_DIR={tmp_path}", "PIP=true"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    built = tmp_path / "python" / "gatewayz"
+    source = layer / "gatewayz"
+    expected = {
+        p.relative_to(source)
+        for p in source.rglob("*.py")
+        if p.relative_to(source).parts[0] != "dev" and "__pycache__" not in p.parts
+    }
+    assert {p.relative_to(built) for p in built.rglob("*") if p.is_file()} == expected
+    assert (built / "chat" / "completions.py").is_file()
+    assert not (built / "dev").exists()
