@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,14 @@ def _seed() -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    if signum != signal.SIGTERM:
+        # As SIGTERM, which uvicorn, while it serves, answers by shutting down cleanly.
+        signal.raise_signal(signal.SIGTERM)
+        return
+    raise SystemExit(128 + signum)
+
+
 def _dev(host: str, port: int) -> int:
     import uvicorn
 
@@ -57,6 +66,12 @@ def _dev(host: str, port: int) -> int:
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")
+    # Python dies of SIGTERM and SIGHUP without running its exit hooks, one of which stops
+    # the embedded PostgreSQL: exit normally instead. (uvicorn handles SIGTERM while it
+    # serves, then raises it again once it has shut down, which lands here; an exception
+    # raised into a request in flight would not end the process.)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _exit_on_signal)
     root = config.project_root()
     home = config.home()
     print("gatewayz dev: preparing the database (embedded PostgreSQL unless DATABASE_URL)...")

