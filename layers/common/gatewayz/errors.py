@@ -101,6 +101,12 @@ class PermissionDenied(GatewayError):
     status, type, code = 403, "permission_error", "permission_denied"
 
 
+class RoleDenied(PermissionDenied):
+    """The user's role in the account does not allow this (owners and admins manage)."""
+
+    code = "role_denied"
+
+
 class ScopeDenied(PermissionDenied):
     """The key's scopes do not include this route."""
 
