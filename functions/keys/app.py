@@ -1,11 +1,59 @@
 """The keys function: API keys, the calling key, accounts, teams, audit logs and user
 admin (DESIGN §2).
 
-Until its issue lands this function serves only `GET /health`; its other paths are
-routed here by template.yaml and answer 404 in the error envelope.
+Paths not served yet are routed here by template.yaml and answer 404 in the error
+envelope.
 """
 
-from gatewayz.http import create_app, lambda_handler
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
-app = create_app("keys")
+from gatewayz.http import create_app, lambda_handler
+from gatewayz.identity import key_management
+
+# API keys: /v1/keys*, /v1/key
+keys_router = APIRouter()
+
+
+@keys_router.post("/v1/keys")
+async def create_key(request: Request) -> JSONResponse:
+    return JSONResponse(key_management.create(request, await request.body()), status_code=201)
+
+
+@keys_router.get("/v1/keys")
+async def list_keys(
+    request: Request,
+    limit: str | None = None,
+    cursor: str | None = None,
+    include_revoked: str | None = None,
+) -> JSONResponse:
+    return JSONResponse(key_management.list_keys(request, limit, cursor, include_revoked))
+
+
+@keys_router.get("/v1/keys/{key_id}")
+async def get_key(request: Request, key_id: str) -> JSONResponse:
+    return JSONResponse(key_management.get(request, key_id))
+
+
+@keys_router.patch("/v1/keys/{key_id}")
+async def update_key(request: Request, key_id: str) -> JSONResponse:
+    return JSONResponse(key_management.update(request, key_id, await request.body()))
+
+
+@keys_router.delete("/v1/keys/{key_id}")
+async def revoke_key(request: Request, key_id: str) -> JSONResponse:
+    return JSONResponse(key_management.revoke(request, key_id))
+
+
+@keys_router.post("/v1/keys/{key_id}/rotate")
+async def rotate_key(request: Request, key_id: str) -> JSONResponse:
+    return JSONResponse(key_management.rotate(request, key_id, await request.body()))
+
+
+@keys_router.get("/v1/key")
+async def current_key(request: Request) -> JSONResponse:
+    return JSONResponse(key_management.current(request))
+
+
+app = create_app("keys", [keys_router])
 handler = lambda_handler(app)

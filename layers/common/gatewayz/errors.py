@@ -88,6 +88,12 @@ class RevokedApiKey(InvalidApiKey):
     code = "revoked_api_key"
 
 
+class DisabledApiKey(InvalidApiKey):
+    """The key was disabled by its account (it can be enabled again)."""
+
+    code = "disabled_api_key"
+
+
 class InsufficientCredits(GatewayError):
     """The account (or the key's spending limit) cannot cover the request."""
 
@@ -137,6 +143,18 @@ class ModelNotAllowed(PermissionDenied):
     code = "model_not_allowed"
 
 
+class EscalationDenied(PermissionDenied):
+    """A key may not grant more than it holds, nor per-key limits above the plan's."""
+
+    code = "escalation_denied"
+
+
+class KeyLimitReached(PermissionDenied):
+    """The account already has as many live keys as its plan allows."""
+
+    code = "max_keys_reached"
+
+
 class NotFound(GatewayError):
     """No such path or resource."""
 
@@ -160,6 +178,12 @@ class Conflict(GatewayError):
 
     status, type, code = 409, "conflict_error", "idempotency_conflict"
     retryable = False
+
+
+class KeyRevoked(Conflict):
+    """The API key was revoked: it can no longer be changed or rotated."""
+
+    code = "key_revoked"
 
 
 class RequestTooLarge(GatewayError):

@@ -30,7 +30,16 @@ def _hold_sweeper() -> dict[str, Any]:
     return credits.release_expired_holds()
 
 
-JOBS: dict[str, Callable[[], dict[str, Any]]] = {"hold_sweeper": _hold_sweeper}
+def _key_rotation() -> dict[str, Any]:
+    from gatewayz.identity import key_rotation
+
+    return key_rotation.run()
+
+
+JOBS: dict[str, Callable[[], dict[str, Any]]] = {
+    "hold_sweeper": _hold_sweeper,
+    "key_rotation": _key_rotation,
+}
 
 
 class UnknownJob(Exception):

@@ -43,7 +43,7 @@ SELECT k.id, k.account_id, k.user_id, k.scopes, k.allowed_models, k.allowed_cidr
        k.concurrent_requests, k.limits_set_by_admin, k.spend_limit_nanos, k.expires_at,
        k.revoked_at, s.expires_at, a.status, a.plan_id, p.requests_per_minute,
        p.requests_per_day, p.tokens_per_minute, p.concurrent_requests, a.auth_version,
-       m.user_id IS NOT NULL
+       m.user_id IS NOT NULL, k.disabled
   FROM api_key_secrets s
   JOIN api_keys k ON k.id = s.key_id
   JOIN accounts a ON a.id = k.account_id
@@ -73,6 +73,7 @@ class Caller:
     plan_id: str
     auth_version: int = 0  # the account's, when this was looked up
     member: bool = True  # the key's user is still a member of the key's account
+    disabled: bool = False
     # When it was looked up (the cache's clock), and whether it came out of the cache
     # rather than from the database during this request.
     looked_up_at: float = field(default=0.0, compare=False)
@@ -196,7 +197,8 @@ def _lookup(digest: bytes, clock: float) -> Caller:
 def _caller(row: tuple[Any, ...], looked_up_at: float) -> Caller:
     (key_id, account_id, user_id, scopes, models, cidrs, referers, key_rpm, key_rpd, key_tpm,
      key_conc, by_admin, spend_limit, expires_at, revoked_at, secret_expires_at, status,
-     plan_id, plan_rpm, plan_rpd, plan_tpm, plan_conc, auth_version, member) = row  # fmt: skip
+     plan_id, plan_rpm, plan_rpd, plan_tpm, plan_conc, auth_version, member,
+     disabled) = row  # fmt: skip
 
     def effective(own: int | None, plan: int) -> int:
         if own is None:
@@ -235,6 +237,7 @@ def _caller(row: tuple[Any, ...], looked_up_at: float) -> Caller:
         plan_id=plan_id,
         auth_version=int(auth_version),
         member=bool(member),
+        disabled=bool(disabled),
         looked_up_at=looked_up_at,
     )
 
@@ -243,6 +246,8 @@ def _check(caller: Caller) -> None:
     now = datetime.now(UTC)
     if caller.revoked_at is not None and caller.revoked_at <= now:
         raise errors.RevokedApiKey("This API key was revoked.")
+    if caller.disabled:
+        raise errors.DisabledApiKey("This API key is disabled.")
     if caller.secret_expires_at is not None and caller.secret_expires_at <= now:
         raise errors.RevokedApiKey("This API key was rotated; use its new secret.")
     if caller.expires_at is not None and caller.expires_at <= now:

@@ -1,4 +1,4 @@
-"""API keys (DESIGN §8): generation, hashing, creation, revocation.
+"""API keys (DESIGN §8): generation, hashing, creation, rotation, revocation.
 
 A key is `gw_live_` (or `gw_test_`) + 32 random base62 characters, shown once. The
 database keeps only HMAC-SHA256(key, KEY_HASH_SECRET), a display prefix and the last 4.
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import timedelta
 
     import psycopg
 
@@ -79,24 +80,71 @@ def create(
     pepper: bytes,
     scopes: Sequence[str] = DEFAULT_SCOPES,
     environment: str = "live",
+    **columns: Any,
 ) -> NewKey:
-    """Insert a key and its first secret; the caller owns the transaction."""
+    """Insert a key and its first secret; the caller owns the transaction. `columns` are
+    further `api_keys` columns (limits, allowlists, dates), already validated."""
+    from psycopg import sql
+
     unknown = set(scopes) - set(SCOPES)
     if unknown:
         raise ValueError(f"unknown scopes: {sorted(unknown)}")
     secret = generate(environment)
-    prefix, last4 = secret[: len("gw_live_") + 4], secret[-4:]
+    prefix, last4 = _display(secret)
+    values: dict[str, Any] = {
+        "account_id": account_id,
+        "user_id": user_id,
+        "name": name,
+        "environment": environment,
+        "prefix": prefix,
+        "last4": last4,
+        "scopes": list(scopes),
+        **columns,
+    }
     row = cur.execute(
-        """INSERT INTO api_keys (account_id, user_id, name, environment, prefix, last4, scopes)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (account_id, user_id, name, environment, prefix, last4, list(scopes)),
+        sql.SQL("INSERT INTO api_keys ({}) VALUES ({}) RETURNING id").format(
+            sql.SQL(", ").join(map(sql.Identifier, values)),
+            sql.SQL(", ").join(sql.Placeholder() * len(values)),
+        ),
+        tuple(values.values()),
     ).fetchone()
     assert row is not None
+    _store(cur, str(row[0]), secret, pepper)
+    return NewKey(id=str(row[0]), secret=secret, prefix=prefix, last4=last4)
+
+
+def rotate(
+    cur: psycopg.Cursor[Any], key_id: str, *, environment: str, pepper: bytes, grace: timedelta
+) -> NewKey:
+    """Give a key a new secret; the caller owns the transaction (and checked the key is
+    its to rotate). Older secrets stop at the end of `grace` (at once for 0), or earlier
+    if an earlier rotation said so."""
+    cur.execute(
+        """UPDATE api_key_secrets SET expires_at = now() + %s
+            WHERE key_id = %s AND (expires_at IS NULL OR expires_at > now() + %s)""",
+        (grace, key_id, grace),
+    )
+    secret = generate(environment)
+    prefix, last4 = _display(secret)
+    _store(cur, key_id, secret, pepper)
+    cur.execute(
+        """UPDATE api_keys SET prefix = %s, last4 = %s, rotated_at = now(), updated_at = now()
+            WHERE id = %s""",
+        (prefix, last4, key_id),
+    )
+    return NewKey(id=key_id, secret=secret, prefix=prefix, last4=last4)
+
+
+def _display(secret: str) -> tuple[str, str]:
+    """What lists show of a secret: its prefix (environment and 4 characters) and last 4."""
+    return secret[: len("gw_live_") + 4], secret[-4:]
+
+
+def _store(cur: psycopg.Cursor[Any], key_id: str, secret: str, pepper: bytes) -> None:
     cur.execute(
         "INSERT INTO api_key_secrets (hash, key_id) VALUES (%s, %s)",
-        (hash_secret(secret, pepper), row[0]),
+        (hash_secret(secret, pepper), key_id),
     )
-    return NewKey(id=str(row[0]), secret=secret, prefix=prefix, last4=last4)
 
 
 def revoke(cur: psycopg.Cursor[Any], key_id: str, account_id: str) -> int | None:

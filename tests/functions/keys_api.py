@@ -1,0 +1,103 @@
+"""Calling the keys function's routes as API Gateway does: a real REST event through its
+Mangum handler, with the client IP in the request context."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gatewayz import config, db
+from gatewayz.identity import keys
+from tests.functions.events import event, invoke, json_body
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from gatewayz.identity.accounts import Owner
+
+CLIENT_IP = "203.0.113.7"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response of the keys function."""
+
+    status: int
+    body: Any
+    raw: str
+
+    @property
+    def code(self) -> str | None:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return error["code"] if error else None
+
+
+def call(
+    method: str,
+    path: str,
+    secret: str | None = None,
+    body: Any = None,
+    *,
+    ip: str = CLIENT_IP,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> Reply:
+    """One request to the keys function; `ip` is the source API Gateway saw."""
+    sent = {"Host": "api.example.com", "Accept": "application/json", **(headers or {})}
+    if secret is not None:
+        sent["Authorization"] = f"Bearer {secret}"
+    raw_body = None
+    if body is not None:
+        raw_body = body if isinstance(body, str) else json.dumps(body)
+        sent["Content-Type"] = "application/json"
+        sent["Content-Length"] = str(len(raw_body.encode()))
+    lambda_event = event(
+        "keys",
+        httpMethod=method,
+        path=path,
+        headers=sent,
+        body=raw_body,
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+    )
+    lambda_event["requestContext"]["identity"]["sourceIp"] = ip
+    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
+    result = invoke("keys", lambda_event)
+    return Reply(result["statusCode"], json_body(result), result["body"])
+
+
+def member_key(owner: Owner, role: str, scopes: tuple[str, ...] = keys.DEFAULT_SCOPES) -> Any:
+    """A new user with `role` in the owner's account, and a key of theirs."""
+    with db.transaction() as cur:
+        row = cur.execute(
+            "INSERT INTO users (email) VALUES (%s) RETURNING id",
+            (f"{role}-{uuid.uuid4().hex[:10]}@example.com",),
+        ).fetchone()
+        assert row is not None
+        cur.execute(
+            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
+            (owner.account_id, row[0], role),
+        )
+        return keys.create(cur, account_id=owner.account_id, user_id=str(row[0]), name=role,
+                           pepper=config.key_hash_secret(), scopes=scopes)  # fmt: skip
+
+
+def audit_rows(conn: psycopg.Connection, key_id: str) -> list[tuple[Any, ...]]:
+    """(action, actor_kind, actor_key_id, before, after) of a key's audit rows, oldest first."""
+    return conn.execute(
+        """SELECT action, actor_kind, actor_key_id::text, before, after FROM audit_log
+            WHERE target_type = 'api_key' AND target_id = %s ORDER BY id""",
+        (key_id,),
+    ).fetchall()
+
+
+def key_row(conn: psycopg.Connection, key_id: str) -> tuple[Any, ...]:
+    """What a change could touch: (name, scopes, disabled, revoked_at, updated_at)."""
+    row = conn.execute(
+        "SELECT name, scopes, disabled, revoked_at, updated_at FROM api_keys WHERE id = %s",
+        (key_id,),
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
