@@ -50,7 +50,7 @@ class _Fields(BaseModel):
     allowed_cidrs: Annotated[list[str], Field(max_length=MAX_ENTRIES)] | None = None
     allowed_referers: Annotated[list[str], Field(max_length=MAX_ENTRIES)] | None = None
     expires_at: datetime | None = None
-    limit: StrictInt | StrictFloat | None = None
+    limit: StrictFloat | None = None  # strict floats take ints too, never strings or booleans
     limit_reset: Literal["daily", "weekly", "monthly"] | None = None
     requests_per_minute: Count | None = None
     requests_per_day: Count | None = None
@@ -161,7 +161,7 @@ class KeyRotate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_hours: Annotated[StrictInt | StrictFloat, Field(ge=0, le=720)] = 24
+    grace_period_hours: Annotated[StrictFloat, Field(ge=0, le=720)] = 24
 
     @property
     def grace(self) -> timedelta:
