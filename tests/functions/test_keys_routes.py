@@ -34,7 +34,8 @@ def test_create_shows_the_secret_once_and_the_key_works(conn: psycopg.Connection
     expires = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     body = {
         "name": "ci", "environment": "test", "scopes": ["chat", "models:read"],
-        "allowed_models": ["openai/*", "mistral/small"], "allowed_cidrs": ["10.1.2.3/16", "2001:db8::/32"],
+        "allowed_models": ["openai/*", "mistral/small"],
+        "allowed_cidrs": ["10.1.2.3/16", "2001:db8::/32"],
         "allowed_referers": ["*.Example.com", "app.test.io"], "expires_at": expires,
         "limit": 2.5, "limit_reset": "weekly", "requests_per_minute": 10, "requests_per_day": 100,
         "tokens_per_minute": 1000, "concurrent_requests": 2, "rotation_period_days": 30,
@@ -42,7 +43,8 @@ def test_create_shows_the_secret_once_and_the_key_works(conn: psycopg.Connection
     reply = call("POST", "/v1/keys", admin.secret, body)
     assert reply.status == 201, reply.raw
     secret, key = reply.body["key"], reply.body["data"]
-    assert secret.startswith("gw_test_") and len(secret) == len("gw_test_") + 32
+    assert secret.startswith("gw_test_")
+    assert len(secret) == len("gw_test_") + 32
     assert (key["prefix"], key["last4"]) == (secret[:12], secret[-4:])
     expected = {**body, "allowed_cidrs": ["10.1.0.0/16", "2001:db8::/32"],
                 "allowed_models": ["mistral/small", "openai/*"],
@@ -199,7 +201,8 @@ def test_revoke_answers_the_revoked_key_and_it_is_refused_next(conn: psycopg.Con
     caller = new_key(owner)
     target = new_key(owner)
     reply = call("DELETE", f"/v1/keys/{target.id}", caller.secret)
-    assert reply.status == 200 and reply.body["data"]["revoked_at"] is not None
+    assert reply.status == 200
+    assert reply.body["data"]["revoked_at"] is not None
     refused = call("GET", "/v1/key", target.secret)
     assert (refused.status, refused.code) == (401, "revoked_api_key")
     again = call("DELETE", f"/v1/keys/{target.id}", caller.secret)
@@ -265,7 +268,7 @@ def test_the_secret_appears_in_no_later_response_log_line_or_column(
     assert "/v1/keys" in logged  # the request lines were written, with their fields
     assert all(secret not in logged for secret in secrets)
     for table in ("api_keys", "api_key_secrets", "audit_log", "email_outbox", "usage_records"):
-        text = " ".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))  # noqa: S608
+        text = " ".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))
         assert all(secret[8:] not in text for secret in secrets), table
 
 

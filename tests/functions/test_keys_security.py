@@ -136,8 +136,9 @@ def test_each_route_works_for_a_key_inside_every_rule(
     make_rotated(timedelta(hours=1))(caller.id)  # the old secret is inside its grace
     # No wider than the caller, who may then rotate it and learn its secret.
     target = new_key(owner, allowed_cidrs=["192.0.2.0/25"], allowed_referers=["*.example.com"])
+    headers = {"Referer": "https://app.example.com/x", "X-Forwarded-For": "1.2.3.4"}
     reply = call(method, path.format(id=target.id), caller.secret, body, ip="192.0.2.44",
-                 headers={"Referer": "https://app.example.com/x", "X-Forwarded-For": "1.2.3.4"})  # fmt: skip
+                 headers=headers)  # fmt: skip
     assert reply.status == ok, reply.raw
     if method != "GET":
         actions = [row[0] for row in conn.execute(
