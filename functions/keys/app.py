@@ -9,14 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gatewayz.http import create_app, lambda_handler
-from gatewayz.identity import key_management
 
-# API keys: /v1/keys*, /v1/key
+# API keys: /v1/keys*, /v1/key. The routes import the package on first use: psycopg is
+# not loaded at import (cold start).
 keys_router = APIRouter()
 
 
 @keys_router.post("/v1/keys")
 async def create_key(request: Request) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.create(request, await request.body()), status_code=201)
 
 
@@ -27,31 +29,43 @@ async def list_keys(
     cursor: str | None = None,
     include_revoked: str | None = None,
 ) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.list_keys(request, limit, cursor, include_revoked))
 
 
 @keys_router.get("/v1/keys/{key_id}")
 async def get_key(request: Request, key_id: str) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.get(request, key_id))
 
 
 @keys_router.patch("/v1/keys/{key_id}")
 async def update_key(request: Request, key_id: str) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.update(request, key_id, await request.body()))
 
 
 @keys_router.delete("/v1/keys/{key_id}")
 async def revoke_key(request: Request, key_id: str) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.revoke(request, key_id))
 
 
 @keys_router.post("/v1/keys/{key_id}/rotate")
 async def rotate_key(request: Request, key_id: str) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.rotate(request, key_id, await request.body()))
 
 
 @keys_router.get("/v1/key")
 async def current_key(request: Request) -> JSONResponse:
+    from gatewayz.identity import key_management
+
     return JSONResponse(key_management.current(request))
 
 

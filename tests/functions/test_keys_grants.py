@@ -112,8 +112,9 @@ def test_a_key_cannot_grant_more_than_it_holds(
 
 def test_a_new_key_takes_the_callers_restrictions_unless_it_narrows_them() -> None:
     owner = new_owner()
-    caller = new_key(owner, scopes=["keys:write", "keys:read", "chat"], spend_limit_nanos=5 * 10**9,
-                     limit_reset="weekly", allowed_models=["openai/*"], requests_per_minute=9)  # fmt: skip
+    caller = new_key(owner, scopes=["keys:write", "keys:read", "chat"],
+                     spend_limit_nanos=5 * 10**9, limit_reset="weekly",
+                     allowed_models=["openai/*"], requests_per_minute=9)  # fmt: skip
     inherited = call("POST", "/v1/keys", caller.secret, {"name": "child"})
     assert inherited.status == 201, inherited.raw
     data = inherited.body["data"]

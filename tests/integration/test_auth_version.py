@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # api_keys columns the lookup does not read (or the request path writes): no bump.
 NOT_READ_BY_AUTH = {
     "id", "name", "environment", "prefix", "last4", "spent_nanos", "rotation_period",
-    "rotated_at", "last_used_at", "created_at", "updated_at",
+    "rotated_at", "last_used_at", "created_at", "updated_at", "limit_reset", "spent_since",
 }  # fmt: skip
 
 
@@ -67,6 +67,7 @@ def test_every_change_to_a_key_bumps_its_accounts_version(
         "limits_set_by_admin = true",
         "spend_limit_nanos = 5",
         "expires_at = now() + interval '1 day'",
+        "disabled = true",
         "revoked_at = now()",
     ):
         assert bumps(conn, account, update(assignment)) == 1, assignment
