@@ -59,11 +59,11 @@ async def test_health_goes_to_the_streaming_chat_app(
 async def test_a_buffered_route_reaches_its_function_through_an_api_gateway_event(
     client: httpx.AsyncClient,
 ) -> None:
-    # The keys function has no /v1/keys route yet: its own app answers 404, with the
-    # request id its middleware adds (the local gateway's own 404 has none).
+    # Without a key the keys function's own app answers 401, with the request id its
+    # middleware adds (the local gateway authenticates nothing, and its 404 has none).
     response = await client.get("/v1/keys?limit=5")
-    assert response.status_code == 404
-    assert response.json()["error"]["message"] == "Unknown path: GET /v1/keys."
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
     assert response.headers["x-request-id"].startswith("req_")
 
 
