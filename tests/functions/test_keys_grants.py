@@ -128,6 +128,22 @@ def test_a_new_key_takes_the_callers_restrictions_unless_it_narrows_them() -> No
     assert narrower.body["data"]["limit_reset"] is None  # a one-off $1 grants less than $5 weekly
 
 
+def test_a_limit_and_its_reset_are_checked_together_on_update(conn: psycopg.Connection) -> None:
+    owner = new_owner()
+    caller = new_key(owner, spend_limit_nanos=5 * 10**9, limit_reset="monthly")
+    target = new_key(owner, spend_limit_nanos=10**9, limit_reset="daily")
+    before = key_row(conn, target.id)
+    reply = call("PATCH", f"/v1/keys/{target.id}", caller.secret, {"limit": 5})
+    assert (reply.status, reply.code, reply.body["error"]["param"]) == (
+        403, "escalation_denied", "limit_reset")  # fmt: skip
+    assert key_row(conn, target.id) == before
+    lowered = call("PATCH", f"/v1/keys/{target.id}", caller.secret, {"limit": 0.5})
+    assert lowered.status == 403  # still daily, which the caller's monthly limit is not
+    ok = call("PATCH", f"/v1/keys/{target.id}", caller.secret, {"limit": 5, "limit_reset": None})
+    assert ok.status == 200, ok.raw
+    assert (ok.body["data"]["limit"], ok.body["data"]["limit_reset"]) == (5.0, None)
+
+
 def test_a_key_may_not_rotate_a_key_that_holds_more(conn: psycopg.Connection) -> None:
     owner = new_owner()
     wider = new_key(owner)

@@ -109,7 +109,12 @@ def update(request: Request, key_id: str, raw: bytes) -> dict[str, Any]:
         before = _target(cur, actor, key_id)
         if before["revoked_at"] is not None:
             raise errors.KeyRevoked("This API key is revoked; it can no longer be changed.")
-        by_admin = key_bounds.check(key_bounds.load(cur, actor), sent)
+        # A limit and its reset grant together: check the pair the key will have.
+        checked = dict(sent)
+        if "limit" in sent or "limit_reset" in sent:
+            checked.setdefault("limit", before["spend_limit_nanos"])
+            checked.setdefault("limit_reset", before["limit_reset"])
+        by_admin = key_bounds.check(key_bounds.load(cur, actor), checked)
         columns = _columns(sent)
         if by_admin:
             columns["limits_set_by_admin"] = True
