@@ -156,11 +156,34 @@ def key_hash_secret() -> bytes:
         return value.get_secret_value().encode()
     if in_lambda():
         raise MissingConfiguration("KEY_HASH_SECRET")
-    path = home() / "key_hash_secret"
+    return _local_secret("key_hash_secret").encode()
+
+
+@lru_cache(maxsize=1)
+def session_jwt_secret() -> bytes:
+    """The HS256 secret of Supabase session tokens (`SUPABASE_JWT_SECRET`).
+
+    Locally, when it is unset, one is generated once into the state directory: the
+    secret `gatewayz session` signs its tokens with, so sign-up works offline.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    value = get_settings().supabase_jwt_secret
+    if value is not None:
+        return value.get_secret_value().encode()
+    if in_lambda():
+        raise MissingConfiguration("SUPABASE_JWT_SECRET")
+    return _local_secret("supabase_jwt_secret").encode()
+
+
+def _local_secret(name: str) -> str:
+    """The secret kept in the state directory's file `name`, generated on first use."""
+    path = home() / name
     if not path.exists():
         # Written aside, then linked into place: two processes starting at once agree on
-        # one pepper, and no reader ever sees a half-written file.
-        tmp = path.with_name(f".key_hash_secret.{os.getpid()}")
+        # one secret, and no reader ever sees a half-written file.
+        tmp = path.with_name(f".{name}.{os.getpid()}")
         tmp.write_text(secrets.token_urlsafe(48))
         tmp.chmod(0o600)
         try:
@@ -169,7 +192,7 @@ def key_hash_secret() -> bytes:
             pass
         finally:
             tmp.unlink()
-    return path.read_text().strip().encode()
+    return path.read_text().strip()
 
 
 def project_root() -> Path:
