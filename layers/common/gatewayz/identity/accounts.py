@@ -138,7 +138,8 @@ def profile(principal: Principal, *, cur: psycopg.Cursor[Any] | None = None) -> 
             "name": name,
             "plan": plan_id,
             "status": status,
-            "balance": money.nanos_to_usd(int(balance)),
+            # A JSON number: exact to the nano-dollar below $10 million (float's 16 digits).
+            "balance": float(money.nanos_to_usd(int(balance))),
             "trial_started_at": trial_started,
             "trial_ends_at": trial_ends,
             "created_at": account_created,
