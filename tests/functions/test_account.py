@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from gatewayz import db
+from gatewayz.identity.accounts import Owner
 from tests import ledger
+from tests.factories import new_key
 from tests.fakes.supabase_auth import HS256_SECRET, SigningKey, claims, project, sign
 from tests.functions.events import event, function, invoke, json_body
 
@@ -249,8 +251,8 @@ async def test_closing_revokes_every_key_keeps_the_ledger_and_anonymises_the_own
     refused = await chat(key)
     assert (refused["statusCode"], json_body(refused)["error"]["code"]) == (401, "revoked_api_key")
     error_of(await client.get("/v1/account", headers=bearer(key)), 401, "revoked_api_key")
-    assert conn.execute("SELECT count(*) FROM api_keys WHERE account_id = %s AND revoked_at IS NULL",
-                        (account["id"],)).fetchone() == (0,)  # fmt: skip
+    live = "SELECT count(*) FROM api_keys WHERE account_id = %s AND revoked_at IS NULL"
+    assert conn.execute(live, (account["id"],)).fetchone() == (0,)
     assert ledger.invariant_holds(conn, account["id"])
     assert len(conn.execute("SELECT 1 FROM credit_transactions WHERE account_id = %s",
                             (account["id"],)).fetchall()) >= 2  # trial and usage  # fmt: skip
@@ -303,9 +305,6 @@ async def test_bad_credentials_and_input_are_refused_with_their_codes(
 async def test_a_key_needs_a_read_scope_and_an_rs256_session_works_too(
     client: httpx.AsyncClient, fake: FakeAuth
 ) -> None:
-    from tests.factories import new_key
-    from gatewayz.identity.accounts import Owner
-
     signing = fake.publish(SigningKey("RS256"))
     person = Person(fake)
     token = sign(claims(person.email, sub=person.sub, iss=fake.issuer), signing)
@@ -329,8 +328,9 @@ async def test_an_e_mail_taken_by_another_user_is_a_409(
 def test_sign_up_through_an_api_gateway_event(fake: FakeAuth) -> None:
     person = Person(fake)
     headers = {"Authorization": f"Bearer {person.token()}", "Content-Type": "application/json"}
-    created = invoke("keys", event("keys", httpMethod="POST", path="/v1/account",
-                                   headers=headers, body='{"display_name": "Via Gateway"}'))  # fmt: skip
+    body = '{"display_name": "Via Gateway"}'
+    post = event("keys", httpMethod="POST", path="/v1/account", headers=headers, body=body)
+    created = invoke("keys", post)
     assert created["statusCode"] == 201, created["body"]
     assert json_body(created)["data"]["user"]["display_name"] == "Via Gateway"
     again = invoke("keys", event("keys", httpMethod="GET", path="/v1/account", headers=headers))
