@@ -151,12 +151,7 @@ def key_hash_secret() -> bytes:
     Raises:
         MissingConfiguration: unset inside Lambda.
     """
-    value = get_settings().key_hash_secret
-    if value is not None:
-        return value.get_secret_value().encode()
-    if in_lambda():
-        raise MissingConfiguration("KEY_HASH_SECRET")
-    return _local_secret("key_hash_secret").encode()
+    return _secret_or_local("key_hash_secret")
 
 
 @lru_cache(maxsize=1)
@@ -169,16 +164,21 @@ def session_jwt_secret() -> bytes:
     Raises:
         MissingConfiguration: unset inside Lambda.
     """
-    value = get_settings().supabase_jwt_secret
+    return _secret_or_local("supabase_jwt_secret")
+
+
+def _secret_or_local(name: str) -> bytes:
+    """Secret setting `name`; unset outside Lambda, the one kept in the state directory's
+    file `name`, generated on first use.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    value: SecretStr | None = getattr(get_settings(), name)
     if value is not None:
         return value.get_secret_value().encode()
     if in_lambda():
-        raise MissingConfiguration("SUPABASE_JWT_SECRET")
-    return _local_secret("supabase_jwt_secret").encode()
-
-
-def _local_secret(name: str) -> str:
-    """The secret kept in the state directory's file `name`, generated on first use."""
+        raise MissingConfiguration(name.upper())
     path = home() / name
     if not path.exists():
         # Written aside, then linked into place: two processes starting at once agree on
@@ -192,7 +192,7 @@ def _local_secret(name: str) -> str:
             pass
         finally:
             tmp.unlink()
-    return path.read_text().strip()
+    return path.read_text().strip().encode()
 
 
 def project_root() -> Path:
