@@ -1,4 +1,4 @@
--- Sign-up with a Supabase Auth session (DESIGN §4, §5, §8): one trial per e-mail address,
+-- Sign-up with a Supabase Auth session: one trial per e-mail address,
 -- ever, and the dates of closed accounts and of users who left.
 
 -- Who had a trial, by the SHA-256 of the normalised e-mail address: the address itself is

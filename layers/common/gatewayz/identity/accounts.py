@@ -1,4 +1,4 @@
-"""Accounts and their people (DESIGN §4): a personal account per user, owned by them;
+"""Accounts and their people: a personal account per user, owned by them;
 what `/v1/account` shows of it, changes in it, and closing it.
 
 Closing keeps the account's row and its ledger (money history is never deleted): its keys

@@ -28,6 +28,7 @@ ROLES = ("owner", "admin", "member")
 MANAGERS = frozenset({"owner", "admin"})
 ACCOUNT_HEADER = "x-gatewayz-account"
 KEY_PREFIXES = ("gw_live_", "gw_test_")
+_NOT_SIGNED_UP = "No Gatewayz account for this session yet: create it with POST /v1/account."
 
 # The user's personal account (no header), or the account the header names.
 _SESSION_LOOKUP = """
@@ -109,16 +110,12 @@ def from_session(request: Request, session: sessions.Session, scopes: tuple[str,
     account = _account_header(request)
     row = db.execute(_SESSION_LOOKUP, {"sub": session.auth_user_id, "account": account}).fetchone()
     if row is None:
-        raise errors.AccountNotFound(
-            "No Gatewayz account for this session yet: create it with POST /v1/account."
-        )
+        raise errors.AccountNotFound(_NOT_SIGNED_UP)
     user_id, is_admin, account_id, role, status = row
     if account_id is None:
         if account is not None:
             raise errors.NotFound("No such account.", param="X-Gatewayz-Account")
-        raise errors.AccountNotFound(
-            "No Gatewayz account for this session yet: create it with POST /v1/account."
-        )
+        raise errors.AccountNotFound(_NOT_SIGNED_UP)
     if status != "active":
         raise errors.AccountInactive(f"This account is {status}.")
     granted = role_scopes(str(role), is_admin=bool(is_admin))

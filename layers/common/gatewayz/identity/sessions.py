@@ -1,4 +1,4 @@
-"""Supabase Auth sessions (DESIGN §5, §8): a signed-in person's access token, verified.
+"""Supabase Auth sessions: a signed-in person's access token, verified.
 
 Supabase Auth signs a session's access token (a JWT) either with the project's shared
 secret (HS256, `SUPABASE_JWT_SECRET`) or with one of its asymmetric signing keys (RS256,

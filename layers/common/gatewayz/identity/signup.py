@@ -1,4 +1,4 @@
-"""Sign-up with a Supabase session (DESIGN §4, §8): on first use the user, a personal
+"""Sign-up with a Supabase session: on first use the user, a personal
 account and a first key, in one transaction; the trial for a verified e-mail, once per
 address ever.
 
