@@ -249,6 +249,15 @@ async def test_closing_revokes_every_key_keeps_the_ledger_and_anonymises_the_own
     closed = await client.delete("/v1/account", headers=bearer(key))
     assert closed.status_code == 200, closed.text
     assert closed.json()["data"]["account"]["status"] == "closed"
+    audit_row = conn.execute(
+        """SELECT actor_kind, before, after FROM audit_log
+            WHERE account_id = %s AND action = 'account.close'""",
+        (account["id"],),
+    ).fetchall()
+    key_id = conn.execute("SELECT id::text FROM api_keys WHERE account_id = %s", (account["id"],))
+    assert audit_row == [
+        ("key", {"status": "active"}, {"status": "closed", "revoked_keys": [key_id.fetchone()[0]]})
+    ]
     refused = await chat(key)
     assert (refused["statusCode"], json_body(refused)["error"]["code"]) == (401, "revoked_api_key")
     error_of(await client.get("/v1/account", headers=bearer(key)), 401, "revoked_api_key")
