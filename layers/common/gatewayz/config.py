@@ -151,16 +151,39 @@ def key_hash_secret() -> bytes:
     Raises:
         MissingConfiguration: unset inside Lambda.
     """
-    value = get_settings().key_hash_secret
+    return _secret_or_local("key_hash_secret")
+
+
+@lru_cache(maxsize=1)
+def session_jwt_secret() -> bytes:
+    """The HS256 secret of Supabase session tokens (`SUPABASE_JWT_SECRET`).
+
+    Locally, when it is unset, one is generated once into the state directory: the
+    secret `gatewayz session` signs its tokens with, so sign-up works offline.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    return _secret_or_local("supabase_jwt_secret")
+
+
+def _secret_or_local(name: str) -> bytes:
+    """Secret setting `name`; unset outside Lambda, the one kept in the state directory's
+    file `name`, generated on first use.
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    value: SecretStr | None = getattr(get_settings(), name)
     if value is not None:
         return value.get_secret_value().encode()
     if in_lambda():
-        raise MissingConfiguration("KEY_HASH_SECRET")
-    path = home() / "key_hash_secret"
+        raise MissingConfiguration(name.upper())
+    path = home() / name
     if not path.exists():
         # Written aside, then linked into place: two processes starting at once agree on
-        # one pepper, and no reader ever sees a half-written file.
-        tmp = path.with_name(f".key_hash_secret.{os.getpid()}")
+        # one secret, and no reader ever sees a half-written file.
+        tmp = path.with_name(f".{name}.{os.getpid()}")
         tmp.write_text(secrets.token_urlsafe(48))
         tmp.chmod(0o600)
         try:

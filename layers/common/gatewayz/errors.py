@@ -94,6 +94,18 @@ class DisabledApiKey(InvalidApiKey):
     code = "disabled_api_key"
 
 
+class InvalidSession(GatewayError):
+    """A Supabase session token that is malformed, forged, or not meant for us."""
+
+    status, type, code = 401, "authentication_error", "invalid_session"
+
+
+class ExpiredSession(InvalidSession):
+    """The session token is past its expiry: refresh it and try again."""
+
+    code = "expired_session"
+
+
 class InsufficientCredits(GatewayError):
     """The account (or the key's spending limit) cannot cover the request."""
 
@@ -167,6 +179,12 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class AccountNotFound(NotFound):
+    """The session's user has no account here yet (sign up with POST /v1/account)."""
+
+    code = "account_not_found"
+
+
 class MethodNotAllowed(GatewayError):
     """The path exists but not with this method."""
 
@@ -184,6 +202,12 @@ class KeyRevoked(Conflict):
     """The API key was revoked: it can no longer be changed or rotated."""
 
     code = "key_revoked"
+
+
+class EmailInUse(Conflict):
+    """Another user here already has this e-mail address."""
+
+    code = "email_in_use"
 
 
 class RequestTooLarge(GatewayError):

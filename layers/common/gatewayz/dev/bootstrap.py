@@ -4,12 +4,18 @@ The admin key holds every scope; the demo key belongs to a user on the trial pla
 $10 trial credit is in the ledger. Both secrets are saved to `<state dir>/dev-keys.json`
 (shown once, like any key, so this file is the only copy) and reused while they still
 authenticate.
+
+Sign-up works offline too: `session_token` signs a Supabase-style session token with the
+local session secret (generated into the state directory when SUPABASE_JWT_SECRET is
+unset), which `POST /v1/account` accepts as it would a real Supabase session.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +29,9 @@ if TYPE_CHECKING:
 
 ADMIN_EMAIL = "admin@gatewayz.dev.local"
 DEMO_EMAIL = "demo@gatewayz.dev.local"
+# Local Supabase user ids derive from the e-mail, so one address is one user across tokens.
+_LOCAL_USERS = uuid.UUID("6f1c2d1e-7a43-4c55-9a0e-2b6f0c9d8e11")
+SESSION_TTL_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +107,26 @@ def _works(conn: psycopg.Connection[Any], secret: str, pepper: bytes) -> bool:
         (keys.hash_secret(secret, pepper),),
     ).fetchone()
     return row is not None
+
+
+def session_token(
+    email: str, *, verified: bool = True, ttl_s: int = SESSION_TTL_S, now: float | None = None
+) -> str:
+    """A session token for `email` as Supabase Auth would issue it after an e-mail sign-in
+    (its claims and HS256 signature), signed with the session secret in use here."""
+    import jwt
+
+    issued = int(time.time() if now is None else now)
+    subject = str(uuid.uuid5(_LOCAL_USERS, email.strip().lower()))
+    url = config.get_settings().supabase_url
+    claims = {
+        "aud": "authenticated", "exp": issued + ttl_s, "iat": issued, "sub": subject,
+        "email": email.strip(), "phone": "", "role": "authenticated", "aal": "aal1",
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {"email": email.strip(), "email_verified": verified,
+                          "phone_verified": False, "sub": subject},
+        "amr": [{"method": "password", "timestamp": issued}],
+        "session_id": str(uuid.uuid4()), "is_anonymous": False,
+        **({"iss": f"{url.rstrip('/')}/auth/v1"} if url else {}),
+    }  # fmt: skip
+    return jwt.encode(claims, config.session_jwt_secret(), algorithm="HS256")

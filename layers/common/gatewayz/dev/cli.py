@@ -1,4 +1,4 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--seed", action="store_true", help="also load plans and the catalog")
     commands.add_parser("seed", help="upsert plans and the model catalog")
+    session = commands.add_parser(
+        "session", help="print a local Supabase-style session token (sign up with it)"
+    )
+    session.add_argument("email")
+    session.add_argument(
+        "--unverified", action="store_true", help="an e-mail not yet confirmed (no trial)"
+    )
+    session.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port)
     if args.command == "migrate":
         return _migrate(seed=args.seed)
+    if args.command == "session":
+        return _session(args.email, verified=not args.unverified, ttl_s=args.ttl)
     return _seed()
+
+
+def _session(email: str, *, verified: bool, ttl_s: int) -> int:
+    from gatewayz.dev import bootstrap
+
+    if "@" not in email or ttl_s <= 0:
+        print("gatewayz session: give an e-mail address and a positive --ttl", file=sys.stderr)
+        return 2
+    print(bootstrap.session_token(email, verified=verified, ttl_s=ttl_s))
+    return 0
 
 
 def _migrate(*, seed: bool) -> int:
@@ -77,6 +97,7 @@ def _dev(host: str, port: int) -> int:
     print("gatewayz dev: preparing the database (embedded PostgreSQL unless DATABASE_URL)...")
     done = bootstrap.prepare_database(root)
     keys = bootstrap.dev_keys(home)
+    config.session_jwt_secret()  # what `gatewayz session` signs with, made now if missing
     done.update(_served())
     template = samtemplate.load(root / "template.yaml")
     functions = local.load_functions(root, template)
@@ -126,6 +147,11 @@ providers: {", ".join(done["providers"])}
   admin key: {keys.admin_key}
   demo key:  {keys.demo_key}   ($10 trial credit)
   (saved to {home}/dev-keys.json)
+
+Sign up as a new user (a local Supabase-style session; `--unverified` gets no trial):
+
+  TOKEN=$(.venv/bin/gatewayz session me@example.com)
+  curl -s -X POST {base}/v1/account -H "Authorization: Bearer $TOKEN"
 
 Try it with the OpenAI SDK (paste into a shell in this folder):
 

@@ -1,14 +1,41 @@
-"""Accounts and their people (DESIGN §4): a personal account per user, owned by them."""
+"""Accounts and their people: a personal account per user, owned by them;
+what `/v1/account` shows of it, changes in it, and closing it.
+
+Closing keeps the account's row and its ledger (money history is never deleted): its keys
+are revoked, it stops serving, and the owner's personal data is anonymised.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.billing import credits
+from gatewayz import db, errors
+from gatewayz.billing import credits, money
+from gatewayz.identity import audit, auth
+from gatewayz.identity.principal import require_manager
 
 if TYPE_CHECKING:
     import psycopg
+    from starlette.requests import Request
+
+    from gatewayz.identity.principal import Principal
+
+# Read scopes: a key holding any of them may read its account (`GET /v1/account`).
+READ_SCOPES = ("keys:read", "billing:read", "keys:write", "billing:write")
+# Changes to the profile and the account: a key needs one of these.
+WRITE_SCOPES = ("keys:write", "billing:write")
+# Closing the account revokes every key, so it takes the key-managing scope.
+CLOSE_SCOPES = ("keys:write",)
+NAME_MAX = 200
+
+_PROFILE = """
+SELECT u.id, u.email, u.display_name, u.created_at, a.id, a.kind, a.name, a.plan_id,
+       a.status, a.balance_nanos, a.trial_started_at, a.trial_ends_at, a.created_at,
+       a.closed_at
+  FROM users u, accounts a
+ WHERE u.id = %s AND a.id = %s
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +65,19 @@ def create_personal(
            VALUES (%s, %s, %s, %s) RETURNING id""",
         (email, display_name, is_admin, auth_user_id),
     ).fetchone()
+    assert user is not None
+    return open_personal(cur, str(user[0]), name=display_name or email, plan_id=plan_id)
+
+
+def open_personal(cur: psycopg.Cursor[Any], user_id: str, *, name: str, plan_id: str) -> Owner:
+    """Open the personal account of an existing user, owned by them, on `plan_id` (a
+    trial plan starts the trial). The caller owns the transaction."""
     account = cur.execute(
         """INSERT INTO accounts (kind, name, plan_id) VALUES ('personal', %s, %s) RETURNING id""",
-        (display_name or email, plan_id),
+        (name[:200], plan_id),
     ).fetchone()
-    assert user is not None
     assert account is not None
-    owner = Owner(user_id=str(user[0]), account_id=str(account[0]))
+    owner = Owner(user_id=user_id, account_id=str(account[0]))
     cur.execute(
         "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, 'owner')",
         (owner.account_id, owner.user_id),
@@ -80,3 +113,165 @@ def start_trial(cur: psycopg.Cursor[Any], account_id: str) -> bool:
             description="Trial credit",
         )
     return True
+
+
+def profile(principal: Principal, *, cur: psycopg.Cursor[Any] | None = None) -> dict[str, Any]:
+    """The user, their account (balance in USD) and their role there, as the API shows it."""
+    query = (cur.execute if cur is not None else db.execute)(
+        _PROFILE, (principal.user_id, principal.account_id)
+    )
+    row = query.fetchone()
+    if row is None:
+        raise errors.AccountNotFound("No such account.")
+    (user_id, email, display_name, user_created, account_id, kind, name, plan_id, status,
+     balance, trial_started, trial_ends, account_created, closed_at) = row  # fmt: skip
+    return {
+        "user": {
+            "id": str(user_id),
+            "email": email,
+            "display_name": display_name,
+            "created_at": user_created,
+        },
+        "account": {
+            "id": str(account_id),
+            "kind": kind,
+            "name": name,
+            "plan": plan_id,
+            "status": status,
+            # A JSON number: exact to the nano-dollar below $10 million (float's 16 digits).
+            "balance": float(money.nanos_to_usd(int(balance))),
+            "trial_started_at": trial_started,
+            "trial_ends_at": trial_ends,
+            "created_at": account_created,
+            "closed_at": closed_at,
+        },
+        "role": principal.role,
+    }
+
+
+def update(
+    principal: Principal, changes: dict[str, Any], *, request: Request | None = None
+) -> dict[str, Any]:
+    """Change the user's `display_name` (None clears it) and, for the account's owner or
+    an admin, the account's `name`; one audit row per object changed. The new profile.
+
+    Raises:
+        InvalidRequest: nothing to change, or a blank or too long value (param named).
+        RoleDenied: `name` by a member.
+    """
+    if not changes:
+        raise errors.InvalidRequest("Nothing to change: send display_name or name.")
+    display_name = _text(changes, "display_name", nullable=True)
+    name = _text(changes, "name", nullable=False)
+    if "name" in changes:
+        require_manager(principal)
+    with db.transaction() as cur:
+        if "display_name" in changes:
+            _change(cur, principal, "users", principal.user_id, "display_name", display_name,
+                    action="user.update", target_type="user", request=request)  # fmt: skip
+        if "name" in changes:
+            _change(cur, principal, "accounts", principal.account_id, "name", name,
+                    action="account.update", target_type="account", request=request)  # fmt: skip
+        return profile(principal, cur=cur)
+
+
+def close(principal: Principal, *, request: Request | None = None) -> dict[str, Any]:
+    """Close the principal's account: revoke every key, mark it closed, keep the ledger,
+    and, for a personal account, anonymise its owner (e-mail replaced, Supabase id
+    cleared), so that signing in again starts afresh. Warm functions refuse the keys on
+    their next request. The closed account.
+
+    Raises:
+        RoleDenied: the principal is not the account's owner.
+    """
+    if principal.role != "owner":
+        raise errors.RoleDenied("Only the account's owner may close it.")
+    with db.transaction() as cur:
+        found = cur.execute(
+            "SELECT status, kind FROM accounts WHERE id = %s FOR UPDATE", (principal.account_id,)
+        ).fetchone()
+        if found is None:
+            raise errors.AccountNotFound("No such account.")
+        revoked = cur.execute(
+            """UPDATE api_keys SET revoked_at = now(), updated_at = now()
+                WHERE account_id = %s AND revoked_at IS NULL RETURNING id""",
+            (principal.account_id,),
+        ).fetchall()
+        cur.execute(
+            """UPDATE accounts SET status = 'closed', closed_at = now(), updated_at = now()
+                WHERE id = %s""",
+            (principal.account_id,),
+        )
+        if found[1] == "personal":
+            _anonymise(cur, principal.user_id)
+        audit.record(
+            cur, action="account.close", target_type="account", target_id=principal.account_id,
+            account_id=principal.account_id, principal=principal, before={"status": found[0]},
+            after={"status": "closed", "revoked_keys": [str(key_id) for (key_id,) in revoked]},
+            request=request,
+        )  # fmt: skip
+        closed = profile(principal, cur=cur)
+        version = cur.execute(
+            "SELECT auth_version FROM accounts WHERE id = %s", (principal.account_id,)
+        ).fetchone()
+    assert version is not None
+    auth.announce(principal.account_id, int(version[0]))
+    return closed
+
+
+def _anonymise(cur: psycopg.Cursor[Any], user_id: str) -> None:
+    cur.execute(
+        """UPDATE users SET email = 'deleted-' || id || '@deleted.invalid', display_name = NULL,
+                            auth_user_id = NULL, deleted_at = now(), updated_at = now()
+            WHERE id = %s""",
+        (user_id,),
+    )
+
+
+def _text(changes: dict[str, Any], field: str, *, nullable: bool) -> str | None:
+    """The stripped new value of `field`, checked; None when absent or cleared."""
+    if field not in changes:
+        return None
+    value = changes[field]
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > NAME_MAX:
+        raise errors.InvalidRequest(
+            f"{field} must be a non-blank string of at most {NAME_MAX} characters.", param=field
+        )
+    return value.strip()
+
+
+def _change(
+    cur: psycopg.Cursor[Any],
+    principal: Principal,
+    table: str,
+    row_id: str,
+    column: str,
+    value: str | None,
+    *,
+    action: str,
+    target_type: str,
+    request: Request | None,
+) -> None:
+    """Set one text column of one row, with its audit row (before and after)."""
+    from psycopg import sql
+
+    before = cur.execute(
+        sql.SQL("SELECT {} FROM {} WHERE id = %s FOR UPDATE").format(
+            sql.Identifier(column), sql.Identifier(table)
+        ),
+        (row_id,),
+    ).fetchone()
+    assert before is not None
+    cur.execute(
+        sql.SQL("UPDATE {} SET {} = %s, updated_at = now() WHERE id = %s").format(
+            sql.Identifier(table), sql.Identifier(column)
+        ),
+        (value, row_id),
+    )
+    audit.record(
+        cur, action=action, target_type=target_type, target_id=row_id,
+        account_id=principal.account_id, principal=principal,
+        before={column: before[0]}, after={column: value}, request=request,
+    )  # fmt: skip

@@ -2,18 +2,21 @@
 
 Management routes (keys, account, teams, provider keys, audit logs) accept an API key
 that holds the route's scope; the key acts as its user, in its account, with that user's
-role. (Sign-in with a Supabase session comes with `gatewayz.identity.sessions`.)
+role. Any other bearer is a Supabase session (`gatewayz.identity.sessions`): its user
+acts in their personal account, or in the account named by `X-Gatewayz-Account` when
+they are a member of it, with every scope of their role there.
 Resources are always read and written through `Principal.account_id`, never through an
 id the client sent, so another account's ids find nothing.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gatewayz import db, errors
-from gatewayz.identity import access
+from gatewayz.identity import access, auth, keys, sessions
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -23,6 +26,22 @@ if TYPE_CHECKING:
 ROLES = ("owner", "admin", "member")
 # Roles that may manage the account: its billing, its members and other members' keys.
 MANAGERS = frozenset({"owner", "admin"})
+ACCOUNT_HEADER = "x-gatewayz-account"
+KEY_PREFIXES = ("gw_live_", "gw_test_")
+_NOT_SIGNED_UP = "No Gatewayz account for this session yet: create it with POST /v1/account."
+
+# The user's personal account (no header), or the account the header names.
+_SESSION_LOOKUP = """
+SELECT u.id, u.is_admin, m.account_id, m.role, a.status
+  FROM users u
+  LEFT JOIN (memberships m JOIN accounts a ON a.id = m.account_id)
+    ON m.user_id = u.id
+   AND CASE WHEN %(account)s::uuid IS NULL THEN a.kind = 'personal' AND m.role = 'owner'
+            ELSE m.account_id = %(account)s::uuid END
+ WHERE u.auth_user_id = %(sub)s
+ ORDER BY a.created_at DESC
+ LIMIT 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +52,7 @@ class Principal:
     account_id: str
     role: str
     key: Caller | None = None
+    scopes: frozenset[str] = frozenset()  # the key's, or a session's role's
 
     @property
     def manages(self) -> bool:
@@ -49,14 +69,82 @@ def from_request(request: Request, scopes: tuple[str, ...]) -> Principal:
     """The principal behind the request's bearer credential.
 
     A key must hold one of `scopes` and pass its IP and origin allowlists; it is looked
-    up fresh, so a key revoked a moment ago is refused here.
+    up fresh, so a key revoked a moment ago is refused here. A session must belong to a
+    signed-up user who is a member of the account it acts in.
 
     Raises:
-        InvalidApiKey / ExpiredApiKey / RevokedApiKey: 401.
-        PermissionDenied (ScopeDenied, IpNotAllowed, ...): 403.
+        InvalidApiKey / ExpiredApiKey / RevokedApiKey: 401, the key cannot be used.
+        InvalidSession / ExpiredSession: 401, the session token cannot be used.
+        AccountNotFound: 404, the session's user has not signed up (or left).
+        NotFound: 404, `X-Gatewayz-Account` names an account the user is not in.
+        PermissionDenied (ScopeDenied, IpNotAllowed, AccountInactive, ...): 403.
     """
+    found = session_of(request)
+    if found is not None:
+        return from_session(request, found, scopes)
     caller = access.authorize(request, scopes, fresh=True)
-    return Principal(caller.user_id, caller.account_id, role_of(caller), key=caller)
+    return Principal(
+        caller.user_id, caller.account_id, role_of(caller), key=caller, scopes=caller.scopes
+    )
+
+
+def session_of(request: Request) -> sessions.Session | None:
+    """The verified session of the bearer, or None when the bearer is one of our keys.
+
+    Raises:
+        InvalidApiKey: no bearer at all.
+        InvalidSession / ExpiredSession: a session token that cannot be used.
+    """
+    token = auth.bearer(request.headers)
+    if token.startswith(KEY_PREFIXES):
+        return None
+    return sessions.verify(token)
+
+
+def from_session(request: Request, session: sessions.Session, scopes: tuple[str, ...]) -> Principal:
+    """The session's user in the account they act in, with every scope of their role.
+
+    Raises:
+        what `from_request` raises for a session.
+    """
+    account = _account_header(request)
+    row = db.execute(_SESSION_LOOKUP, {"sub": session.auth_user_id, "account": account}).fetchone()
+    if row is None:
+        raise errors.AccountNotFound(_NOT_SIGNED_UP)
+    user_id, is_admin, account_id, role, status = row
+    if account_id is None:
+        if account is not None:
+            raise errors.NotFound("No such account.", param="X-Gatewayz-Account")
+        raise errors.AccountNotFound(_NOT_SIGNED_UP)
+    if status != "active":
+        raise errors.AccountInactive(f"This account is {status}.")
+    granted = role_scopes(str(role), is_admin=bool(is_admin))
+    if scopes and granted.isdisjoint(scopes):
+        raise errors.ScopeDenied(f"Your role may not do this (needs one of {', '.join(scopes)}).")
+    return Principal(str(user_id), str(account_id), str(role), scopes=granted)
+
+
+def role_scopes(role: str, *, is_admin: bool = False) -> frozenset[str]:
+    """What a session may do in an account: managers everything a key can hold, members
+    all but `billing:write`; `admin` only for the platform's operators."""
+    granted = set(keys.DEFAULT_SCOPES)
+    if role not in MANAGERS:
+        granted.discard("billing:write")
+    if is_admin:
+        granted.add("admin")
+    return frozenset(granted)
+
+
+def _account_header(request: Request) -> str | None:
+    value = request.headers.get(ACCOUNT_HEADER)
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise errors.InvalidRequest(
+            "X-Gatewayz-Account must be an account id.", param="X-Gatewayz-Account"
+        ) from None
 
 
 def role_of(caller: Caller) -> str:
