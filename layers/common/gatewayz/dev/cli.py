@@ -1,4 +1,4 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `reencrypt`."""
 
 from __future__ import annotations
 
@@ -25,11 +25,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--seed", action="store_true", help="also load plans and the catalog")
     commands.add_parser("seed", help="upsert plans and the model catalog")
+    commands.add_parser(
+        "reencrypt", help="re-encrypt stored provider keys with the newest ENCRYPTION_KEYS key"
+    )
     args = parser.parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port)
     if args.command == "migrate":
         return _migrate(seed=args.seed)
+    if args.command == "reencrypt":
+        return _reencrypt()
     return _seed()
 
 
@@ -47,6 +52,28 @@ def _seed() -> int:
 
     counts = seed.apply(db.connection(), config.project_root() / "infra" / "seed")
     print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def _reencrypt() -> int:
+    """Every stored provider key under the newest key, so older keys can be dropped from
+    ENCRYPTION_KEYS; a second run re-encrypts nothing."""
+    from gatewayz import crypto, errors
+    from gatewayz.identity import provider_keys
+
+    try:
+        rotated, total = provider_keys.reencrypt()
+    except errors.MissingConfiguration as exc:
+        print(f"gatewayz reencrypt: {exc.message}", file=sys.stderr)
+        return 1
+    except crypto.Undecryptable:
+        print(
+            "gatewayz reencrypt: a stored provider key opens with none of ENCRYPTION_KEYS;"
+            " nothing was changed (add back the key that sealed it)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"re-encrypted {rotated} of {total} provider key(s) with the newest key")
     return 0
 
 
