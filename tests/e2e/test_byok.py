@@ -75,6 +75,7 @@ def extra(usage: object) -> dict[str, Any]:
 
 
 def test_the_accounts_own_key_serves_the_request_and_only_the_fee_is_charged(
+    gateway: str,
     client: openai.OpenAI,
     account: Account,
     upstreams: Upstreams,
@@ -106,6 +107,15 @@ def test_the_accounts_own_key_serves_the_request_and_only_the_fee_is_charged(
     assert row["is_byok"] is True
     assert (row["cost"], row["upstream_cost"], row["fee"]) == (charged, catalog, 0)
     assert ledger.invariant_holds(conn, account.account_id)
+
+    generation = httpx.get(
+        f"{gateway}/generation",
+        params={"id": answer.id},
+        headers={"authorization": f"Bearer {account.secret}"},
+    ).json()["data"]
+    assert generation["is_byok"] is True
+    assert round(generation["total_cost"] * 1e9) == charged
+    assert round(generation["upstream_inference_cost"] * 1e9) == catalog
 
 
 def test_a_stream_with_the_own_key_reports_and_charges_the_fee(
@@ -203,3 +213,15 @@ def test_after_the_key_is_deleted_our_key_serves_at_catalog_price(
     assert usage is not None
     assert before - account.balance() == catalog_nanos(usage.prompt_tokens, usage.completion_tokens)
     assert usage_row(account)["is_byok"] is False
+
+
+def test_a_provider_quoting_the_own_key_in_its_400_never_shows_it(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams, own_key: str
+) -> None:
+    body = {"error": {"message": f"bad request for key {own_key}", "code": "bad"}}
+    upstreams.primary.enqueue(Behaviour(status=400, error_body=body))
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    text = raised.value.response.text
+    assert "bad request for key [redacted]" in text
+    assert own_key not in text

@@ -101,10 +101,11 @@ class Budget:
 
 
 def plan(
-    attempts: list[Attempt], request: CompletionRequest, *, byok_percent: Decimal = Decimal(0)
+    attempts: list[Attempt], request: CompletionRequest, *, byok_percent: Decimal = Decimal(100)
 ) -> Budget:
     """Each attempt's route and the hold that covers the dearest. An attempt with the
-    account's own key costs `byok_percent` of its catalog cost.
+    account's own key costs `byok_percent` of its catalog cost (unless told, all of it:
+    never free by accident).
 
     Raises:
         ContextLengthExceeded: even a typical count of the prompt fills every model's context.

@@ -209,7 +209,9 @@ async def open_response(
     if status in (408, 429) or status >= 500:
         raise Retryable(f"status {status}")
     if status in (400, 413, 422):
-        raise errors.InvalidRequest(f"The provider rejected the request: {_message(detail)}")
+        # A provider may quote the key it was sent; it is never passed on.
+        message = _message(detail).replace(attempt.upstream.api_key, "[redacted]")
+        raise errors.InvalidRequest(f"The provider rejected the request: {message}")
     if status in (401, 403) and attempt.upstream.own_key:
         # The account's own key: its owner must fix it. Serving the request with our key
         # instead would bill the account in full without its knowing.
