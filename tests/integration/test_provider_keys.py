@@ -13,22 +13,11 @@ from gatewayz.identity import auth, principal, provider_keys
 from tests.factories import new_key, new_owner
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from gatewayz.identity.accounts import Owner
 
 pytestmark = pytest.mark.usefixtures("database_url")
-
-
-@pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def use(*keys: str) -> None:
-        monkeypatch.setenv("ENCRYPTION_KEYS", ",".join(keys))
-        config.get_settings.cache_clear()
-
-    yield use
-    monkeypatch.delenv("ENCRYPTION_KEYS", raising=False)
-    config.get_settings.cache_clear()
 
 
 def manager(owner: Owner) -> principal.Principal:

@@ -9,22 +9,9 @@ import pytest
 from gatewayz import config, crypto, errors
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 SECRET = "sk-or-v1-0123456789abcdef"
-
-
-@pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Set ENCRYPTION_KEYS to the given keys (newest first), as a deploy would."""
-
-    def use(*keys: str) -> None:
-        monkeypatch.setenv("ENCRYPTION_KEYS", ",".join(keys))
-        config.get_settings.cache_clear()
-
-    yield use
-    monkeypatch.delenv("ENCRYPTION_KEYS", raising=False)
-    config.get_settings.cache_clear()
 
 
 def test_a_secret_round_trips_and_the_token_does_not_contain_it(
