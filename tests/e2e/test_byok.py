@@ -225,3 +225,16 @@ def test_a_provider_quoting_the_own_key_in_its_400_never_shows_it(
     text = raised.value.response.text
     assert "bad request for key [redacted]" in text
     assert own_key not in text
+
+
+def test_a_refused_own_key_on_a_stream_is_the_same_clear_error_before_any_byte(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams, own_key: str
+) -> None:
+    before = account.balance()
+    upstreams.primary.enqueue(Behaviour(status=403))
+    with pytest.raises(openai.BadRequestError) as raised:
+        list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))  # type: ignore[arg-type]
+    assert isinstance(raised.value.body, dict)
+    assert raised.value.body["code"] == "provider_key_rejected"
+    assert upstreams.secondary.requests == []
+    assert account.balance() == before
