@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.redis_fixtures", "tests.encryption"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

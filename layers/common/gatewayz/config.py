@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     # A hold outlives the longest request (the chat function's timeout, 600 s); the
     # hold_sweeper ends it after that.
     hold_ttl_s: int = Field(default=1200, ge=60)
+    # Bring-your-own-key: a request served with the account's own provider key pays only
+    # this percentage of its catalog cost (the provider bills the rest to that key).
+    byok_fee_percent: Decimal = Field(default=Decimal(5), ge=0, le=100, allow_inf_nan=False)
 
     @field_validator(
         "key_hash_secret",

@@ -70,6 +70,14 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class ProviderKeyRejected(InvalidRequest):
+    """The provider refused the account's own key for it (bring-your-own-key); the
+    account must replace or delete that key. Never retried with the gateway's key."""
+
+    code = "provider_key_rejected"
+    retryable = False
+
+
 class InvalidApiKey(GatewayError):
     """No key, or a key that does not exist."""
 

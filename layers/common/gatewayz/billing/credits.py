@@ -133,6 +133,14 @@ class UsageRecord:
     error_code: str | None = None
     streamed: bool = False
     usage_estimated: bool = False
+    # Served with the account's own provider key: cost_nanos is the gateway's fee, and the
+    # provider billed the key `upstream_cost_nanos` (at the catalog's price).
+    upstream_cost_nanos: int | None = None
+
+    @property
+    def byok(self) -> bool:
+        """Whether the account's own provider key served the request."""
+        return self.upstream_cost_nanos is not None
 
 
 def reserve(
@@ -175,10 +183,15 @@ def settle(hold: Hold, record: UsageRecord) -> Settlement:
     from gatewayz import db
 
     usage = record.usage
+    # A request served with the account's own key settles the same way, its usage row
+    # marked with what the provider billed that key (infra/migrations/0016).
+    function, extra = "settle_usage", ""
+    if record.byok:
+        function, extra = "settle_byok_usage", ", %s"
     row = db.execute(
         "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos"
-        " FROM settle_usage(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s, %s)",
+        f" FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        f" %s, %s, %s, %s, %s, %s, %s{extra})",
         (
             hold.request_id,
             hold.account_id,
@@ -203,6 +216,7 @@ def settle(hold: Hold, record: UsageRecord) -> Settlement:
             record.error_code,
             record.streamed,
             record.usage_estimated,
+            *((record.upstream_cost_nanos,) if record.byok else ()),
         ),
     ).fetchone()
     assert row is not None

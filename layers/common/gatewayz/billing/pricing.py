@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -180,3 +180,17 @@ def hold_nanos(price: Price, prompt_tokens: int, output_tokens: int) -> int:
     assert price.output is not None
     out_price = max(price.output, price.reasoning or price.output)
     return token_cost_nanos(prompt_tokens, price.input) + token_cost_nanos(output_tokens, out_price)
+
+
+def percent_nanos(nanos: int, percent: Decimal) -> int:
+    """`percent` % of `nanos`, rounded up (a fee is never rounded down)."""
+    exact = Decimal(nanos) * percent / 100
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def before_percent_nanos(nanos: int, percent: Decimal) -> int:
+    """The largest amount whose `percent` % (rounded up) is at most `nanos`: what a budget
+    of `nanos` covers when only that percentage of the cost is charged."""
+    if percent <= 0:
+        return 2**62  # nothing is charged: any cost fits
+    return int((Decimal(nanos) * 100 / percent).to_integral_value(rounding=ROUND_FLOOR))

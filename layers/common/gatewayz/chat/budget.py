@@ -9,15 +9,27 @@ beyond the cap (rejected predictions), and the fees of the features asked for. W
 balance covers less, each attempt's cap is lowered to what the hold pays for at its own
 price, and the request is refused below `MIN_OUTPUT_TOKENS` (or below an explicit
 `max_tokens`: what was asked for, or nothing).
+
+An attempt served with the account's own provider key (bring-your-own-key) costs the
+account only `BYOK_FEE_PERCENT` of its catalog cost, rounded up: its hold is that share
+of the catalog bound, and its cap is what that share of the hold pays for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from gatewayz import errors
-from gatewayz.billing.pricing import hold_nanos, max_tokens_affordable
+from gatewayz.billing.pricing import (
+    Usage,
+    before_percent_nanos,
+    cost_nanos,
+    hold_nanos,
+    max_tokens_affordable,
+    percent_nanos,
+)
 
 if TYPE_CHECKING:
     from gatewayz.chat.request import CompletionRequest
@@ -36,6 +48,26 @@ class Route:
     typical_prompt_tokens: int  # the typical count, for estimates
     cap: int  # output tokens per completion, before the balance is considered
     fee_nanos: int
+    # Served with the account's own key: the account pays this percentage of the catalog
+    # cost (the provider bills the key the rest). None: the catalog cost.
+    byok_percent: Decimal | None = None
+
+    def catalog_nanos(self, usage: Usage, *, fees: bool = True) -> int:
+        """What `usage` costs at the offer's price, with the fees of the features asked for."""
+        fee = self.fee_nanos if fees else 0
+        return cost_nanos(self.attempt.offer.price, usage) + fee
+
+    def charge_nanos(self, catalog_nanos: int) -> int:
+        """What the account pays for a request whose catalog cost is `catalog_nanos`."""
+        if self.byok_percent is None:
+            return catalog_nanos
+        return percent_nanos(catalog_nanos, self.byok_percent)
+
+    def covered_nanos(self, held_nanos: int) -> int:
+        """The largest catalog cost that a hold of `held_nanos` pays for on this route."""
+        if self.byok_percent is None:
+            return held_nanos
+        return before_percent_nanos(held_nanos, self.byok_percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +91,21 @@ class Budget:
         """The output cap to send on `route` when `held_nanos` is held; None when the hold
         cannot pay for this route's least output."""
         price = route.attempt.offer.price
-        affordable = max_tokens_affordable(price, held_nanos - route.fee_nanos, route.prompt_tokens)
+        affordable = max_tokens_affordable(
+            price, route.covered_nanos(held_nanos) - route.fee_nanos, route.prompt_tokens
+        )
         per_output = (affordable - self.extra_output_tokens) // self.outputs
         cap = min(route.cap, per_output)
         least = route.cap if self.explicit else min(MIN_OUTPUT_TOKENS, route.cap)
         return cap if cap >= least else None
 
 
-def plan(attempts: list[Attempt], request: CompletionRequest) -> Budget:
-    """Each attempt's route and the hold that covers the dearest.
+def plan(
+    attempts: list[Attempt], request: CompletionRequest, *, byok_percent: Decimal = Decimal(100)
+) -> Budget:
+    """Each attempt's route and the hold that covers the dearest. An attempt with the
+    account's own key costs `byok_percent` of its catalog cost (unless told, all of it:
+    never free by accident).
 
     Raises:
         ContextLengthExceeded: even a typical count of the prompt fills every model's context.
@@ -99,6 +137,7 @@ def plan(attempts: list[Attempt], request: CompletionRequest) -> Budget:
                 typical_prompt_tokens=request.prompt.typical_with(model.max_image_tokens),
                 cap=min(limit, room, request.max_output_tokens or limit),
                 fee_nanos=offer.price.fee_nanos(request.features),
+                byok_percent=byok_percent if attempt.upstream.own_key else None,
             )
         )
     if not routes:
@@ -110,7 +149,7 @@ def plan(attempts: list[Attempt], request: CompletionRequest) -> Budget:
     def hold(route: Route, cap: int) -> int:
         output = request.outputs * cap + extra
         held = hold_nanos(route.attempt.offer.price, route.prompt_tokens, output)
-        return min(held + route.fee_nanos, MAX_HOLD_NANOS)
+        return min(route.charge_nanos(held + route.fee_nanos), MAX_HOLD_NANOS)
 
     return Budget(
         routes=tuple(routes),

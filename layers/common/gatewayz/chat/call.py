@@ -74,9 +74,15 @@ class Call:
         """The usage record of `usage` on the current route (nothing without one)."""
         route = self.route
         cost = fee = 0
+        upstream_cost = None
         if route is not None:
-            fee = route.fee_nanos if fields.get("status") == 200 else 0
-            cost = pricing.cost_nanos(route.attempt.offer.price, usage) + fee
+            fees = fields.get("status") == 200
+            catalog = route.catalog_nanos(usage, fees=fees)
+            cost = route.charge_nanos(catalog)
+            if route.byok_percent is None:
+                fee = route.fee_nanos if fees else 0
+            else:  # the provider bills the account's key for tokens and features alike
+                upstream_cost = catalog
         return credits.UsageRecord(
             endpoint="chat.completions" if self.request.chat else "completions",
             model=route.attempt.offer.model_id if route else self.request.model,
@@ -87,8 +93,26 @@ class Call:
             upstream_id=self.upstream_id,
             usage=usage,
             streamed=self.request.stream,
+            upstream_cost_nanos=upstream_cost,
             **fields,
         )
+
+    def usage_costs(self, usage: pricing.Usage, charged_nanos: int | None = None) -> dict[str, Any]:
+        """The fields the answer's `usage` gets: `cost`, what was charged in USD (by
+        default what `usage` costs on the route), and, when the account's own provider key
+        served it, OpenRouter's `is_byok` and `cost_details` (`upstream_inference_cost`:
+        what the provider bills that key, at the catalog's price; `byok_fee`: ours)."""
+        route = self.route
+        assert route is not None
+        catalog = route.catalog_nanos(usage)
+        charged = route.charge_nanos(catalog) if charged_nanos is None else charged_nanos
+        if route.byok_percent is None:
+            return {"cost": charged / 1e9}
+        return {
+            "cost": charged / 1e9,
+            "is_byok": True,
+            "cost_details": {"upstream_inference_cost": catalog / 1e9, "byok_fee": charged / 1e9},
+        }
 
     def settle(
         self,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gatewayz.chat.providers import Upstream
 
 CATALOG_TTL_S = 60.0
+_SERVED_MAX = 16
 
 _SQL = """
 SELECT m.id, m.name, m.description, m.context_length, m.max_output_tokens,
@@ -54,8 +55,10 @@ def models(upstreams: dict[str, Upstream], *, now: float | None = None) -> dict[
         offers = tuple(o for o in model.offers if o.provider in upstreams)
         if offers:
             served[model_id] = Model(**{**_fields(model), "offers": offers})
-    # The served view changes only with the catalog or the configured providers.
-    _served.clear()
+    # The served view changes only with the catalog or the available providers (which an
+    # account's own provider keys may add to): a few views are kept.
+    if len(_served) >= _SERVED_MAX:
+        _served.clear()
     _served[key] = served
     return served
 

@@ -22,7 +22,7 @@ from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
-from gatewayz.identity import access, policy
+from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     Raises:
         ModelNotFound, NoProviderAvailable, InvalidRequest: nothing can serve it as asked.
     """
-    upstreams = providers.available(settings)
+    # The account's own provider keys (bring-your-own-key) replace ours for their providers.
+    upstreams = providers.available(settings, provider_keys.own_keys(caller))
     served = catalog.models(upstreams)
     if parsed.model not in served:
         raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
@@ -115,7 +116,11 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
         raise errors.NoProviderAvailable(
             f"No provider can serve `{parsed.model}` with these provider preferences."
         )
-    return budget.plan(fees.priced_attempts(attempts, parsed.features), parsed)
+    return budget.plan(
+        fees.priced_attempts(attempts, parsed.features),
+        parsed,
+        byok_percent=settings.byok_fee_percent,
+    )
 
 
 def _parse(raw: bytes, *, chat: bool) -> CompletionRequest:
@@ -220,7 +225,7 @@ def _answer(call: Call, answer: _Answer) -> Response:
     cost = call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
     payload["usage"] = {
         **(reported if isinstance(reported, dict) else _openai_usage(usage)),
-        "cost": cost / 1e9,
+        **call.usage_costs(usage, cost),
     }
     payload["provider"] = answer.attempt.upstream.name
     return _json_response(payload)

@@ -22,7 +22,7 @@ _SQL = """
 SELECT request_id, upstream_id, endpoint, model, provider, provider_model, input_tokens,
        cached_input_tokens, output_tokens, reasoning_tokens, cost_nanos, latency_ms,
        upstream_latency_ms, ttft_ms, status, finish_reason, error_code, streamed,
-       usage_estimated, created_at, api_key_id
+       usage_estimated, created_at, api_key_id, is_byok, upstream_cost_nanos
   FROM usage_records
  WHERE account_id = %(account)s AND (request_id = %(id)s OR upstream_id = %(id)s)
  ORDER BY created_at DESC
@@ -45,7 +45,7 @@ def lookup(caller: Caller, generation_id: str) -> dict[str, Any]:
         raise errors.NotFound(f"No generation `{generation_id}` in this account.", param="id")
     (request_id, upstream_id, endpoint, model, provider, provider_model, uncached, cached,
      output, reasoning, cost, latency, upstream_latency, ttft, status, finish, error_code,
-     streamed, estimated, created_at, key_id) = row  # fmt: skip
+     streamed, estimated, created_at, key_id, byok, upstream_cost) = row  # fmt: skip
     return {
         "data": {
             "id": upstream_id or request_id,
@@ -72,6 +72,10 @@ def lookup(caller: Caller, generation_id: str) -> dict[str, Any]:
             "error_code": error_code,
             "streamed": streamed,
             "usage_estimated": estimated,
+            # As OpenRouter: served with the account's own provider key, which the
+            # provider billed this much (at the catalog's price); total_cost is our fee.
+            "is_byok": byok,
+            "upstream_inference_cost": upstream_cost / 1e9 if upstream_cost is not None else None,
         }
     }
 

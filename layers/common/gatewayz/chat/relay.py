@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from gatewayz import config, errors
 from gatewayz.billing import credits
-from gatewayz.billing.pricing import Usage, cost_nanos
+from gatewayz.billing.pricing import Usage
 from gatewayz.chat import routing, upstream
 from gatewayz.chat.call import limits
 from gatewayz.chat.output_meter import OutputMeter
@@ -270,9 +270,7 @@ class Relay(Response):
     def _usage_chunk(
         self, usage: dict[str, Any], chunk: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        route = self.call.route
-        assert route is not None
-        cost = cost_nanos(route.attempt.offer.price, Usage.from_openai(usage)) + route.fee_nanos
+        costs = self.call.usage_costs(Usage.from_openai(usage))
         base = chunk or {
             "id": self.chunk_id,
             "object": "chat.completion.chunk" if self.call.request.chat else "text_completion",
@@ -280,7 +278,7 @@ class Relay(Response):
             "model": self.model,
             "choices": [],
         }
-        return {**base, "usage": {**usage, "cost": cost / 1e9}}
+        return {**base, "usage": {**usage, **costs}}
 
     def _emit(self, data: bytes) -> None:
         self.out.append(data)

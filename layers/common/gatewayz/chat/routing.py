@@ -169,6 +169,7 @@ async def open_response(
         Retryable: 408/429/5xx, a timeout or a connection error.
         InvalidRequest: the upstream refused the request itself (400/413/422); its own
             message is passed on, since it is about the client's request.
+        ProviderKeyRejected: the upstream refused the account's own key (401/403).
         UpstreamError: the upstream refused us (401/403/404 and other 4xx).
     """
     from gatewayz.chat import upstream as http
@@ -208,7 +209,18 @@ async def open_response(
     if status in (408, 429) or status >= 500:
         raise Retryable(f"status {status}")
     if status in (400, 413, 422):
-        raise errors.InvalidRequest(f"The provider rejected the request: {_message(detail)}")
+        # A provider may quote the key it was sent; it is never passed on.
+        message = _message(detail).replace(attempt.upstream.api_key, "[redacted]")
+        raise errors.InvalidRequest(f"The provider rejected the request: {message}")
+    if status in (401, 403) and attempt.upstream.own_key:
+        # The account's own key: its owner must fix it. Serving the request with our key
+        # instead would bill the account in full without its knowing.
+        name = attempt.upstream.name
+        raise errors.ProviderKeyRejected(
+            f"{name} refused this account's own {name} key (status {status}). Replace it "
+            f"(POST /v1/provider-keys) or delete it (DELETE /v1/provider-keys/{name}).",
+            metadata={"provider": name, "provider_status": status},
+        )
     raise errors.UpstreamError(f"The provider refused the request (status {status}).")
 
 

@@ -1,4 +1,4 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--unverified", action="store_true", help="an e-mail not yet confirmed (no trial)"
     )
     session.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    commands.add_parser(
+        "reencrypt", help="re-encrypt stored provider keys with the newest ENCRYPTION_KEYS key"
+    )
     args = parser.parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port)
@@ -40,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(seed=args.seed)
     if args.command == "session":
         return _session(args.email, verified=not args.unverified, ttl_s=args.ttl)
+    if args.command == "reencrypt":
+        return _reencrypt()
     return _seed()
 
 
@@ -67,6 +72,28 @@ def _seed() -> int:
 
     counts = seed.apply(db.connection(), config.project_root() / "infra" / "seed")
     print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def _reencrypt() -> int:
+    """Every stored provider key under the newest key, so older keys can be dropped from
+    ENCRYPTION_KEYS; a second run re-encrypts nothing."""
+    from gatewayz import crypto, errors
+    from gatewayz.identity import provider_keys
+
+    try:
+        rotated, total = provider_keys.reencrypt()
+    except errors.MissingConfiguration as exc:
+        print(f"gatewayz reencrypt: {exc.message}", file=sys.stderr)
+        return 1
+    except crypto.Undecryptable:
+        print(
+            "gatewayz reencrypt: a stored provider key opens with none of ENCRYPTION_KEYS;"
+            " nothing was changed (add back the key that sealed it)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"re-encrypted {rotated} of {total} provider key(s) with the newest key")
     return 0
 
 

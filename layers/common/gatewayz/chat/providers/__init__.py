@@ -23,12 +23,17 @@ REGISTRY: dict[str, Provider] = {
 }
 
 
-def available(settings: Settings) -> dict[str, Upstream]:
-    """The providers with a key, by name; only `mock` when no provider has one."""
+def available(settings: Settings, own_keys: dict[str, str] | None = None) -> dict[str, Upstream]:
+    """The providers with a key, by name; only `mock` when no provider has one.
+
+    `own_keys` are the calling account's own keys by provider (bring-your-own-key): such
+    a provider is called with the account's key, never with ours.
+    """
     ready = {}
     for name, provider in REGISTRY.items():
-        key = provider.api_key(settings)
-        if key:
+        if own_keys and name in own_keys:
+            ready[name] = Upstream(provider, provider.base_url(settings), own_keys[name], True)
+        elif key := provider.api_key(settings):
             ready[name] = Upstream(provider, provider.base_url(settings), key)
     if ready:
         return ready

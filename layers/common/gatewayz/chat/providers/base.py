@@ -8,7 +8,7 @@ in the package branches on a provider's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -73,11 +73,13 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """A provider ready to call: its base URL and key resolved from the settings."""
+    """A provider ready to call: its base URL and key resolved from the settings, or the
+    calling account's own key for it (`own_key`, bring-your-own-key)."""
 
     provider: Provider
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in a log line or a traceback's repr
+    own_key: bool = False
 
     @property
     def name(self) -> str:
