@@ -121,6 +121,10 @@ def test_no_key_or_an_unknown_one_is_a_401(
     target = new_key(owner)
     before = target_state(conn, target.id)
     reply = call(method, path.format(id=target.id), secret, body)
+    if secret == "not-a-key" and path != "/v1/key":
+        # Management routes also take a Supabase session: a bearer that is not a key is
+        # read as one. `/v1/key` is about the calling key: no key there is a bad key.
+        code = "invalid_session"
     assert (reply.status, reply.code) == (401, code), reply.raw
     assert target_state(conn, target.id) == before
 

@@ -186,7 +186,7 @@ def rotate(request: Request, key_id: str, raw: bytes) -> dict[str, Any]:
 
 def current(request: Request) -> dict[str, Any]:
     """`GET /v1/key`: the calling key (any scope), OpenRouter's `/key` fields and more."""
-    actor = principal.from_request(request, keys.SCOPES)
+    actor = principal.from_key(request, keys.SCOPES)
     assert actor.key is not None
     rows = key_views.select(db.connection(), sql.SQL("k.id = %s"), (actor.key.key_id,))
     return {"data": key_views.current(rows[0], actor.key)}

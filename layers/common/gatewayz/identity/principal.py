@@ -82,6 +82,16 @@ def from_request(request: Request, scopes: tuple[str, ...]) -> Principal:
     found = session_of(request)
     if found is not None:
         return from_session(request, found, scopes)
+    return from_key(request, scopes)
+
+
+def from_key(request: Request, scopes: tuple[str, ...]) -> Principal:
+    """The principal of the request's API key, for routes about the calling key itself
+    (a session there is no key: `invalid_api_key`, like any bearer that is not one).
+
+    Raises:
+        what `from_request` raises for a key.
+    """
     caller = access.authorize(request, scopes, fresh=True)
     return Principal(
         caller.user_id, caller.account_id, role_of(caller), key=caller, scopes=caller.scopes
