@@ -1,4 +1,4 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `openapi`."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--seed", action="store_true", help="also load plans and the catalog")
     commands.add_parser("seed", help="upsert plans and the model catalog")
+    spec = commands.add_parser("openapi", help="write the API's OpenAPI document")
+    spec.add_argument("--output", help="where to write it; docs/openapi.json")
     args = parser.parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port)
+    if args.command == "openapi":
+        return _openapi(args.output)
     if args.command == "migrate":
         return _migrate(seed=args.seed)
     return _seed()
@@ -47,6 +51,21 @@ def _seed() -> int:
 
     counts = seed.apply(db.connection(), config.project_root() / "infra" / "seed")
     print("seeded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def _openapi(output: str | None) -> int:
+    from pathlib import Path
+
+    from gatewayz import config
+    from gatewayz.dev import local, openapi, samtemplate
+
+    root = config.project_root()
+    template = samtemplate.load(root / "template.yaml")
+    gateway = local.LocalGateway(template, local.load_functions(root, template))
+    path = Path(output) if output else root / openapi.DOCUMENT
+    path.write_text(openapi.dumps(gateway.openapi_document()))
+    print(f"wrote {path}")
     return 0
 
 
