@@ -1,4 +1,4 @@
-"""The FastAPI app factory every function uses (DESIGN §7).
+"""The FastAPI app factory every function uses (docs/api.md, errors).
 
 `create_app()` gives each function the same edges: the OpenAI error envelope for every
 error (validation, 404, 405, 413, 415 and masked 500s), an `x-request-id` on every

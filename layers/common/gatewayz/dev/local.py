@@ -1,4 +1,4 @@
-"""`gatewayz dev`: the whole API on one local port, no Docker (DESIGN §11).
+"""`gatewayz dev`: the whole API on one local port, no Docker (docs/architecture.md, local run).
 
 One ASGI server routes each request the way template.yaml routes it in API Gateway.
 A buffered function is invoked through its real Lambda handler with a real API Gateway

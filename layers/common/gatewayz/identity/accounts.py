@@ -1,4 +1,5 @@
-"""Accounts and their people (DESIGN §4): a personal account per user, owned by them."""
+"""Accounts and their people (docs/architecture.md, money): a personal account per user,
+owned by them."""
 
 from __future__ import annotations
 
