@@ -1,4 +1,4 @@
-"""The chat function: completions, models and generations (DESIGN §2, §3).
+"""The chat function: completions, models and generations (docs/architecture.md).
 
 Deployed behind the AWS Lambda Web Adapter (`run.sh` serves `app` with uvicorn) so SSE
 streams through API Gateway unbuffered; `handler` serves the same app through Mangum
