@@ -1,4 +1,4 @@
-"""`gatewayz dev` (DESIGN §11): one local server routing like API Gateway to the real handlers."""
+"""`gatewayz dev`: one local server routing like API Gateway to the real handlers."""
 
 from __future__ import annotations
 
