@@ -69,7 +69,8 @@ _BODIES: dict[str, str] = {}
 
 
 def served() -> bool:
-    """Whether apps answer `/openapi.json`: everywhere but in Lambda."""
+    """Whether apps answer `/openapi.json`: everywhere but in Lambda (the test of
+    `config.in_lambda`, without loading the settings module at cold start)."""
     return "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
 
 
