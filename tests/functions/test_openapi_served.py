@@ -28,14 +28,17 @@ def get_openapi(module: ModuleType) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("in_lambda", [True, False])
-def test_the_keys_handler_serves_its_document_only_outside_lambda(
-    monkeypatch: pytest.MonkeyPatch, in_lambda: bool
-) -> None:
-    if in_lambda:
-        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-keys")
+@pytest.fixture(params=[True, False], ids=["in_lambda", "outside_lambda"])
+def in_lambda(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the apps of this test are built as Lambda builds them."""
+    if request.param:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-test")
     else:
         monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    return bool(request.param)
+
+
+def test_the_keys_handler_serves_its_document_only_outside_lambda(in_lambda: bool) -> None:
     result = get_openapi(fresh("keys"))
     if in_lambda:
         assert result["statusCode"] == 404
@@ -45,14 +48,9 @@ def test_the_keys_handler_serves_its_document_only_outside_lambda(
         assert json_body(result)["info"]["title"] == "gatewayz-keys"
 
 
-@pytest.mark.parametrize("in_lambda", [True, False])
 async def test_the_streaming_chat_app_serves_its_document_only_outside_lambda(
-    monkeypatch: pytest.MonkeyPatch, in_lambda: bool
+    in_lambda: bool,
 ) -> None:
-    if in_lambda:
-        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-chat")
-    else:
-        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     transport = httpx.ASGITransport(app=fresh("chat").app)
     async with httpx.AsyncClient(transport=transport, base_url="http://chat.local") as client:
         response = await client.get("/openapi.json")
