@@ -1,4 +1,4 @@
-"""Cold start (DESIGN §10): import time of each function's handler vs FastAPI alone, and
+"""Cold start (bench/README.md): import time of each function's handler vs FastAPI alone, and
 the unzipped size of the common layer.
 
 Each sample is a fresh interpreter that times only the import (interpreter start-up is

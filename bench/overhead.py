@@ -1,4 +1,4 @@
-"""Request-path overhead (DESIGN §10): what the gateway adds to a chat completion over
+"""Request-path overhead (bench/README.md): what the gateway adds to a chat completion over
 calling the upstream directly, with real PostgreSQL and Redis on localhost.
 
 Three processes: a fast fake upstream (`bench/upstream.py`), the gateway exactly as

@@ -59,7 +59,7 @@ def database_url(pg_server: str) -> Iterator[str]:
     yield url
     reset_caches()
     os.environ.pop("DATABASE_URL", None)
-    # DESIGN §4: the invariant must hold after any test, for every account; no output is
+    # The money invariant must hold after any test, for every account; no output is
     # ever free, and no cost goes uncollected unless a test forced it.
     with db.connect(url) as conn:
         broken = ledger.broken_accounts(conn)

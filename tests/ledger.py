@@ -1,4 +1,4 @@
-"""The money invariant (DESIGN §4), for every account or one:
+"""The money invariant, for every account or one:
 balance + active holds == sum(ledger)."""
 
 from __future__ import annotations

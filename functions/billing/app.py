@@ -1,5 +1,5 @@
 """The billing function: credits, transactions, usage, plans, Stripe checkout and portal,
-subscription and trial (DESIGN §2).
+subscription and trial (docs/architecture.md).
 
 Until its issue lands this function serves only `GET /health`; its other paths are
 routed here by template.yaml and answer 404 in the error envelope.

@@ -1,4 +1,4 @@
-"""The chat function: completions, models and generations (DESIGN §2, §3).
+"""The chat function: completions, models and generations (docs/architecture.md).
 
 Deployed behind the AWS Lambda Web Adapter (`run.sh` serves `app` with uvicorn) so SSE
 streams through API Gateway unbuffered; `handler` serves the same app through Mangum
@@ -8,40 +8,66 @@ for `sam local` and the API Gateway event tests.
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gatewayz import openapi
 from gatewayz.http import create_app, lambda_handler
 
 router = APIRouter()
+PUBLIC = {"security": []}
+COMPLETION = {
+    "description": "OpenAI's answer with `usage.cost` (USD) and `provider` added; with "
+    "`stream: true`, server-sent events ending with `data: [DONE]`.",
+    "content": {"application/json": {}, "text/event-stream": {}},
+}
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions",
+    summary="Create a chat completion",
+    responses={200: COMPLETION},
+    openapi_extra=openapi.body(
+        "ChatCompletionRequest",
+        "gatewayz.chat.request:ChatBody",
+        "OpenAI's chat completion request plus OpenRouter's `models` and `provider`; "
+        "fields not listed pass through to the provider.",
+    ),
+)
 async def chat_completions(request: Request) -> Response:
     from gatewayz.chat import completions
 
     return await completions.complete(request, chat=True)
 
 
-@router.post("/v1/completions")
+@router.post(
+    "/v1/completions",
+    summary="Create a text completion (legacy)",
+    responses={200: COMPLETION},
+    openapi_extra=openapi.body(
+        "CompletionRequest",
+        "gatewayz.chat.request:CompletionBody",
+        "OpenAI's legacy completion request; fields not listed pass through.",
+    ),
+)
 async def legacy_completions(request: Request) -> Response:
     from gatewayz.chat import completions
 
     return await completions.complete(request, chat=False)
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)
 async def list_models() -> JSONResponse:
     from gatewayz.chat import listing
 
     return JSONResponse(listing.list_served(), headers={"cache-control": "public, max-age=60"})
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", summary="Describe one model", openapi_extra=PUBLIC)
 async def get_model(model_id: str) -> JSONResponse:
     from gatewayz.chat import listing
 
     return JSONResponse(listing.describe(model_id), headers={"cache-control": "public, max-age=60"})
 
 
-@router.get("/v1/generation")
+@router.get("/v1/generation", summary="One request of this account: tokens, cost, timing")
 async def generation(request: Request, id: str) -> JSONResponse:
     from gatewayz.chat import generations
     from gatewayz.identity import access

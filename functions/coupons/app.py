@@ -1,4 +1,4 @@
-"""The coupons function: coupon redemption and coupon admin (DESIGN §2).
+"""The coupons function: coupon redemption and coupon admin (docs/architecture.md).
 
 Until its issue lands this function serves only `GET /health`; its other paths are
 routed here by template.yaml and answer 404 in the error envelope.

@@ -1,4 +1,4 @@
-"""The images function: image generation (POST /v1/images/generations) (DESIGN §2).
+"""The images function: image generation (POST /v1/images/generations) (docs/architecture.md).
 
 Until its issue lands this function serves only `GET /health`; its other paths are
 routed here by template.yaml and answer 404 in the error envelope.

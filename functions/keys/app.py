@@ -1,5 +1,5 @@
 """The keys function: API keys, the calling key, accounts, teams, audit logs and user
-admin (DESIGN §2).
+admin (docs/architecture.md).
 
 Paths of this group that are not served yet are routed here by template.yaml and answer
 404 in the error envelope.

@@ -1,4 +1,4 @@
-"""The referrals function: referral codes and their rewards (DESIGN §2).
+"""The referrals function: referral codes and their rewards (docs/architecture.md).
 
 Until its issue lands this function serves only `GET /health`; its other paths are
 routed here by template.yaml and answer 404 in the error envelope.

@@ -1,4 +1,4 @@
-"""The scheduled function: EventBridge Scheduler jobs (DESIGN §2). No HTTP."""
+"""The scheduled function: EventBridge Scheduler jobs (docs/architecture.md). No HTTP."""
 
 from __future__ import annotations
 

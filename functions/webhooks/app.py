@@ -1,4 +1,4 @@
-"""The webhooks function: Stripe webhooks (POST /webhooks/stripe) (DESIGN §2).
+"""The webhooks function: Stripe webhooks (POST /webhooks/stripe) (docs/architecture.md).
 
 Until its issue lands this function serves only `GET /health`; its other paths are
 routed here by template.yaml and answer 404 in the error envelope.

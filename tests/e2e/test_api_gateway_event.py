@@ -1,5 +1,5 @@
 """The same request through a real API Gateway REST event and the Lambda handler gives the
-same answer as over HTTP (DESIGN §9)."""
+same answer as over HTTP."""
 
 from __future__ import annotations
 

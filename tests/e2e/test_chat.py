@@ -1,4 +1,4 @@
-"""The official `openai` SDK against the running gateway (DESIGN §3, §7, §9): answers,
+"""The official `openai` SDK against the running gateway: answers,
 streams, tools, and every refusal raising the SDK's own exception class."""
 
 from __future__ import annotations

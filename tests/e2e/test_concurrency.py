@@ -1,4 +1,4 @@
-"""Money under concurrency (DESIGN §4): 100 requests at once on a balance that covers
+"""Money under concurrency: 100 requests at once on a balance that covers
 exactly 40. Each is served and charged, or refused and uncharged; the balance never goes
 below zero; balance + holds == sum(ledger) afterwards.
 

@@ -1,4 +1,4 @@
-"""When providers fail (DESIGN §3 steps 6-8, §7): fail over before the first byte, an
+"""When providers fail: fail over before the first byte, an
 in-band error after it, and the money right either way."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The hold bounds what the provider can produce (DESIGN §3 step 5), end to end with
+"""The hold bounds what the provider can produce, end to end with
 accounts funded with exactly the hold: every request goes upstream with an integer
 output cap the hold covers, prompts carry a margin, outputs multiply, images count at the
 model's rule, fees are held and charged. Afterwards the balance is never below zero,

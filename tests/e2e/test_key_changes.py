@@ -1,4 +1,4 @@
-"""Across warm gateway processes sharing Redis (DESIGN §3 steps 1 and 5): a revoked key,
+"""Across warm gateway processes sharing Redis: a revoked key,
 or one whose user left the account, is refused on the very next request in every process;
 and a refused request gives its rate-limit counts back at once, so a key stuck at 402
 cannot starve its siblings."""

@@ -1,4 +1,4 @@
-"""Every key check of DESIGN §3 and §8 on the chat path, through the running gateway."""
+"""Every key check of docs/architecture.md on the chat path, through the running gateway."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The keys API and warm chat functions (DESIGN §3 step 1): a key revoked, disabled or
+"""The keys API and warm chat functions: a key revoked, disabled or
 rotated out through the API a moment ago is refused on its very next chat request in
 every warm process, which had it cached."""
 

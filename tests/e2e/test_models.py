@@ -1,5 +1,5 @@
 """`GET /v1/models` and `/v1/models/{id}`: public, cacheable, OpenRouter-like metadata of
-the models this deploy can serve (DESIGN §2)."""
+the models this deploy can serve."""
 
 from __future__ import annotations
 

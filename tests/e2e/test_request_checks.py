@@ -1,4 +1,4 @@
-"""What the gateway refuses before any provider is called (DESIGN §3 steps 1-5, §7):
+"""What the gateway refuses before any provider is called:
 mistyped fields, hostile JSON, inputs no hold can bound, unpriced fees. Each is a 400 in
 the OpenAI envelope naming the field, reaches no provider, and costs nothing."""
 

@@ -1,5 +1,5 @@
 """A stream is paid even when the function dies, the client stops reading, or the
-Lambda deadline comes (DESIGN §3 step 8). Each test runs the chat function in its own
+Lambda deadline comes. Each test runs the chat function in its own
 process (tests/e2e/processes.py) in front of the fake providers, on real PostgreSQL."""
 
 from __future__ import annotations

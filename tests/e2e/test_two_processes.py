@@ -1,5 +1,5 @@
 """A requests-per-minute limit of N lets exactly N through across two gateway processes
-that share Redis (DESIGN §3 step 3)."""
+that share Redis."""
 
 from __future__ import annotations
 

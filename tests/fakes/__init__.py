@@ -1,1 +1,1 @@
-"""Local fake servers that speak the real wire protocols of external services (DESIGN §9)."""
+"""Local fake servers that speak the real wire protocols of external services."""

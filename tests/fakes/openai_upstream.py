@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible upstream provider (DESIGN §9): a real HTTP server on 127.0.0.1.
+"""A fake OpenAI-compatible upstream provider: a real HTTP server on 127.0.0.1.
 
 Speaks what OpenRouter, Chutes or Featherless speak: `POST /v1/chat/completions` and the
 legacy `POST /v1/completions` (JSON, or SSE with `stream: true`) and `GET /v1/models`.
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     Receive = Callable[[], Awaitable[Message]]
     Send = Callable[[Message], Awaitable[None]]
 
-# Upstream detail the gateway must never pass on to its clients (DESIGN §7).
+# Upstream detail the gateway must never pass on to its clients.
 SECRET = "upstream-internal-detail-XYZ"
 DEFAULT_ERROR: dict[str, Any] = {
     "error": {

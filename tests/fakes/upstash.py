@@ -1,4 +1,4 @@
-"""A fake Upstash Redis REST API, backed by a real Redis (DESIGN §9).
+"""A fake Upstash Redis REST API, backed by a real Redis.
 
 Speaks what the official clients use: `POST /` with a JSON command array answers
 `{"result": ...}`; `POST /pipeline` and `POST /multi-exec` with an array of commands answer

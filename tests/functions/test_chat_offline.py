@@ -1,5 +1,5 @@
 """The chat function with no provider key configured: the offline `mock` provider serves
-`mock/echo` (DESIGN §11), through the real handler and API Gateway events."""
+`mock/echo`, through the real handler and API Gateway events."""
 
 from __future__ import annotations
 

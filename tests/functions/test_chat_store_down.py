@@ -1,4 +1,4 @@
-"""The chat function when its rate-limit store is down or missing (DESIGN §3 step 3, §6),
+"""The chat function when its rate-limit store is down or missing,
 through the real handler and API Gateway events: `RATE_LIMIT_FAILURE` decides between
 serving (counted in a metric) and a 503; `/health` says so; and inside Lambda, no shared
 store configured is a 503 naming REDIS_URL, never a silent per-sandbox store."""

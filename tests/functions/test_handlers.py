@@ -1,4 +1,4 @@
-"""Every function's Lambda handler, driven by real API Gateway REST events (DESIGN §9)."""
+"""Every function's Lambda handler, driven by real API Gateway REST events."""
 
 from __future__ import annotations
 

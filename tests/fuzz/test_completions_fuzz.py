@@ -230,7 +230,7 @@ def test_hostile_body(fuzz_gateway: FuzzGateway, case: hostile.Hostile) -> None:
 def test_every_forwarded_request_carries_an_integer_output_cap(
     fuzz_gateway: FuzzGateway, endpoint: str, stream: bool
 ) -> None:
-    """DESIGN §3 step 5: whatever the client sent, the provider is told the most it may
+    """docs/architecture.md, step 5: whatever the client sent, the provider is told the most it may
     write, as an integer the hold covers."""
     raw = bodies.dumps(bodies.base(endpoint, max_tokens=..., stream=stream))
     exchange = fuzz_gateway.post(PATHS[endpoint], raw)

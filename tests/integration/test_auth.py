@@ -1,5 +1,5 @@
 """Authenticating API keys against the real database (gatewayz/identity/auth.py;
-DESIGN §3 step 1, §8)."""
+docs/architecture.md)."""
 
 from __future__ import annotations
 

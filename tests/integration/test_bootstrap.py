@@ -1,4 +1,4 @@
-"""The local admin and demo accounts (DESIGN §11)."""
+"""The local admin and demo accounts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The money rules the schema and `credits.post` enforce (DESIGN §4)."""
+"""The money rules the schema and `credits.post` enforce."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `hold_sweeper` job (DESIGN §3 step 8): the scheduled function, driven by its
+"""The `hold_sweeper` job: the scheduled function, driven by its
 EventBridge event (infra/events/scheduled/hold_sweeper.json), gives back the holds of
 requests that never settled, and only those."""
 

@@ -1,5 +1,5 @@
 """Holding and settling a request's credits (gatewayz/billing/credits.py `reserve`/`settle`,
-the SQL functions of infra/migrations/0010; DESIGN §3 steps 5 and 8, §4)."""
+the SQL functions of infra/migrations/0010)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The chat path's rate limiter (gatewayz/ratelimit/limiter.py; DESIGN §3 step 3, §7 headers)
+"""The chat path's rate limiter (gatewayz/ratelimit/limiter.py)
 on every store backend: memory, Redis and Upstash (tests/redis_fixtures.py)."""
 
 from __future__ import annotations

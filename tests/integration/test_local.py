@@ -1,4 +1,4 @@
-"""`gatewayz dev` (DESIGN §11): one local server routing like API Gateway to the real handlers."""
+"""`gatewayz dev`: one local server routing like API Gateway to the real handlers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,43 @@ async def test_a_body_over_the_api_gateway_limit_is_a_413(client: httpx.AsyncCli
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_the_whole_apis_openapi_document_is_served_and_is_docs_openapi_json(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads((ROOT / "docs" / "openapi.json").read_text())
+
+
+async def test_each_documented_operation_exists_and_wants_the_key_it_documents(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    checked = 0
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            # Model ids hold a slash (a path converter); other ids are single segments.
+            url = re.sub(
+                r"\{([^}]+)\}",
+                lambda m: "mock/echo" if m[1] == "model_id" else str(uuid.UUID(int=0)),
+                path,
+            )
+            query = {p["name"]: "x" for p in operation.get("parameters", []) if p["in"] == "query"}
+            body = {} if "requestBody" in operation else None
+            response = await client.request(method, url, params=query, json=body)
+            # Whatever it answers, it is the route's answer, not an unknown path.
+            error = response.json().get("error") or {}
+            assert not str(error.get("message", "")).startswith("Unknown path"), (method, path)
+            if operation.get("security") == []:
+                assert response.status_code != 401, (method, path, response.text)
+            else:
+                assert response.status_code == 401, (method, path, response.text)
+                assert error["code"] == "invalid_api_key"
+            checked += 1
+    assert checked >= 6
 
 
 def test_the_event_is_what_api_gateway_sends() -> None:

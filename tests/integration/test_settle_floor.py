@@ -1,6 +1,6 @@
 """Settling never takes a balance below zero, a dead stream's recorded progress is
 charged by the sweeper, and a swept request is never charged twice (gatewayz/billing/credits.py,
-infra/migrations/0011; DESIGN §3 step 8, §4)."""
+infra/migrations/0011)."""
 
 from __future__ import annotations
 

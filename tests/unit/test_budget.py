@@ -1,4 +1,4 @@
-"""The hold and each attempt's output cap (gatewayz/chat/budget.py, DESIGN §3 step 5), by
+"""The hold and each attempt's output cap (gatewayz/chat/budget.py), by
 hand-computed examples: prices of $1 and $2 per million tokens are 1,000 and 2,000 nanos
 a token."""
 

@@ -1,4 +1,4 @@
-"""Settings (DESIGN §6): read lazily, a missing one is a 503 naming it."""
+"""Settings: read lazily, a missing one is a 503 naming it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The error envelope (DESIGN §7), as the OpenAI SDK parses it."""
+"""The error envelope, as the OpenAI SDK parses it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The app factory's edges (DESIGN §7): every error in the OpenAI envelope, never HTML."""
+"""The app factory's edges: every error in the OpenAI envelope, never HTML."""
 
 from __future__ import annotations
 

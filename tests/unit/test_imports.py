@@ -1,4 +1,4 @@
-"""Cold start (DESIGN §1, §10): a handler imports only what it uses and touches no network."""
+"""Cold start: a handler imports only what it uses and touches no network."""
 
 from __future__ import annotations
 

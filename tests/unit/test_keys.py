@@ -1,4 +1,4 @@
-"""API key secrets (DESIGN §8)."""
+"""API key secrets."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_a_key_is_the_prefix_and_32_base62_characters() -> None:
 def test_the_hash_depends_on_the_pepper_and_never_contains_the_key() -> None:
     secret = keys.generate()
     one, other = keys.hash_secret(secret, b"pepper-1"), keys.hash_secret(secret, b"pepper-2")
-    # HMAC-SHA256 under the pepper (DESIGN §3 step 1), computed here by the standard library.
+    # HMAC-SHA256 under the pepper, computed here by the standard library.
     assert one == hmac.new(b"pepper-1", secret.encode(), hashlib.sha256).digest()
     assert len(one) == 32
     assert one != other

@@ -1,4 +1,4 @@
-"""Per-request CloudWatch embedded metrics (DESIGN §3)."""
+"""Per-request CloudWatch embedded metrics."""
 
 from __future__ import annotations
 

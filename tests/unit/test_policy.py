@@ -1,4 +1,4 @@
-"""Access policy (DESIGN §3 step 2, §8): pure checks, each naming its reason."""
+"""Access policy: pure checks, each naming its reason."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Costs in nano-dollars (DESIGN §4): exact, class by class, never rounded down."""
+"""Costs in nano-dollars: exact, class by class, never rounded down."""
 
 from __future__ import annotations
 

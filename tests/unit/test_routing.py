@@ -1,4 +1,4 @@
-"""Which offers are tried, in which order (DESIGN §3 steps 4 and 6)."""
+"""Which offers are tried, in which order."""
 
 from __future__ import annotations
 

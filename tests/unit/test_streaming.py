@@ -1,4 +1,4 @@
-"""SSE decoding however the bytes are cut, and the in-band error chunk (DESIGN §7)."""
+"""SSE decoding however the bytes are cut, and the in-band error chunk."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""template.yaml deploys the gateway DESIGN §1, §2 and §6 describe; infra/events are real events.
+"""template.yaml deploys the gateway docs/architecture.md describes; infra/events are real events.
 
 Everything is read through `gatewayz.dev.samtemplate` (parsed, with Globals merged as SAM
 merges them), never grepped. `infra/local/sam-check` runs cfn-lint and `sam build` on top.
@@ -37,7 +37,7 @@ JOBS = {
     "catalog_refresh",
 }
 
-# DESIGN §2, one request per documented path (several for a resource with sub-paths).
+# Each route group's paths, one request per documented path (several for a resource with sub-paths).
 ROUTED = [
     ("POST", "/v1/chat/completions", "chat"),
     ("POST", "/v1/completions", "chat"),
@@ -100,7 +100,7 @@ NOT_ROUTED = [
     ("GET", "/"),
 ]
 
-DESIGN_VARIABLES = {
+DOCUMENTED_VARIABLES = {
     "DATABASE_URL",
     "REDIS_URL",
     "UPSTASH_REDIS_REST_URL",
@@ -385,7 +385,7 @@ def test_every_job_has_a_schedule_with_retries_and_a_dead_letter_queue(
 
 def test_every_design_variable_reaches_the_functions(template: samtemplate.Template) -> None:
     passed = {name for f in template.functions.values() for name in f.environment}
-    assert passed >= DESIGN_VARIABLES, DESIGN_VARIABLES - passed
+    assert passed >= DOCUMENTED_VARIABLES, DOCUMENTED_VARIABLES - passed
     for group, function in template.functions.items():
         needed = EVERY_FUNCTION_NEEDS | NEEDS.get(group, set())
         assert needed <= set(function.environment), (group, needed - set(function.environment))

@@ -1,4 +1,4 @@
-"""Configuration from the environment (DESIGN §6).
+"""Configuration from the environment (docs/operations.md).
 
 `get_settings()` builds the settings once per process, on first use, never at import.
 A route that needs a setting calls `require()`; a missing or invalid value becomes a 503
@@ -24,7 +24,7 @@ _PLACEHOLDERS = {"changeme", "changethis", "secret", "xxx", "todo"}
 
 
 class Settings(BaseSettings):
-    """Every environment variable the gateway reads; names as in DESIGN §6."""
+    """Every environment variable the gateway reads; names as in docs/operations.md."""
 
     # `FOO=` (a template parameter left empty) means "not configured": the default applies.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     log_level: str = "INFO"
 
-    # The chat path (DESIGN §3).
+    # The chat path (docs/architecture.md).
     upstream_timeout_s: float = Field(default=120.0, gt=0)  # per attempt, between bytes
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     upstream_max_attempts: int = Field(default=3, ge=1)  # offers tried before giving up

@@ -1,4 +1,4 @@
-"""Secrets at rest: Fernet encryption under `ENCRYPTION_KEYS` (DESIGN §6, §8).
+"""Secrets at rest: Fernet encryption under `ENCRYPTION_KEYS`.
 
 `ENCRYPTION_KEYS` is a comma-separated list of Fernet keys, newest first. New secrets are
 encrypted with the first; any of them decrypts, so a key can be rotated in: put the new

@@ -1,4 +1,4 @@
-"""PostgreSQL access (DESIGN §5): one lazy psycopg connection per thread.
+"""PostgreSQL access (docs/architecture.md, data): one lazy psycopg connection per thread.
 
 In Lambda that is one connection per warm function. The connection runs in autocommit,
 so a single statement costs one round trip; multi-statement changes use `transaction()`.

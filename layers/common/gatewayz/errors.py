@@ -1,4 +1,4 @@
-"""Errors as OpenAI's envelope (DESIGN §7).
+"""Errors as OpenAI's envelope (docs/api.md, errors).
 
 Each failure is one class carrying its status, type and code; `http.py` turns any of
 them into `{"error": {"message", "type", "param", "code", "metadata"?}}`, which is what

@@ -47,7 +47,9 @@ def _redis() -> str:
     return "ok"
 
 
-@router.get("/health", include_in_schema=False)
+@router.get(
+    "/health", summary="Database and rate-limit store reachable", openapi_extra={"security": []}
+)
 async def health() -> JSONResponse:
     checks = check()
     down = [name for name, state in checks.items() if state != "ok"]

@@ -1,14 +1,16 @@
-"""The FastAPI app factory every function uses (DESIGN §7).
+"""The FastAPI app factory every function uses (docs/api.md, errors).
 
 `create_app()` gives each function the same edges: the OpenAI error envelope for every
 error (validation, 404, 405, 413, 415 and masked 500s), an `x-request-id` on every
 response, headers a route leaves in `request.state.response_headers` (rate limits),
-one structured log line per request, and `GET /health`.
+one structured log line per request, and `GET /health`. Outside Lambda it also serves
+its OpenAPI document at `/openapi.json` (gatewayz/openapi.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -22,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gatewayz import errors
+from gatewayz import errors, openapi
 from gatewayz.logs import get_logger
 
 if TYPE_CHECKING:
@@ -40,9 +42,11 @@ def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = T
         title=f"gatewayz-{name}",
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=openapi.PATH if openapi.served() else None,
         lifespan=_lifespan,
     )
+    # Built on the first request for it, not at cold start.
+    app.openapi = functools.partial(openapi.document, app)  # type: ignore[method-assign]
     app.add_exception_handler(errors.GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -1,4 +1,4 @@
-"""Scheduled jobs (DESIGN §2): EventBridge Scheduler sends `{"job": "<name>"}`.
+"""Scheduled jobs (docs/architecture.md): EventBridge Scheduler sends `{"job": "<name>"}`.
 
 Every job is idempotent, so a retry or an overlapping run does no harm. A job whose
 issue has not landed yet reports `not_implemented` instead of pretending to work, and

@@ -1,4 +1,4 @@
-"""Request bodies as strict JSON (DESIGN §7): anything else is a 400, never a 500.
+"""Request bodies as strict JSON (docs/api.md, errors): anything else is a 400, never a 500.
 
 Python's `json` accepts more than JSON: `NaN` and `Infinity` (and `1e400`, which it reads
 as infinity), surrogates encoded as UTF-8 bytes, and `\\ud800` escapes that decode to a

@@ -1,4 +1,4 @@
-"""Per-request metrics (DESIGN §3, §10) as CloudWatch embedded metric format (EMF) log
+"""Per-request metrics (docs/operations.md) as CloudWatch embedded metric format (EMF) log
 lines through aws-lambda-powertools: latency, gateway overhead (total minus the time
 spent waiting on the provider), tokens, cost and status, by provider; and counts of
 events an operator must see (`count`), such as a request let through unlimited because

@@ -1,4 +1,4 @@
-"""`gatewayz migrate`: apply infra/migrations/NNNN_name.sql in order (DESIGN §5).
+"""`gatewayz migrate`: apply infra/migrations/NNNN_name.sql in order (docs/architecture.md, data).
 
 All pending migrations run in one transaction under a transaction-level advisory lock,
 so two processes migrating at once apply each file exactly once (the second waits,

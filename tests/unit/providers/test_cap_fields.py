@@ -1,4 +1,4 @@
-"""Each provider is sent the output cap in the field it reads (DESIGN §3 step 5)."""
+"""Each provider is sent the output cap in the field it reads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The offline `mock` provider (DESIGN §11), driven through a real httpx client and the
+"""The offline `mock` provider, driven through a real httpx client and the
 official `openai` SDK: a small httpx transport hands their requests to the mock's
 in-process handler, as `gatewayz.chat.upstream.post` does."""
 

@@ -1,4 +1,5 @@
-"""Credits (DESIGN §4): every balance change is one atomic SQL step with a ledger entry.
+"""Credits (docs/architecture.md, money): every balance change is one atomic SQL step
+with a ledger entry.
 
 Grants and debits go through the `ledger_post` SQL function (infra/migrations/0003),
 which moves the balance and appends the entry together, and refuses a second entry

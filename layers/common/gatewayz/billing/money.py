@@ -1,4 +1,5 @@
-"""Money as integer nano-dollars (DESIGN §4): 1 USD = 1_000_000_000 nanos. Never floats."""
+"""Money as integer nano-dollars (docs/architecture.md, money): 1 USD = 1_000_000_000
+nanos. Never floats."""
 
 from __future__ import annotations
 

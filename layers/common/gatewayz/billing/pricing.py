@@ -1,4 +1,4 @@
-"""Prices and costs (DESIGN §3 step 4, §4).
+"""Prices and costs (docs/architecture.md).
 
 An offer is one provider serving one model at published prices (USD per million tokens,
 per image for images, and per request for upstream fees that are not tokens, such as web

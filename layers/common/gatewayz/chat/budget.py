@@ -1,4 +1,4 @@
-"""What a request may cost (DESIGN §3 step 5): the credit hold, and the output cap each
+"""What a request may cost (docs/architecture.md, step 5): the credit hold, and the output cap each
 attempt is sent with, so that the hold bounds what any provider tried can produce.
 
 Each attempt (an offer of a model) plans its own output: the client's `max_tokens`, else

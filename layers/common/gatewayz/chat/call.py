@@ -1,4 +1,4 @@
-"""A request holding credits (DESIGN §3 steps 5-8): what it planned, what it holds, and
+"""A request holding credits (docs/architecture.md, steps 5-8): what it planned, what it holds, and
 the one place it settles.
 
 `Call.settle` charges usage at the price of the route the request took (nothing without

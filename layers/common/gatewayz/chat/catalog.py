@@ -1,4 +1,4 @@
-"""The model catalog (DESIGN §3 step 4): which models this deploy serves, through which
+"""The model catalog (docs/architecture.md, step 4): which models this deploy serves, through which
 offers, at which prices (`GET /v1/models` lists them: gatewayz/chat/listing.py).
 
 A model is served when at least one of its priced offers is from an available provider

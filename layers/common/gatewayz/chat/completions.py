@@ -1,4 +1,4 @@
-"""The chat path (DESIGN §3), one call per step: authenticate, check policy, rate limit,
+"""The chat path (docs/architecture.md), one call per step: authenticate, check policy, rate limit,
 price, reserve, call the provider, answer, settle.
 
 `complete()` serves `/v1/chat/completions` and `/v1/completions`, streamed or not. From
@@ -37,7 +37,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
     """Serve one completion request.
 
     Raises:
-        GatewayError: any refusal before the answer began (the envelope of DESIGN §7).
+        GatewayError: any refusal before the answer began (the envelope of docs/api.md, errors).
     """
     started = time.perf_counter()
     # The key and what it may do first: a caller without a valid key learns nothing

@@ -1,4 +1,4 @@
-"""Upstream features that cost more than their tokens (DESIGN §3 step 5).
+"""Upstream features that cost more than their tokens (docs/architecture.md, step 5).
 
 OpenRouter's `plugins` (web search, file parsing), server-side tools such as
 `openrouter:web_search` or OpenAI's `web_search_preview`, `web_search_options`, audio or

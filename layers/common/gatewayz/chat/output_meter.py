@@ -1,4 +1,4 @@
-"""Counting delivered output when the provider has not said (DESIGN §3 step 8).
+"""Counting delivered output when the provider has not said (docs/architecture.md, step 8).
 
 Used for a stream whose provider never sent usage, a stream cut off by a dead client or
 the gateway's own deadline, and a stream's progress recorded on its hold. Everything the

@@ -1,4 +1,4 @@
-"""How big a prompt is (DESIGN §3 step 5): an upper bound for the credit hold, and a
+"""How big a prompt is (docs/architecture.md, step 5): an upper bound for the credit hold, and a
 typical count for everything that should not be pessimistic.
 
 The bound never undercounts: a byte-level tokenizer makes at most one token per UTF-8

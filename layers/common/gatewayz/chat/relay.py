@@ -1,4 +1,4 @@
-"""Streaming a completion (DESIGN §3 steps 6-8, §7): the provider's SSE relayed event by
+"""Streaming a completion (docs/architecture.md, steps 6-8): the provider's SSE relayed event by
 event, with no buffering, then the request settled.
 
 The stream is opened and read up to its first event with content before the client gets

@@ -1,4 +1,4 @@
-"""A completion request as the gateway reads it (DESIGN §3).
+"""A completion request as the gateway reads it (docs/architecture.md).
 
 Every OpenAI (and OpenRouter) request field the gateway knows is checked for its JSON
 type, strictly: `"5"`, `5.0` or `true` is not an integer, `"true"` or `1` is not a

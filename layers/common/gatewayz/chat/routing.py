@@ -1,4 +1,4 @@
-"""Routing (DESIGN §3 steps 4 and 6): which offers to try, in which order, and when to
+"""Routing (docs/architecture.md, steps 4 and 6): which offers to try, in which order, and when to
 move on to the next.
 
 The plan follows the models asked for (`model`, then the `models` fallback list) and, for

@@ -1,4 +1,4 @@
-"""Server-sent events (DESIGN §3 step 7, §7; STYLE rule 5).
+"""Server-sent events (docs/api.md, streaming).
 
 `SSEDecoder` splits an upstream byte stream into events, however the bytes are cut
 (mid-line, mid-character). Events pass through as the bytes they arrived as; only the

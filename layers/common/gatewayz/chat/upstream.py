@@ -1,4 +1,4 @@
-"""One HTTP exchange with a provider (DESIGN §3 step 6).
+"""One HTTP exchange with a provider (docs/architecture.md, step 6).
 
 aiohttp, one session per event loop, kept warm across the requests of a warm function:
 it costs a fifth of httpx's CPU per request (bench/README.md). Callers see `Reply` and

@@ -1,4 +1,5 @@
-"""Local bootstrap (DESIGN §11): migrate, seed, and the admin and demo accounts.
+"""Local bootstrap (docs/architecture.md, local run): migrate, seed, and the admin and
+demo accounts.
 
 The admin key holds every scope; the demo key belongs to a user on the trial plan whose
 $10 trial credit is in the ledger. Both secrets are saved to `<state dir>/dev-keys.json`

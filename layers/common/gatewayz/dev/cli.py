@@ -1,4 +1,4 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`, `openapi`."""
 
 from __future__ import annotations
 
@@ -36,9 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "reencrypt", help="re-encrypt stored provider keys with the newest ENCRYPTION_KEYS key"
     )
+    spec = commands.add_parser("openapi", help="write the API's OpenAPI document")
+    spec.add_argument("--output", help="where to write it; docs/openapi.json")
     args = parser.parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port)
+    if args.command == "openapi":
+        return _openapi(args.output)
     if args.command == "migrate":
         return _migrate(seed=args.seed)
     if args.command == "session":
@@ -94,6 +98,21 @@ def _reencrypt() -> int:
         )
         return 1
     print(f"re-encrypted {rotated} of {total} provider key(s) with the newest key")
+    return 0
+
+
+def _openapi(output: str | None) -> int:
+    from pathlib import Path
+
+    from gatewayz import config
+    from gatewayz.dev import local, openapi, samtemplate
+
+    root = config.project_root()
+    template = samtemplate.load(root / "template.yaml")
+    gateway = local.LocalGateway(template, local.load_functions(root, template))
+    path = Path(output) if output else root / openapi.DOCUMENT
+    path.write_text(openapi.dumps(gateway.openapi_document()))
+    print(f"wrote {path}")
     return 0
 
 

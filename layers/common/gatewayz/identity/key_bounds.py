@@ -1,4 +1,4 @@
-"""What a key may grant (DESIGN §8): never more than it holds itself.
+"""What a key may grant: never more than it holds itself.
 
 A key that creates, changes or rotates a key cannot give it a scope it lacks, a wider
 allowlist, a higher spending limit (or one that resets more often), higher per-key rate

@@ -1,4 +1,4 @@
-"""What a client may set on an API key (DESIGN §8), read and checked at the edge.
+"""What a client may set on an API key, read and checked at the edge.
 
 `KeyCreate` is the body of `POST /v1/keys`, `KeyUpdate` of `PATCH /v1/keys/{id}`,
 `KeyRotate` of `POST /v1/keys/{id}/rotate`. `settings()` gives the fields the client

@@ -1,4 +1,4 @@
-"""Managing API keys through the API (DESIGN §2 keys group, §8): create, list, read,
+"""Managing API keys through the API: create, list, read,
 change, revoke and rotate, and the calling key's own limits and usage.
 
 A key with `keys:read` reads, one with `keys:write` changes. Members reach only their

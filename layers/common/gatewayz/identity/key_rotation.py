@@ -1,4 +1,4 @@
-"""Scheduled key rotation (DESIGN §2 `key_rotation`, §8): keys with a `rotation_period`
+"""Scheduled key rotation: keys with a `rotation_period`
 get a new secret when it is due; the secret in use keeps working for a day.
 
 Nobody sees the secret the job makes: the key's user gets an e-mail saying the old

@@ -1,4 +1,4 @@
-"""API keys as the API shows them (DESIGN §8): settings, limits and usage, never a secret.
+"""API keys as the API shows them: settings, limits and usage, never a secret.
 
 Usage is the key's cost from `usage_records`, in all (`usage`) and since the start of
 the UTC day, week (Monday) and month. `limit_remaining` is what the spending limit

@@ -1,4 +1,4 @@
-"""API keys (DESIGN §8): generation, hashing, creation, rotation, revocation.
+"""API keys (docs/architecture.md, keys): generation, hashing, creation, rotation, revocation.
 
 A key is `gw_live_` (or `gw_test_`) + 32 random base62 characters, shown once. The
 database keeps only HMAC-SHA256(key, KEY_HASH_SECRET), a display prefix and the last 4.

@@ -1,4 +1,4 @@
-"""Access policy (DESIGN §3 step 2, §8): pure checks of what a key may do.
+"""Access policy (docs/architecture.md): pure checks of what a key may do.
 
 Each check raises the 403 that names its reason, so a client learns which rule refused
 it. The client IP comes from API Gateway's request context, never from a header a client

@@ -1,4 +1,4 @@
-"""Bring-your-own-key (DESIGN §2, §8): an account's own keys for the upstream providers.
+"""Bring-your-own-key: an account's own keys for the upstream providers.
 
 An account's owners and admins store one key per provider (`openrouter`, `portkey`,
 `featherless`, `chutes`); storing again replaces it. The key is kept Fernet-encrypted

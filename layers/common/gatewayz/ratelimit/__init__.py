@@ -1,4 +1,4 @@
-"""Rate limiting (DESIGN §3 step 3): the store that counts, chosen from configuration.
+"""Rate limiting (docs/architecture.md, step 3): the store that counts, chosen from configuration.
 
 `get_store()` picks the backend once per process: Redis (`REDIS_URL`), Upstash REST
 (`UPSTASH_REDIS_REST_URL` + `UPSTASH_REDIS_REST_TOKEN`), else, outside Lambda, an

@@ -1,4 +1,4 @@
-"""The rate-limit store interface (DESIGN §3 step 3).
+"""The rate-limit store interface (docs/architecture.md, step 3).
 
 A store counts requests and tokens in windows. `hit()` checks and counts every window
 that applies to a request in one atomic step (one round trip on Redis): either all of

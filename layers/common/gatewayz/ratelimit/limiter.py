@@ -1,4 +1,4 @@
-"""The rate limiter of the chat path (DESIGN §3 step 3): one store call per request.
+"""The rate limiter of the chat path (docs/architecture.md, step 3): one store call per request.
 
 Requests per minute and per day and tokens per minute are counted for the account, and
 for the key where the key has limits of its own. Tokens are counted up front at the
@@ -128,7 +128,7 @@ def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
 
 def release(store: Store, admission: Admission) -> None:
     """Give back every count `admission` took, now, in one store call: a request refused
-    after it was admitted costs nothing (DESIGN §3 step 5). Waiting for the account's
+    after it was admitted costs nothing (docs/architecture.md, step 5). Waiting for the account's
     next request, as `correct` does, would leave its siblings refused meanwhile.
 
     Never raises: when the store is down the counts simply expire with their windows.

@@ -1,4 +1,4 @@
-"""The in-process rate-limit store (DESIGN §6: no Redis configured; local runs).
+"""The in-process rate-limit store (docs/operations.md: no Redis configured; local runs).
 
 Correct within ONE process only: every process (every Lambda sandbox, every worker)
 counts on its own, so limits multiply by the number of processes. It is the Python

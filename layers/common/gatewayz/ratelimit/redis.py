@@ -1,4 +1,5 @@
-"""The Redis rate-limit store (DESIGN §3 step 3, `REDIS_URL`): redis-py, one script call per hit.
+"""The Redis rate-limit store (`REDIS_URL`; docs/architecture.md, step 3): redis-py, one
+script call per hit.
 
 Imported only when `REDIS_URL` is configured, so nothing else loads redis-py.
 """

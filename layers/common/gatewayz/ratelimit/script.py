@@ -1,4 +1,4 @@
-"""The Lua script the Redis and Upstash stores share (DESIGN §3 step 3: one round trip).
+"""The Lua script the Redis and Upstash stores share (docs/architecture.md, step 3: one round trip).
 
 `ScriptStore` runs it by digest (EVALSHA) and falls back to sending the source (EVAL)
 when the server does not know it yet (NOSCRIPT: a restart, SCRIPT FLUSH, a new

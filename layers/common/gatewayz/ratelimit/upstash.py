@@ -1,4 +1,5 @@
-"""The Upstash rate-limit store (DESIGN §3 step 3, `UPSTASH_REDIS_REST_*`): one HTTPS call per hit.
+"""The Upstash rate-limit store (`UPSTASH_REDIS_REST_*`; docs/architecture.md, step 3):
+one HTTPS call per hit.
 
 Uses the official `upstash-redis` sync client, imported only when Upstash is configured.
 """

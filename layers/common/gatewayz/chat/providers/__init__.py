@@ -1,4 +1,4 @@
-"""The provider registry (DESIGN §3 step 6): which upstreams this deploy can call.
+"""The provider registry (docs/architecture.md, step 6): which upstreams this deploy can call.
 
 A provider is available when its API key is configured. With none configured (a local
 run, a demo), the offline `mock` provider is the only one, so everything works without

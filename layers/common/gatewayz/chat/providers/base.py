@@ -1,4 +1,4 @@
-"""An upstream provider (DESIGN §3 step 6; STYLE rule 2): where it lives, how to sign in,
+"""An upstream provider (docs/architecture.md, step 6): where it lives, how to sign in,
 and a few hooks over the OpenAI-compatible request.
 
 Every provider speaks OpenAI's chat and completions API. A provider file declares its

@@ -1,4 +1,5 @@
-"""The offline provider `mock` (DESIGN §11): deterministic, OpenAI-compatible, streaming.
+"""The offline provider `mock` (docs/architecture.md, local run): deterministic,
+OpenAI-compatible, streaming.
 
 The registry offers it only when no provider key is set, so a local run works without a
 network. It answers in process with the same `Reply` a provider's HTTP answer gives, so
