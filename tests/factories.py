@@ -21,6 +21,22 @@ def new_owner(plan_id: str = "payg") -> accounts.Owner:
         )
 
 
+def new_member(owner: accounts.Owner, role: str) -> accounts.Owner:
+    """A new user who is a `role` (owner's account already has its owner: `admin` or
+    `member`) of the owner's account: that user and the account."""
+    with db.transaction() as cur:
+        row = cur.execute(
+            "INSERT INTO users (email) VALUES (%s) RETURNING id",
+            (f"{role}-{uuid.uuid4().hex[:10]}@example.com",),
+        ).fetchone()
+        assert row is not None
+        cur.execute(
+            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
+            (owner.account_id, row[0], role),
+        )
+    return accounts.Owner(user_id=str(row[0]), account_id=owner.account_id)
+
+
 def fund(account_id: str, nanos: int) -> None:
     """Grant `nanos` to an account through the ledger (an admin grant)."""
     with db.transaction() as cur:

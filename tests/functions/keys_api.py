@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, db
 from gatewayz.identity import keys
+from tests.factories import new_key, new_member
 from tests.functions.events import event, invoke, json_body
 
 if TYPE_CHECKING:
@@ -70,18 +70,7 @@ def call(
 
 def member_key(owner: Owner, role: str, scopes: tuple[str, ...] = keys.DEFAULT_SCOPES) -> Any:
     """A new user with `role` in the owner's account, and a key of theirs."""
-    with db.transaction() as cur:
-        row = cur.execute(
-            "INSERT INTO users (email) VALUES (%s) RETURNING id",
-            (f"{role}-{uuid.uuid4().hex[:10]}@example.com",),
-        ).fetchone()
-        assert row is not None
-        cur.execute(
-            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
-            (owner.account_id, row[0], role),
-        )
-        return keys.create(cur, account_id=owner.account_id, user_id=str(row[0]), name=role,
-                           pepper=config.key_hash_secret(), scopes=scopes)  # fmt: skip
+    return new_key(new_member(owner, role), scopes=scopes)
 
 
 def audit_rows(conn: psycopg.Connection, key_id: str) -> list[tuple[Any, ...]]:

@@ -9,9 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from gatewayz import config, crypto, db
-from gatewayz.identity import keys
 from tests.conftest import reset_caches
-from tests.factories import new_key, new_owner
+from tests.factories import new_key, new_member, new_owner
 from tests.functions.events import event, function, invoke, json_body
 
 if TYPE_CHECKING:
@@ -165,20 +164,7 @@ def test_another_accounts_key_is_not_found_and_untouched(api: TestClient, owner:
 
 def test_a_member_may_neither_store_nor_list_nor_delete(api: TestClient, owner: Owner) -> None:
     store(api, bearer(owner), "openrouter", SECRET)
-    with db.transaction() as cur:
-        row = cur.execute(
-            "INSERT INTO users (email) VALUES (%s) RETURNING id",
-            (f"member-{owner.account_id[:8]}@example.com",),
-        ).fetchone()
-        assert row is not None
-        cur.execute(
-            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, 'member')",
-            (owner.account_id, row[0]),
-        )
-        member_key = keys.create(
-            cur, account_id=owner.account_id, user_id=row[0], name="member",
-            pepper=config.key_hash_secret(), scopes=["keys:read", "keys:write"],
-        )  # fmt: skip
+    member_key = new_key(new_member(owner, "member"), scopes=["keys:read", "keys:write"])
     headers = {"authorization": f"Bearer {member_key.secret}"}
     answers = [
         store(api, headers, "openrouter", OTHER_SECRET),

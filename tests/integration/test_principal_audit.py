@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gatewayz import db, errors
 from gatewayz.identity import audit, principal
-from tests.factories import new_key, new_owner
+from tests.factories import new_key, new_member, new_owner
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,21 +25,6 @@ def request_with(secret: str, ip: str = "198.51.100.7") -> Request:
         "client": (ip, 5000), "state": {"request_id": "req_audit_test"},
     }  # fmt: skip
     return Request(scope)
-
-
-def add_member(account_id: str, role: str) -> str:
-    """A new user who is a `role` of the account; their id."""
-    with db.transaction() as cur:
-        row = cur.execute(
-            "INSERT INTO users (email) VALUES (%s) RETURNING id",
-            (f"member-{role}-{account_id[:8]}@example.com",),
-        ).fetchone()
-        assert row is not None
-        cur.execute(
-            "INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)",
-            (account_id, row[0], role),
-        )
-    return str(row[0])
 
 
 def test_a_key_acts_as_its_user_with_their_role() -> None:
@@ -59,13 +44,7 @@ def test_a_key_acts_as_its_user_with_their_role() -> None:
 
 def test_a_member_is_not_a_manager() -> None:
     owner = new_owner()
-    member_id = add_member(owner.account_id, "member")
-    with db.transaction() as cur:
-        from gatewayz import config
-        from gatewayz.identity import keys
-
-        key = keys.create(cur, account_id=owner.account_id, user_id=member_id, name="m",
-                          pepper=config.key_hash_secret(), scopes=["keys:write"])  # fmt: skip
+    key = new_key(new_member(owner, "member"), scopes=["keys:write"])
     found = principal.from_request(request_with(key.secret), ("keys:write",))
     assert found.role == "member"
     with pytest.raises(errors.RoleDenied, match="owner or an admin"):
