@@ -58,8 +58,10 @@ def of_key(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(cur: psycopg.Cursor[Any], principal: Principal) -> Grantor:
-    """The grantor behind `principal`'s key (the caller owns the transaction)."""
-    assert principal.key is not None
+    """The grantor behind `principal`: its key, or for a session its user, who is bound
+    only by the scopes of their role and the plan (the caller owns the transaction)."""
+    if principal.key is None:
+        return _of_session(cur, principal)
     row = cur.execute(
         """SELECT k.scopes, k.allowed_models, k.allowed_cidrs::text[], k.allowed_referers,
                   k.expires_at, k.spend_limit_nanos, k.limit_reset, k.requests_per_minute,
@@ -75,6 +77,21 @@ def load(cur: psycopg.Cursor[Any], principal: Principal) -> Grantor:
     own = dict(zip(("scopes", *INHERITED), row[:11], strict=True))
     plan = dict(zip((*RATE_LIMITS, "max_keys"), row[11:16], strict=True))
     return Grantor(own=own, plan=plan, platform_admin=bool(row[16]))
+
+
+def _of_session(cur: psycopg.Cursor[Any], principal: Principal) -> Grantor:
+    row = cur.execute(
+        """SELECT p.requests_per_minute, p.requests_per_day, p.tokens_per_minute,
+                  p.concurrent_requests, p.max_keys, u.is_admin
+             FROM accounts a JOIN plans p ON p.id = a.plan_id, users u
+            WHERE a.id = %s AND u.id = %s""",
+        (principal.account_id, principal.user_id),
+    ).fetchone()
+    assert row is not None
+    own: dict[str, Any] = dict.fromkeys(INHERITED)
+    own["scopes"] = sorted(principal.scopes)
+    plan = dict(zip((*RATE_LIMITS, "max_keys"), row[:5], strict=True))
+    return Grantor(own=own, plan=plan, platform_admin=bool(row[5]) and "admin" in own["scopes"])
 
 
 def defaults(grantor: Grantor, sent: dict[str, Any]) -> dict[str, Any]:
