@@ -72,14 +72,15 @@ def test_a_debit_never_takes_the_balance_below_zero(conn: psycopg.Connection) ->
     _, admin = operator_key()
     account = new_owner().account_id
     fund(account, 1_000_000_000)
-    refused = call("POST", "/admin/credits", admin.secret,
-                   {"account_id": account, "amount": -1.000000001, "reason": "too much"})  # fmt: skip
+    too_much = {"account_id": account, "amount": -1.000000001, "reason": "too much"}
+    refused = call("POST", "/admin/credits", admin.secret, too_much)
     assert (refused.status, refused.body["error"]["param"]) == (400, "amount")
     assert balance(conn, account) == 1_000_000_000
     assert len(entries(conn, account)) == 1
     whole = call("POST", "/admin/credits", admin.secret,
                  {"account_id": account, "amount": -1, "reason": "all of it"})  # fmt: skip
-    assert whole.status == 201 and whole.body["data"]["balance_after"] == 0
+    assert whole.status == 201
+    assert whole.body["data"]["balance_after"] == 0
     assert ledger.invariant_holds(conn, account)
 
 

@@ -34,8 +34,10 @@ def test_an_operator_creates_a_user_with_an_account_and_a_working_key(
     created = call("POST", "/admin/users", admin.secret, {"email": email})
     assert created.status == 201, created.raw
     user, account = created.body["data"]["user"], created.body["data"]["account"]
-    assert user["email"] == email and user["is_admin"] is False
-    assert account["status"] == "active" and account["balance"] == 0
+    assert user["email"] == email
+    assert user["is_admin"] is False
+    assert account["status"] == "active"
+    assert account["balance"] == 0
     secret = created.body["key"]
     assert secret.startswith("gw_live_")
     # The new key acts as the new user in the new account.
@@ -80,7 +82,8 @@ def test_users_are_searched_by_email_and_paged() -> None:
     assert rest.body["next_cursor"] is None
     # `%` and `_` are matched as themselves, not as patterns.
     wild = call("GET", "/admin/users", admin.secret, query={"q": "%"})
-    assert wild.status == 200 and wild.body["data"] == []
+    assert wild.status == 200
+    assert wild.body["data"] == []
     bad = call("GET", "/admin/users", admin.secret, query={"limit": "0"})
     assert (bad.status, bad.body["error"]["param"]) == (400, "limit")
 

@@ -49,9 +49,12 @@ def test_the_owner_reads_the_accounts_rows_newest_first_and_only_those() -> None
     ]  # fmt: skip
     assert {r["account_id"] for r in rows} == {owner.account_id}
     first = rows[0]
-    assert first["actor"]["kind"] == "key" and first["actor"]["user_id"] == owner.user_id
-    assert first["before"]["name"] == "k0" and first["after"]["name"] == "renamed"
-    assert first["ip"] == CLIENT_IP and first["request_id"]
+    assert first["actor"]["kind"] == "key"
+    assert first["actor"]["user_id"] == owner.user_id
+    assert first["before"]["name"] == "k0"
+    assert first["after"]["name"] == "renamed"
+    assert first["ip"] == CLIENT_IP
+    assert first["request_id"]
     assert datetime.fromisoformat(first["created_at"]).tzinfo is not None
 
 
@@ -66,7 +69,8 @@ def test_pages_follow_each_other_without_repeats() -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == every and len(every) == 4
+    assert seen == every
+    assert len(every) == 4
 
 
 def test_filters_narrow_the_rows() -> None:
@@ -118,7 +122,8 @@ def test_members_and_keys_without_keys_read_are_refused() -> None:
     member = call("GET", "/v1/audit-logs", member_key(owner, "member").secret)
     assert (member.status, member.code) == (403, "role_denied")
     admin = call("GET", "/v1/audit-logs", member_key(owner, "admin").secret)
-    assert admin.status == 200 and len(admin.body["data"]) == 4
+    assert admin.status == 200
+    assert len(admin.body["data"]) == 4
     chat_only = call("GET", "/v1/audit-logs", new_key(owner, scopes=("chat",)).secret)
     assert (chat_only.status, chat_only.code) == (403, "scope_denied")
     assert call("GET", "/v1/audit-logs").status == 401
@@ -128,7 +133,8 @@ def test_an_account_filter_on_the_account_route_shows_nothing_of_another() -> No
     other, _, _ = busy_account()
     _, secret, _ = busy_account()
     rows = logs(secret, account=other.account_id)["data"]
-    assert rows and {r["account_id"] for r in rows} != {other.account_id}
+    assert rows
+    assert {r["account_id"] for r in rows} != {other.account_id}
 
 
 def test_operators_read_every_account_and_filter_by_account() -> None:
@@ -139,7 +145,8 @@ def test_operators_read_every_account_and_filter_by_account() -> None:
     recent = logs(admin.secret, path, limit="100")["data"]
     assert {first.account_id, second.account_id} <= {r["account_id"] for r in recent}
     only = logs(admin.secret, path, account=first.account_id)["data"]
-    assert len(only) == 4 and {r["account_id"] for r in only} == {first.account_id}
+    assert len(only) == 4
+    assert {r["account_id"] for r in only} == {first.account_id}
     bad = call("GET", path, admin.secret, query={"account": "x"})
     assert (bad.status, bad.body["error"]["param"]) == (400, "account")
     owner_key = new_key(first).secret

@@ -45,7 +45,8 @@ def test_create_grant_suspend_and_unsuspend(conn: psycopg.Connection) -> None:
     created = admin("create-user", email)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
-    assert secret.startswith("gw_live_") and secret not in created.stderr
+    assert secret.startswith("gw_live_")
+    assert secret not in created.stderr
     me = call("GET", "/v1/account", secret)
     assert me.status == 200, me.raw
     user_id, account_id = me.body["data"]["user"]["id"], me.body["data"]["account"]["id"]
@@ -56,7 +57,8 @@ def test_create_grant_suspend_and_unsuspend(conn: psycopg.Connection) -> None:
     debited = admin("grant", account_id, "-0.25", "--reason", "correction")
     assert debited.returncode == 0, debited.stderr
     too_much = admin("grant", account_id, "-100", "--reason", "no")
-    assert too_much.returncode == 1 and "below zero" in too_much.stderr
+    assert too_much.returncode == 1
+    assert "below zero" in too_much.stderr
     amounts = conn.execute(
         "SELECT kind, amount_nanos FROM credit_transactions WHERE account_id = %s ORDER BY id",
         (account_id,),
@@ -80,6 +82,9 @@ def test_errors_are_one_line_and_a_failing_status() -> None:
     taken = f"cli-{uuid.uuid4().hex[:8]}@example.com"
     assert admin("create-user", taken).returncode == 0
     again = admin("create-user", taken)
-    assert again.returncode == 1 and "exists already" in again.stderr and not again.stdout
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+    assert not again.stdout
     unknown = admin("suspend", str(uuid.uuid4()))
-    assert unknown.returncode == 1 and "No such user" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "No such user" in unknown.stderr
