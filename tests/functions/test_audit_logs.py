@@ -13,11 +13,16 @@ import pytest
 from gatewayz import db
 from gatewayz.identity import audit
 from tests.factories import new_key, new_owner
+from tests.fakes.supabase_auth import project
 from tests.functions.keys_api import CLIENT_IP, call, member_key
 from tests.functions.operators import operator_key
+from tests.functions.test_account import Person
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from gatewayz.identity.accounts import Owner
+    from tests.fakes.supabase_auth import FakeAuth
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -151,3 +156,21 @@ def test_operators_read_every_account_and_filter_by_account() -> None:
     assert (bad.status, bad.body["error"]["param"]) == (400, "account")
     owner_key = new_key(first).secret
     assert call("GET", path, owner_key).status == 403
+
+
+@pytest.fixture
+def supabase(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAuth]:
+    with project(monkeypatch) as served:
+        yield served
+
+
+def test_a_session_of_the_owner_reads_its_sign_up_rows(supabase: FakeAuth) -> None:
+    person = Person(supabase)
+    signed_up = call("POST", "/v1/account", headers=person.headers())
+    assert signed_up.status == 201, signed_up.raw
+    rows = call("GET", "/v1/audit-logs", headers=person.headers())
+    assert rows.status == 200, rows.raw
+    assert [r["action"] for r in rows.body["data"]] == [
+        "account.trial_start", "key.create", "account.create",
+    ]  # fmt: skip
+    assert {r["actor"]["kind"] for r in rows.body["data"]} == {"user"}
