@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gatewayz import db
+from gatewayz import db, pagination
 from gatewayz.identity import audit
 from tests.factories import new_key, new_owner
 from tests.fakes.supabase_auth import project
@@ -174,3 +174,19 @@ def test_a_session_of_the_owner_reads_its_sign_up_rows(supabase: FakeAuth) -> No
         "account.trial_start", "key.create", "account.create",
     ]  # fmt: skip
     assert {r["actor"]["kind"] for r in rows.body["data"]} == {"user"}
+
+
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [
+        ("/v1/audit-logs", ["2026-01-01T00:00:00+00:00", "x"]),
+        ("/v1/audit-logs", ["not a time", 5]),
+        ("/admin/users", ["2026-01-01T00:00:00+00:00", "x"]),
+        ("/admin/users", ["never", str(uuid.uuid4())]),
+    ],
+)
+def test_a_forged_cursor_is_a_400(path: str, values: list[object]) -> None:
+    _, admin = operator_key()
+    forged = pagination.encode(*values)
+    refused = call("GET", path, admin.secret, query={"cursor": forged})
+    assert (refused.status, refused.body["error"]["param"]) == (400, "cursor"), refused.raw

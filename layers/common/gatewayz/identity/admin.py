@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -115,8 +116,8 @@ def list_users(q: str | None, limit: str | None, cursor: str | None) -> dict[str
         where.append("u.email ILIKE %s")
         params.append(f"%{escaped}%")
     if page.after is not None:
-        where.append("(u.created_at, u.id) < (%s::timestamptz, %s::uuid)")
-        params += list(page.after)
+        where.append("(u.created_at, u.id) < (%s, %s)")
+        params += _after(page.after)
     rows = db.execute(
         f"{_USER} WHERE {' AND '.join(where)} ORDER BY u.created_at DESC, u.id DESC LIMIT %s",
         (*params, page.limit + 1),
@@ -194,6 +195,15 @@ def _suspend(
     _audit(cur, actor, request, account["id"], action, "account", account["id"],
            {"status": account["status"]}, {"status": status})  # fmt: skip
     return str(account["id"])
+
+
+def _after(values: tuple[Any, ...]) -> list[Any]:
+    """A users cursor's (created_at, id), checked: a forged one is a 400."""
+    try:
+        moment = datetime.fromisoformat(str(values[0]))
+        return [moment, uuid.UUID(str(values[1]))]
+    except ValueError:
+        raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor") from None
 
 
 def _user_id(value: str) -> str:

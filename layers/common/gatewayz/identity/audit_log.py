@@ -87,8 +87,8 @@ def parse(params: Mapping[str, str | None], *, account_id: str | None) -> Query:
             clauses.append(sql.SQL(f"created_at {operator} %s"))
             values.append(moment)
     if page.after is not None:
-        clauses.append(sql.SQL("(created_at, id) < (%s::timestamptz, %s)"))
-        values += list(page.after)
+        clauses.append(sql.SQL("(created_at, id) < (%s, %s)"))
+        values += _after(page.after)
     return Query(sql.SQL(" AND ").join(clauses), tuple(values), page)
 
 
@@ -125,6 +125,17 @@ def shape(row: tuple[Any, ...]) -> dict[str, Any]:
         "request_id": request_id,
         "created_at": created_at.isoformat(),
     }
+
+
+def _after(values: tuple[Any, ...]) -> list[Any]:
+    """A cursor's (created_at, id), checked: a forged one is a 400, not a database error."""
+    try:
+        moment = datetime.fromisoformat(str(values[0]))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or not isinstance(values[1], int):
+        raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor")
+    return [moment, values[1]]
 
 
 def _text(params: Mapping[str, str | None], name: str) -> str | None:
