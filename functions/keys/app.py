@@ -185,27 +185,23 @@ class InvitationCreate(BaseModel):
 
 @app.post("/v1/teams", status_code=201)
 def create_team(request: Request, body: TeamCreate) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return teams.create(caller, body.name.strip(), request=request)
 
 
 @app.get("/v1/teams")
 def list_teams(request: Request, limit: str | None = None, cursor: str | None = None) -> Any:
-
     caller = principal.from_request(request, teams.READ_SCOPES)
     return teams.list_teams(caller, limit, cursor)
 
 
 @app.get("/v1/teams/{team_id}")
 def get_team(request: Request, team_id: str) -> dict[str, Any]:
-
     return teams.get(principal.from_request(request, teams.READ_SCOPES), team_id)
 
 
 @app.patch("/v1/teams/{team_id}")
 def update_team(request: Request, team_id: str, body: TeamCreate) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return teams.update(caller, team_id, body.name.strip(), request=request)
 
@@ -214,7 +210,6 @@ def update_team(request: Request, team_id: str, body: TeamCreate) -> dict[str, A
 def list_team_members(
     request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.READ_SCOPES)
     return team_members.list_members(caller, team_id, limit, cursor)
 
@@ -223,21 +218,18 @@ def list_team_members(
 def update_team_member(
     request: Request, team_id: str, user_id: str, body: MemberUpdate
 ) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return team_members.set_role(caller, team_id, user_id, body.role, request=request)
 
 
 @app.delete("/v1/teams/{team_id}/members/{user_id}")
 def remove_team_member(request: Request, team_id: str, user_id: str) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return team_members.remove(caller, team_id, user_id, request=request)
 
 
 @app.post("/v1/teams/{team_id}/invitations", status_code=201)
 def create_invitation(request: Request, team_id: str, body: InvitationCreate) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return invitations.create(caller, team_id, body.email, body.role, request=request)
 
@@ -246,14 +238,12 @@ def create_invitation(request: Request, team_id: str, body: InvitationCreate) ->
 def list_invitations(
     request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.READ_SCOPES)
     return invitations.list_invitations(caller, team_id, limit, cursor)
 
 
 @app.delete("/v1/teams/{team_id}/invitations/{invitation_id}")
 def revoke_invitation(request: Request, team_id: str, invitation_id: str) -> dict[str, Any]:
-
     caller = principal.from_request(request, teams.WRITE_SCOPES)
     return invitations.revoke(caller, team_id, invitation_id, request=request)
 
