@@ -4,7 +4,6 @@ team that is invisible (404, nothing changed) to anyone outside it."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -235,8 +234,7 @@ async def test_outsiders_get_404_on_every_team_route_and_change_nothing(
         ("DELETE", f"/v1/teams/{outsider_team}/invitations/nope", None),
     ]  # fmt: skip
     for method, url, body in calls:
-        answer = await client.request(method, url, headers=outsider.headers(),
-                                      content=json.dumps(body) if body else None)  # fmt: skip
+        answer = await client.request(method, url, headers=outsider.headers(), json=body)
         error_of(answer, 404, "not_found")
     listed = await client.get("/v1/teams", headers=outsider.headers())
     assert [t["id"] for t in listed.json()["data"]] == [outsider_team]
