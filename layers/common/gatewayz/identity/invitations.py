@@ -145,20 +145,11 @@ def accept(session: Session, token: str, *, request: Request | None = None) -> d
         InvitationEmailMismatch: the session's e-mail is unverified or another address.
         AlreadyMember: the user is in the team already.
     """
+    with db.transaction() as cur:
+        _usable(cur, session, token, lock=False)  # before signing anyone up
     user_id = _user_of(session) or _sign_up(session, request)
     with db.transaction() as cur:
-        found = cur.execute(
-            _COLUMNS + " WHERE i.token_hash = %s FOR UPDATE", (_digest(token),)
-        ).fetchone()
-        if found is None:
-            raise errors.NotFound("No such invitation.")
-        invitation = _shape(found)
-        if invitation["status"] != "pending":
-            raise errors.InvitationUsed(f"This invitation is {invitation['status']}.")
-        if not session.email_verified or session.email.lower() != invitation["email"].lower():
-            raise errors.InvitationEmailMismatch(
-                "This invitation was sent to another e-mail address (or yours is not verified)."
-            )
+        invitation = _usable(cur, session, token, lock=True)
         team_id = invitation["team_id"]
         joined = cur.execute(
             """INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)
@@ -182,6 +173,25 @@ def accept(session: Session, token: str, *, request: Request | None = None) -> d
         team = teams.get_in(cur, user_id, team_id)
     auth.announce(team_id)
     return {"data": team}
+
+
+def _usable(
+    cur: psycopg.Cursor[Any], session: Session, token: str, *, lock: bool
+) -> dict[str, Any]:
+    """The pending invitation of `token`, sent to the session's verified address."""
+    found = cur.execute(
+        _COLUMNS + " WHERE i.token_hash = %s" + (" FOR UPDATE" if lock else ""), (_digest(token),)
+    ).fetchone()
+    if found is None:
+        raise errors.NotFound("No such invitation.")
+    invitation = _shape(found)
+    if invitation["status"] != "pending":
+        raise errors.InvitationUsed(f"This invitation is {invitation['status']}.")
+    if not session.email_verified or session.email.lower() != invitation["email"].lower():
+        raise errors.InvitationEmailMismatch(
+            "This invitation was sent to another e-mail address (or yours is not verified)."
+        )
+    return invitation
 
 
 def _user_of(session: Session) -> str | None:
