@@ -77,6 +77,24 @@ def audit_actions(conn: psycopg.Connection, team_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def team_state(conn: psycopg.Connection, team: str, invitation_id: str) -> Any:
+    """What an outsider's request must not change: name, roles, an invitation, audit rows."""
+    return conn.execute(
+        "SELECT (SELECT name FROM accounts WHERE id = %(t)s),"
+        " (SELECT array_agg(role ORDER BY role) FROM memberships WHERE account_id = %(t)s),"
+        " (SELECT revoked_at FROM team_invitations WHERE id = %(i)s),"
+        " (SELECT count(*) FROM audit_log WHERE account_id = %(t)s)",
+        {"t": team, "i": invitation_id},
+    ).fetchone()
+
+
+def user_id(conn: psycopg.Connection, person: Person) -> str:
+    row = conn.execute("SELECT id::text FROM users WHERE auth_user_id = %s", (person.sub,))
+    found = row.fetchone()
+    assert found is not None
+    return str(found[0])
+
+
 async def test_a_team_is_created_listed_read_and_renamed(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
@@ -131,11 +149,7 @@ async def test_role_rules(
     admin = await join(client, owner, team, "admin")
     member = await join(client, owner, team)
     other = await join(client, owner, team)
-    ids = {}
-    for person in (owner, admin, member, other):
-        row = conn.execute("SELECT id FROM users WHERE auth_user_id = %s", (person.sub,)).fetchone()
-        assert row is not None
-        ids[person.sub] = str(row[0])
+    ids = {person.sub: user_id(conn, person) for person in (owner, admin, member, other)}
 
     def path(person: Person) -> str:
         return f"/v1/teams/{team}/members/{ids[person.sub]}"
@@ -185,11 +199,8 @@ async def test_a_removed_member_s_keys_stop_at_once(
     secret = await team_key(client, member, team)
     assert (await chat(secret)).status_code == 200  # cached in this warm function now
     assert (await client.get("/v1/key", headers=bearer(secret))).status_code == 200
-    user_id = conn.execute("SELECT id::text FROM users WHERE auth_user_id = %s",
-                           (member.sub,)).fetchone()  # fmt: skip
-    assert user_id is not None
 
-    removed = await client.delete(f"/v1/teams/{team}/members/{user_id[0]}",
+    removed = await client.delete(f"/v1/teams/{team}/members/{user_id(conn, member)}",
                                   headers=owner.headers())  # fmt: skip
     assert removed.json()["data"]["revoked_keys"] == 1, removed.text
     error_of(await chat(secret), 401, "revoked_api_key")
@@ -206,18 +217,11 @@ async def test_outsiders_get_404_on_every_team_route_and_change_nothing(
     owner = Person(fake)
     team = (await new_team(client, owner))["id"]
     member = await join(client, owner, team)
-    member_id = conn.execute("SELECT id::text FROM users WHERE auth_user_id = %s",
-                             (member.sub,)).fetchone()[0]  # fmt: skip
+    member_id = user_id(conn, member)
     invitation, _ = await invite(client, owner, team, "later@example.com")
     outsider = Person(fake)
     outsider_team = (await new_team(client, outsider))["id"]
-    before = conn.execute(
-        "SELECT (SELECT name FROM accounts WHERE id = %(t)s),"
-        " (SELECT array_agg(role ORDER BY role) FROM memberships WHERE account_id = %(t)s),"
-        " (SELECT revoked_at FROM team_invitations WHERE id = %(i)s),"
-        " (SELECT count(*) FROM audit_log WHERE account_id = %(t)s)",
-        {"t": team, "i": invitation["id"]},
-    ).fetchone()
+    before = team_state(conn, team, invitation["id"])
     base = f"/v1/teams/{team}"
     calls = [
         ("GET", base, None), ("PATCH", base, {"name": "Mine"}),
@@ -238,13 +242,7 @@ async def test_outsiders_get_404_on_every_team_route_and_change_nothing(
         error_of(answer, 404, "not_found")
     listed = await client.get("/v1/teams", headers=outsider.headers())
     assert [t["id"] for t in listed.json()["data"]] == [outsider_team]
-    after = conn.execute(
-        "SELECT (SELECT name FROM accounts WHERE id = %(t)s),"
-        " (SELECT array_agg(role ORDER BY role) FROM memberships WHERE account_id = %(t)s),"
-        " (SELECT revoked_at FROM team_invitations WHERE id = %(i)s),"
-        " (SELECT count(*) FROM audit_log WHERE account_id = %(t)s)",
-        {"t": team, "i": invitation["id"]},
-    ).fetchone()
+    after = team_state(conn, team, invitation["id"])
     assert after == before
     # A personal account's id is no team either, even for its owner.
     personal = (await client.get("/v1/account", headers=owner.headers())).json()["data"]
