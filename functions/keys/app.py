@@ -167,26 +167,27 @@ def delete_account(request: Request) -> dict[str, Any]:
 # --- /v1/teams and /v1/invitations: team accounts, members, invitations ---------------
 
 
+# Required fields are checked after the caller is (a request without a bearer is a 401).
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    name: str | None = Field(default=None, max_length=200, description="required")
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str
+    role: str | None = Field(default=None, description="required: owner, admin or member")
 
 
 class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
+    email: str | None = Field(default=None, max_length=320, description="required")
     role: str = "member"
 
 
 @app.post("/v1/teams", status_code=201)
 def create_team(request: Request, body: TeamCreate) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
-    return teams.create(caller, body.name.strip(), request=request)
+    return teams.create(caller, body.name, request=request)
 
 
 @app.get("/v1/teams")
@@ -203,7 +204,7 @@ def get_team(request: Request, team_id: str) -> dict[str, Any]:
 @app.patch("/v1/teams/{team_id}")
 def update_team(request: Request, team_id: str, body: TeamCreate) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
-    return teams.update(caller, team_id, body.name.strip(), request=request)
+    return teams.update(caller, team_id, body.name, request=request)
 
 
 @app.get("/v1/teams/{team_id}/members")

@@ -123,8 +123,10 @@ async def test_a_team_is_created_listed_read_and_renamed(
                                  headers=owner.headers())  # fmt: skip
     assert renamed.json()["data"]["name"] == "Lab"
     assert audit_actions(conn, team["id"]) == ["team.create", "team.update"]
-    error_of(await client.patch(f"/v1/teams/{team['id']}", json={"name": " "},
-                                headers=owner.headers()), 400, "invalid_request_error")  # fmt: skip
+    for body in ({"name": " "}, {}, {"name": "x" * 201}):
+        for method, url in (("PATCH", f"/v1/teams/{team['id']}"), ("POST", "/v1/teams")):
+            bad = await client.request(method, url, json=body, headers=owner.headers())
+            assert error_of(bad, 400, "invalid_request_error")["param"] == "name"
 
 
 async def test_a_key_without_keys_write_cannot_create_a_team(

@@ -52,7 +52,12 @@ def list_members(
 
 
 def set_role(
-    actor: Principal, team_id: str, user_id: str, role: str, *, request: Request | None = None
+    actor: Principal,
+    team_id: str,
+    user_id: str,
+    role: str | None,
+    *,
+    request: Request | None = None,
 ) -> dict[str, Any]:
     """`PATCH /v1/teams/{id}/members/{user_id}`: the member with their new role.
 

@@ -24,6 +24,7 @@ READ_SCOPES = ("keys:read", "keys:write")
 WRITE_SCOPES = ("keys:write",)
 # New teams start on the free plan with no trial credit: the trial is a person's, once.
 TEAM_PLAN = "free"
+NAME_MAX = 200
 
 _TEAM = """
 SELECT a.id, a.name, a.plan_id, a.status, a.balance_nanos, a.created_at, m.role,
@@ -33,8 +34,13 @@ SELECT a.id, a.name, a.plan_id, a.status, a.balance_nanos, a.created_at, m.role,
 """
 
 
-def create(actor: Principal, name: str, *, request: Request | None = None) -> dict[str, Any]:
-    """`POST /v1/teams`: a new team account owned by the actor's user."""
+def create(actor: Principal, name: str | None, *, request: Request | None = None) -> dict[str, Any]:
+    """`POST /v1/teams`: a new team account owned by the actor's user.
+
+    Raises:
+        InvalidRequest: `name` missing, blank or too long.
+    """
+    name = _name(name)
     with db.transaction() as cur:
         row = cur.execute(
             "INSERT INTO accounts (kind, name, plan_id) VALUES ('team', %s, %s) RETURNING id",
@@ -77,13 +83,15 @@ def get(actor: Principal, team_id: str) -> dict[str, Any]:
 
 
 def update(
-    actor: Principal, team_id: str, name: str, *, request: Request | None = None
+    actor: Principal, team_id: str, name: str | None, *, request: Request | None = None
 ) -> dict[str, Any]:
     """`PATCH /v1/teams/{id}`: rename the team.
 
     Raises:
+        InvalidRequest: `name` missing, blank or too long.
         NotFound: not a member. RoleDenied: a member, not the owner or an admin.
     """
+    name = _name(name)
     with db.transaction() as cur:
         member = in_team(cur, actor, team_id, lock=True)
         require_manager(member)
@@ -133,6 +141,14 @@ def parse_id(value: str, what: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise errors.NotFound(f"No such {what}.") from None
+
+
+def _name(value: str | None) -> str:
+    if value is None or not value.strip() or len(value.strip()) > NAME_MAX:
+        raise errors.InvalidRequest(
+            f"name must be a non-blank string of at most {NAME_MAX} characters.", param="name"
+        )
+    return value.strip()
 
 
 def get_in(cur: psycopg.Cursor[Any], user_id: str, team_id: str) -> dict[str, Any]:
