@@ -11,7 +11,15 @@ import pytest
 
 from tests.factories import fund
 from tests.functions.events import function
-from tests.functions.test_account import Person, bearer, client, error_of, fake, sign_up
+from tests.functions.test_account import (
+    Person,
+    bearer,
+    client,
+    error_of,
+    fake,
+    owner_id,
+    sign_up,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -88,13 +96,6 @@ def team_state(conn: psycopg.Connection, team: str, invitation_id: str) -> Any:
     ).fetchone()
 
 
-def user_id(conn: psycopg.Connection, person: Person) -> str:
-    row = conn.execute("SELECT id::text FROM users WHERE auth_user_id = %s", (person.sub,))
-    found = row.fetchone()
-    assert found is not None
-    return str(found[0])
-
-
 async def test_a_team_is_created_listed_read_and_renamed(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
@@ -151,7 +152,14 @@ async def test_role_rules(
     admin = await join(client, owner, team, "admin")
     member = await join(client, owner, team)
     other = await join(client, owner, team)
-    ids = {person.sub: user_id(conn, person) for person in (owner, admin, member, other)}
+    ids = {person.sub: owner_id(conn, person) for person in (owner, admin, member, other)}
+    first = await client.get(f"/v1/teams/{team}/members", params={"limit": "3"},
+                             headers=member.headers())  # fmt: skip
+    rest = await client.get(f"/v1/teams/{team}/members", headers=member.headers(),
+                            params={"cursor": first.json()["next_cursor"]})  # fmt: skip
+    paged = [m["user_id"] for m in first.json()["data"] + rest.json()["data"]]
+    assert paged == [ids[p.sub] for p in (owner, admin, member, other)]  # oldest first
+    assert rest.json()["next_cursor"] is None
 
     def path(person: Person) -> str:
         return f"/v1/teams/{team}/members/{ids[person.sub]}"
@@ -202,7 +210,7 @@ async def test_a_removed_member_s_keys_stop_at_once(
     assert (await chat(secret)).status_code == 200  # cached in this warm function now
     assert (await client.get("/v1/key", headers=bearer(secret))).status_code == 200
 
-    removed = await client.delete(f"/v1/teams/{team}/members/{user_id(conn, member)}",
+    removed = await client.delete(f"/v1/teams/{team}/members/{owner_id(conn, member)}",
                                   headers=owner.headers())  # fmt: skip
     assert removed.json()["data"]["revoked_keys"] == 1, removed.text
     error_of(await chat(secret), 401, "revoked_api_key")
@@ -219,7 +227,7 @@ async def test_outsiders_get_404_on_every_team_route_and_change_nothing(
     owner = Person(fake)
     team = (await new_team(client, owner))["id"]
     member = await join(client, owner, team)
-    member_id = user_id(conn, member)
+    member_id = owner_id(conn, member)
     invitation, _ = await invite(client, owner, team, "later@example.com")
     outsider = Person(fake)
     outsider_team = (await new_team(client, outsider))["id"]
