@@ -12,7 +12,7 @@ import pytest
 from tests import ledger
 from tests.factories import fund
 from tests.functions.test_account import Person, bearer, client, error_of, fake, sign_up
-from tests.functions.test_teams import audit_actions, chat, invite, join, new_team, team_key
+from tests.functions.test_teams import audit_actions, chat, crew, invite, new_team, team_key
 
 if TYPE_CHECKING:
     import httpx
@@ -110,10 +110,7 @@ async def test_a_token_is_refused_for_another_address_or_once_expired_or_revoked
 async def test_invitation_rules_for_roles_and_fields(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
-    owner = Person(fake)
-    team = (await new_team(client, owner))["id"]
-    admin = await join(client, owner, team, "admin")
-    member = await join(client, owner, team)
+    owner, team, (admin, member) = await crew(client, fake, "admin", "member")
     url = f"/v1/teams/{team}/invitations"
     error_of(await client.post(url, json={"email": "a@example.com", "role": "member"},
                                headers=member.headers()), 403, "role_denied")  # fmt: skip
@@ -135,10 +132,8 @@ async def test_invitation_rules_for_roles_and_fields(
 async def test_members_spend_one_shared_balance(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
-    owner = Person(fake)
-    team = (await new_team(client, owner))["id"]
+    owner, team, (member,) = await crew(client, fake, "member")
     fund(team, 2_000_000_000)
-    member = await join(client, owner, team)
     personal = {}
     for person in (owner, member):
         profile = (await client.get("/v1/account", headers=person.headers())).json()["data"]

@@ -60,6 +60,15 @@ async def join(
     return person
 
 
+async def crew(
+    client: httpx.AsyncClient, fake: FakeAuth, *roles: str
+) -> tuple[Person, str, list[Person]]:
+    """A new team's owner, its id, and a person who joined it for each of `roles`."""
+    owner = Person(fake)
+    team: str = (await new_team(client, owner))["id"]
+    return owner, team, [await join(client, owner, team, role) for role in roles]
+
+
 async def team_key(client: httpx.AsyncClient, person: Person, team_id: str) -> str:
     """A new key of `person` in the team, made with their session acting there."""
     made = await client.post("/v1/keys", json={"name": "team", "scopes": ["chat", "keys:read"]},
@@ -147,11 +156,7 @@ async def test_a_key_without_keys_write_cannot_create_a_team(
 async def test_role_rules(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
-    owner = Person(fake)
-    team = (await new_team(client, owner))["id"]
-    admin = await join(client, owner, team, "admin")
-    member = await join(client, owner, team)
-    other = await join(client, owner, team)
+    owner, team, (admin, member, other) = await crew(client, fake, "admin", "member", "member")
     ids = {person.sub: owner_id(conn, person) for person in (owner, admin, member, other)}
     first = await client.get(f"/v1/teams/{team}/members", params={"limit": "3"},
                              headers=member.headers())  # fmt: skip
@@ -202,10 +207,8 @@ async def test_role_rules(
 async def test_a_removed_member_s_keys_stop_at_once(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
-    owner = Person(fake)
-    team = (await new_team(client, owner))["id"]
+    owner, team, (member,) = await crew(client, fake, "member")
     fund(team, 1_000_000_000)
-    member = await join(client, owner, team)
     secret = await team_key(client, member, team)
     assert (await chat(secret)).status_code == 200  # cached in this warm function now
     assert (await client.get("/v1/key", headers=bearer(secret))).status_code == 200
@@ -224,9 +227,7 @@ async def test_a_removed_member_s_keys_stop_at_once(
 async def test_outsiders_get_404_on_every_team_route_and_change_nothing(
     client: httpx.AsyncClient, fake: FakeAuth, conn: psycopg.Connection
 ) -> None:
-    owner = Person(fake)
-    team = (await new_team(client, owner))["id"]
-    member = await join(client, owner, team)
+    owner, team, (member,) = await crew(client, fake, "member")
     member_id = owner_id(conn, member)
     invitation, _ = await invite(client, owner, team, "later@example.com")
     outsider = Person(fake)

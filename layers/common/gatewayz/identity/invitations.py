@@ -15,7 +15,7 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import db, errors, pagination
+from gatewayz import db, errors
 from gatewayz.identity import audit, auth, signup, teams
 from gatewayz.identity.principal import Principal, require_manager
 
@@ -95,18 +95,11 @@ def list_invitations(
     Raises:
         NotFound: not a member. RoleDenied: a member.
     """
-    page = pagination.parse(limit, cursor, width=2)
     with db.transaction() as cur:
         require_manager(teams.in_team(cur, actor, team_id))
-        query, params = _COLUMNS + " WHERE i.account_id = %s", [team_id]
-        if page.after is not None:
-            query += " AND (i.created_at, i.id) < (%s::timestamptz, %s::uuid)"
-            params += list(page.after)
-        query += " ORDER BY i.created_at DESC, i.id DESC LIMIT %s"
-        rows = cur.execute(query, (*params, page.limit + 1)).fetchall()
-    return pagination.respond(
-        rows, page, key=lambda row: (row[4].isoformat(), str(row[0])), shape=_shape
-    )
+        return teams.page_of(cur, _COLUMNS + " WHERE i.account_id = %s", [team_id], limit,
+                             cursor, by=("i.created_at", "i.id"), newest_first=True,
+                             shape=_shape)  # fmt: skip
 
 
 def revoke(

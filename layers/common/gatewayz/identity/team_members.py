@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import db, errors, pagination
+from gatewayz import db, errors
 from gatewayz.billing import money
 from gatewayz.identity import audit, auth, teams
 from gatewayz.identity.principal import ROLES, require_manager
@@ -37,18 +37,11 @@ def list_members(
     actor: Principal, team_id: str, limit: str | None, cursor: str | None
 ) -> dict[str, Any]:
     """`GET /v1/teams/{id}/members`: oldest member first. Raises NotFound for a non-member."""
-    page = pagination.parse(limit, cursor, width=2)
     with db.transaction() as cur:
         teams.in_team(cur, actor, team_id)
-        query, params = _MEMBERS, [team_id]
-        if page.after is not None:
-            query += " AND (m.created_at, m.user_id) > (%s::timestamptz, %s::uuid)"
-            params += list(page.after)
-        query += " ORDER BY m.created_at, m.user_id LIMIT %s"
-        rows = cur.execute(query, (*params, page.limit + 1)).fetchall()
-    return pagination.respond(
-        rows, page, key=lambda row: (row[4].isoformat(), str(row[0])), shape=_shape
-    )
+        return teams.page_of(cur, _MEMBERS, [team_id], limit, cursor,
+                             by=("m.created_at", "m.user_id"), newest_first=False,
+                             shape=_shape)  # fmt: skip
 
 
 def set_role(

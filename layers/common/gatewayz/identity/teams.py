@@ -17,6 +17,8 @@ from gatewayz.identity import audit
 from gatewayz.identity.principal import Principal, require_manager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import psycopg
     from starlette.requests import Request
 
@@ -63,16 +65,9 @@ def create(actor: Principal, name: str | None, *, request: Request | None = None
 
 def list_teams(actor: Principal, limit: str | None, cursor: str | None) -> dict[str, Any]:
     """`GET /v1/teams`: the teams the actor's user is in, newest first, with their role."""
-    page = pagination.parse(limit, cursor, width=2)
-    query, params = _TEAM, [actor.user_id]
-    if page.after is not None:
-        query += " AND (a.created_at, a.id) < (%s::timestamptz, %s::uuid)"
-        params += list(page.after)
-    query += " ORDER BY a.created_at DESC, a.id DESC LIMIT %s"
-    rows = db.execute(query, (*params, page.limit + 1)).fetchall()
-    return pagination.respond(
-        rows, page, key=lambda row: (row[5].isoformat(), str(row[0])), shape=_shape
-    )
+    with db.transaction() as cur:
+        return page_of(cur, _TEAM, [actor.user_id], limit, cursor, by=("a.created_at", "a.id"),
+                       newest_first=True, shape=_shape)  # fmt: skip
 
 
 def get(actor: Principal, team_id: str) -> dict[str, Any]:
@@ -107,6 +102,38 @@ def update(
                 after={"name": name}, request=request,
             )  # fmt: skip
         return {"data": get_in(cur, actor.user_id, team_id)}
+
+
+def page_of(
+    cur: psycopg.Cursor[Any],
+    query: str,
+    params: list[Any],
+    limit: str | None,
+    cursor: str | None,
+    *,
+    by: tuple[str, str],
+    newest_first: bool,
+    shape: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of `query` (ending in a WHERE clause) ordered by `by`: a timestamp column
+    and a uuid column, both among the selected columns (their positions give the cursor).
+
+    Raises:
+        InvalidRequest: a bad `limit` or `cursor`.
+    """
+    page = pagination.parse(limit, cursor, width=2)
+    direction, after = ("DESC", "<") if newest_first else ("ASC", ">")
+    if page.after is not None:
+        query += f" AND ({by[0]}, {by[1]}) {after} (%s::timestamptz, %s::uuid)"
+        params = [*params, *page.after]
+    query += f" ORDER BY {by[0]} {direction}, {by[1]} {direction} LIMIT %s"
+    found = cur.execute(query, (*params, page.limit + 1))
+    names = [column.name for column in found.description or ()]
+    at, ident = names.index(by[0].split(".")[1]), names.index(by[1].split(".")[1])
+    return pagination.respond(
+        found.fetchall(), page, key=lambda row: (row[at].isoformat(), str(row[ident])),
+        shape=shape,
+    )  # fmt: skip
 
 
 def in_team(
