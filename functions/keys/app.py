@@ -260,3 +260,79 @@ def accept_invitation(request: Request, token: str) -> dict[str, Any]:
 
 
 # --- end of /v1/teams ---
+
+
+# --- /v1/audit-logs and the operators' /admin/* routes ---------------------------------
+AUDIT_READ = ("keys:read",)
+
+
+@app.get("/v1/audit-logs")
+def list_audit_logs(request: Request) -> dict[str, Any]:
+    from gatewayz.identity import audit_log
+
+    caller = principal.from_request(request, AUDIT_READ)
+    principal.require_manager(caller)
+    return audit_log.list_page(audit_log.parse(request.query_params, account_id=caller.account_id))
+
+
+@app.get("/admin/audit-logs")
+def list_all_audit_logs(request: Request) -> dict[str, Any]:
+    from gatewayz.identity import admin, audit_log
+
+    admin.operator(request)
+    return audit_log.list_page(audit_log.parse(request.query_params, account_id=None))
+
+
+@app.post("/admin/users", status_code=201)
+async def create_user(request: Request) -> dict[str, Any]:
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    body = admin.object_body(await request.body())
+    created, key = admin.create_user(body.get("email"), actor=actor, request=request)
+    return {"data": created, "key": key.secret}
+
+
+@app.get("/admin/users")
+def list_users(
+    request: Request, q: str | None = None, limit: str | None = None, cursor: str | None = None
+) -> dict[str, Any]:
+    from gatewayz.identity import admin
+
+    admin.operator(request)
+    return admin.list_users(q, limit, cursor)
+
+
+@app.get("/admin/users/{user_id}")
+def get_user(request: Request, user_id: str) -> dict[str, Any]:
+    from gatewayz.identity import admin
+
+    admin.operator(request)
+    return {"data": admin.get_user(user_id)}
+
+
+@app.patch("/admin/users/{user_id}")
+async def update_user(request: Request, user_id: str) -> dict[str, Any]:
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    body = admin.object_body(await request.body())
+    return {"data": admin.update_user(user_id, body, actor=actor, request=request)}
+
+
+@app.post("/admin/credits", status_code=201)
+async def adjust_credits(request: Request) -> JSONResponse:
+    from gatewayz.billing import adjustments
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    body = admin.object_body(await request.body())
+    done = adjustments.adjust(
+        body.get("account_id"), body.get("amount"), body.get("reason"), actor=actor,
+        idempotency_key=request.headers.get("idempotency-key"), request=request,
+    )  # fmt: skip
+    replayed = {"Idempotent-Replayed": "true"} if done.replayed else {}
+    return JSONResponse({"data": done.data}, status_code=201, headers=replayed)
+
+
+# --- end of /v1/audit-logs and /admin/* ---

@@ -31,7 +31,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGE = ROOT / "mutants"
 PACKAGE = ROOT / "layers" / "common" / "gatewayz"
 # What the tests read besides the package (tests.pg.ROOT is the stage's top).
-COPIED = ("tests", "functions", "infra", "layers", "template.yaml", "pyproject.toml")
+COPIED = (
+    "tests",
+    "functions",
+    "infra",
+    "layers",
+    "docs",
+    "template.yaml",
+    "pyproject.toml",
+    "README.md",
+)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 RESULT = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

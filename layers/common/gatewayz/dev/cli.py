@@ -1,4 +1,5 @@
-"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`, `openapi`."""
+"""The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`, `openapi`,
+`admin`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.dev import admin_commands
 
 PYTHON = ".venv/bin/python"  # where `make dev` installed the SDK
 
@@ -38,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     spec = commands.add_parser("openapi", help="write the API's OpenAPI document")
     spec.add_argument("--output", help="where to write it; docs/openapi.json")
+    admin_commands.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "admin":
+        return admin_commands.run(args)
     if args.command == "dev":
         return _dev(args.host, args.port)
     if args.command == "openapi":
