@@ -105,6 +105,10 @@ async def test_a_token_is_refused_for_another_address_or_once_expired_or_revoked
     listed = await client.get(f"/v1/teams/{team}/invitations", headers=owner.headers())
     assert [i["status"] for i in listed.json()["data"]] == ["revoked", "expired"]
     assert audit_actions(conn, team)[-1] == "invitation.revoke"
+    _, late_token = await invite(client, owner, team, invitee.email)
+    conn.execute("UPDATE accounts SET status = 'suspended' WHERE id = %s", (team,))
+    error_of(await client.post(f"/v1/invitations/{late_token}/accept", headers=invitee.headers()),
+             403, "account_inactive")  # fmt: skip
 
 
 async def test_invitation_rules_for_roles_and_fields(

@@ -137,6 +137,7 @@ def accept(session: Session, token: str, *, request: Request | None = None) -> d
         NotFound: no such token. InvitationUsed: accepted, revoked or expired.
         InvitationEmailMismatch: the session's e-mail is unverified or another address.
         AlreadyMember: the user is in the team already.
+        AccountInactive: the team is closed or suspended.
     """
     with db.transaction() as cur:
         _usable(cur, session, token, lock=False)  # before signing anyone up
@@ -144,6 +145,9 @@ def accept(session: Session, token: str, *, request: Request | None = None) -> d
     with db.transaction() as cur:
         invitation = _usable(cur, session, token, lock=True)
         team_id = invitation["team_id"]
+        status = cur.execute("SELECT status FROM accounts WHERE id = %s", (team_id,)).fetchone()
+        if status is None or status[0] != "active":
+            raise errors.AccountInactive("This team is closed or suspended.")
         joined = cur.execute(
             """INSERT INTO memberships (account_id, user_id, role) VALUES (%s, %s, %s)
                ON CONFLICT DO NOTHING""",
