@@ -11,8 +11,9 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz import errors
 from gatewayz.http import create_app, lambda_handler
-from gatewayz.identity import accounts, principal, signup
+from gatewayz.identity import accounts, invitations, principal, signup, team_members, teams
 
 # API keys: /v1/keys*, /v1/key. The routes import the package on first use: psycopg is
 # not loaded at import (cold start).
@@ -161,6 +162,104 @@ def delete_account(request: Request) -> dict[str, Any]:
 
 
 # --- end of /v1/account ---
+
+
+# --- /v1/teams and /v1/invitations: team accounts, members, invitations ---------------
+
+
+# Required fields are checked after the caller is (a request without a bearer is a 401).
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200, description="required")
+
+
+class MemberUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = Field(default=None, description="required: owner, admin or member")
+
+
+class InvitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(default=None, max_length=320, description="required")
+    role: str = "member"
+
+
+@app.post("/v1/teams", status_code=201)
+def create_team(request: Request, body: TeamCreate) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return teams.create(caller, body.name, request=request)
+
+
+@app.get("/v1/teams")
+def list_teams(request: Request, limit: str | None = None, cursor: str | None = None) -> Any:
+    caller = principal.from_request(request, teams.READ_SCOPES)
+    return teams.list_teams(caller, limit, cursor)
+
+
+@app.get("/v1/teams/{team_id}")
+def get_team(request: Request, team_id: str) -> dict[str, Any]:
+    return teams.get(principal.from_request(request, teams.READ_SCOPES), team_id)
+
+
+@app.patch("/v1/teams/{team_id}")
+def update_team(request: Request, team_id: str, body: TeamCreate) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return teams.update(caller, team_id, body.name, request=request)
+
+
+@app.get("/v1/teams/{team_id}/members")
+def list_team_members(
+    request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
+) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.READ_SCOPES)
+    return team_members.list_members(caller, team_id, limit, cursor)
+
+
+@app.patch("/v1/teams/{team_id}/members/{user_id}")
+def update_team_member(
+    request: Request, team_id: str, user_id: str, body: MemberUpdate
+) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return team_members.set_role(caller, team_id, user_id, body.role, request=request)
+
+
+@app.delete("/v1/teams/{team_id}/members/{user_id}")
+def remove_team_member(request: Request, team_id: str, user_id: str) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return team_members.remove(caller, team_id, user_id, request=request)
+
+
+@app.post("/v1/teams/{team_id}/invitations", status_code=201)
+def create_invitation(request: Request, team_id: str, body: InvitationCreate) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return invitations.create(caller, team_id, body.email, body.role, request=request)
+
+
+@app.get("/v1/teams/{team_id}/invitations")
+def list_invitations(
+    request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
+) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.READ_SCOPES)
+    return invitations.list_invitations(caller, team_id, limit, cursor)
+
+
+@app.delete("/v1/teams/{team_id}/invitations/{invitation_id}")
+def revoke_invitation(request: Request, team_id: str, invitation_id: str) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    return invitations.revoke(caller, team_id, invitation_id, request=request)
+
+
+@app.post("/v1/invitations/{token}/accept")
+def accept_invitation(request: Request, token: str) -> dict[str, Any]:
+    from gatewayz.identity import invitations
+
+    session = principal.session_of(request)
+    if session is None:
+        raise errors.InvalidSession("Accept an invitation signed in (a session), not with a key.")
+    return invitations.accept(session, token, request=request)
+
+
+# --- end of /v1/teams ---
 
 
 # --- /v1/audit-logs and the operators' /admin/* routes ---------------------------------

@@ -60,6 +60,7 @@ ROUTED = [
     ("GET", "/v1/teams", "keys"),
     ("POST", "/v1/teams/team_1/members", "keys"),
     ("DELETE", "/v1/teams/team_1/members/user_2", "keys"),
+    ("POST", "/v1/invitations/gwinv_abc/accept", "keys"),
     ("GET", "/v1/audit-logs", "keys"),
     ("GET", "/admin/users", "keys"),
     ("PATCH", "/admin/users/user_1", "keys"),

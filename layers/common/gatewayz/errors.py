@@ -218,6 +218,24 @@ class EmailInUse(Conflict):
     code = "email_in_use"
 
 
+class InvitationUsed(Conflict):
+    """The team invitation was already accepted, revoked or has expired."""
+
+    code = "invitation_used"
+
+
+class AlreadyMember(Conflict):
+    """The person is already a member of the team."""
+
+    code = "already_member"
+
+
+class InvitationEmailMismatch(PermissionDenied):
+    """The session's verified e-mail is not the address the invitation was sent to."""
+
+    code = "invitation_email_mismatch"
+
+
 class RequestTooLarge(GatewayError):
     """The body exceeds the size limit."""
 
