@@ -1,8 +1,7 @@
 """The keys function: API keys, the calling key, accounts, teams, audit logs and user
-admin (docs/architecture.md).
-
-Paths of this group that are not served yet are routed here by template.yaml and answer
-404 in the error envelope.
+admin (docs/api.md, keys, account, teams). Routes only: each parses, calls the
+`gatewayz.identity` (or `gatewayz.billing`) function that does the work, and shapes the
+answer.
 """
 
 from typing import Annotated, Any
