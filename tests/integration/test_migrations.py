@@ -25,7 +25,7 @@ TABLES = {
     "credit_transactions", "credit_holds", "usage_records", "models", "model_offers",
     "provider_credentials", "chat_sessions", "chat_messages", "referrals", "coupons",
     "coupon_redemptions", "payments", "stripe_events", "audit_log", "email_outbox",
-    "schema_migrations", "trial_claims", "team_invitations",
+    "schema_migrations", "trial_claims", "team_invitations", "credit_packs",
 }  # fmt: skip
 
 

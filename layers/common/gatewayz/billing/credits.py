@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import psycopg
 
 GRANT_KINDS = frozenset({"trial", "purchase", "subscription", "coupon", "referral", "admin_grant"})
-DEBIT_KINDS = frozenset({"usage", "refund", "dispute", "admin_debit"})
+DEBIT_KINDS = frozenset({"usage", "refund", "dispute", "admin_debit", "trial_expiry"})
 INSUFFICIENT_FUNDS = "GW402"  # the SQLSTATE ledger_post raises
 
 
