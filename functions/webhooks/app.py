@@ -1,10 +1,19 @@
-"""The webhooks function: Stripe webhooks (POST /webhooks/stripe) (docs/architecture.md).
+"""The webhooks function: Stripe webhooks, `POST /webhooks/stripe` (docs/api.md, webhooks).
 
-Until its issue lands this function serves only `GET /health`; its other paths are
-routed here by template.yaml and answer 404 in the error envelope.
+The body is read raw: the signature covers its exact bytes.
 """
+
+from fastapi import Request
 
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("webhooks")
 handler = lambda_handler(app)
+
+
+@app.post("/webhooks/stripe")
+async def stripe_webhook(request: Request) -> dict[str, object]:
+    from gatewayz.billing import stripe_events
+
+    signature = request.headers.get(stripe_events.SIGNATURE_HEADER)
+    return stripe_events.receive(await request.body(), signature)

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # Credit bought with an amount (`POST /v1/billing/checkout {"amount": ...}`), in USD.
+    checkout_min_usd: Decimal = Field(default=Decimal(5), gt=0, allow_inf_nan=False)
+    checkout_max_usd: Decimal = Field(default=Decimal(1000), gt=0, allow_inf_nan=False)
+    # Where Stripe sends the customer back after a checkout or the billing portal.
+    public_url: str = "http://127.0.0.1:8000"
 
     resend_api_key: SecretStr | None = None
     email_from: str | None = None

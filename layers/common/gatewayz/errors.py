@@ -193,6 +193,12 @@ class AccountNotFound(NotFound):
     code = "account_not_found"
 
 
+class BillingNotSetUp(NotFound):
+    """The account has no Stripe customer yet (it never checked out)."""
+
+    code = "billing_not_set_up"
+
+
 class MethodNotAllowed(GatewayError):
     """The path exists but not with this method."""
 

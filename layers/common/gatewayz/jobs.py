@@ -21,6 +21,7 @@ JOB_NAMES = (
     "low_balance_alerts",
     "email_outbox",
     "catalog_refresh",
+    "auto_topup",
 )
 
 
@@ -36,7 +37,14 @@ def _key_rotation() -> dict[str, Any]:
     return key_rotation.run()
 
 
+def _auto_topup() -> dict[str, Any]:
+    from gatewayz.billing import auto_topup
+
+    return auto_topup.run()
+
+
 JOBS: dict[str, Callable[[], dict[str, Any]]] = {
+    "auto_topup": _auto_topup,
     "hold_sweeper": _hold_sweeper,
     "key_rotation": _key_rotation,
 }
