@@ -99,8 +99,10 @@ def test_a_refund_after_the_grant_takes_back_its_share_once_per_total() -> None:
                   hooks.session(session_id, owner.account_id, payment, amount=1000,
                                 intent="pi_refund_after")))  # fmt: skip
     for refunded in (300, 300, 1000, 300):  # cumulative; a late smaller one changes nothing
-        hooks.deliver(hooks.stripe_event("charge.refunded", hooks.charge(
-            "pi_refund_after", amount=1000, refunded=refunded, charge_id="ch_refund_after")))  # fmt: skip
+        refund = hooks.charge(
+            "pi_refund_after", amount=1000, refunded=refunded, charge_id="ch_refund_after"
+        )
+        hooks.deliver(hooks.stripe_event("charge.refunded", refund))
     assert hooks.balance(owner.account_id) == 0
     assert hooks.state(payment)["status"] == "refunded"
     assert hooks.emails(owner.account_id, "refund") == 2
@@ -164,8 +166,8 @@ def test_a_body_changed_after_signing_is_refused() -> None:
     payment, session_id = hooks.checkout_payment(
         owner.account_id, cents=500, credit_nanos=5 * 10**9
     )
-    payload = json.dumps(hooks.stripe_event("checkout.session.completed",
-                         hooks.session(session_id, owner.account_id, payment, amount=500)))  # fmt: skip
+    paid = hooks.session(session_id, owner.account_id, payment, amount=500)
+    payload = json.dumps(hooks.stripe_event("checkout.session.completed", paid))
     result = hooks.post(payload.replace('"amount_total": 500', '"amount_total": 50000'),
                         hooks.signed(payload))  # fmt: skip
     assert result["statusCode"] == 400
@@ -223,8 +225,8 @@ def test_an_expired_session_expires_its_payment_but_never_a_paid_one() -> None:
 def test_concurrent_duplicate_deliveries_grant_once() -> None:
     owner = new_owner()
     payment, session_id = hooks.checkout_payment(owner.account_id, cents=1500, credit_nanos=CREDIT)
-    payload = json.dumps(hooks.stripe_event("checkout.session.completed",
-                         hooks.session(session_id, owner.account_id, payment, amount=1500)))  # fmt: skip
+    paid = hooks.session(session_id, owner.account_id, payment, amount=1500)
+    payload = json.dumps(hooks.stripe_event("checkout.session.completed", paid))
     codes: list[int] = []
     start = threading.Barrier(6)
 
