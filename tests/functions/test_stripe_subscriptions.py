@@ -112,8 +112,8 @@ def test_each_paid_invoice_grants_the_month_once_and_cancellation_ends_the_plan(
     customer = _customer(owner.account_id)
     sub = f"sub_{uuid.uuid4().hex[:14]}"
     t = int(time.time()) - 1000
-    hooks.deliver(hooks.stripe_event(
-        "customer.subscription.created", _subscription(sub, customer, "active"), created=t))  # fmt: skip
+    created = _subscription(sub, customer, "active")
+    hooks.deliver(hooks.stripe_event("customer.subscription.created", created, created=t))
     for invoice in ("in_month_1", "in_month_2", "in_month_1"):
         hooks.deliver(hooks.stripe_event("invoice.paid", _invoice(invoice, customer, sub)))
     assert hooks.balance(owner.account_id) == trial_credit + 2 * 29 * 10**9
@@ -138,13 +138,13 @@ def test_a_subscription_that_never_paid_falls_back_to_free() -> None:
     sub = f"sub_{uuid.uuid4().hex[:14]}"
     t = int(time.time()) - 100
     db.execute("UPDATE accounts SET plan_id = 'free' WHERE id = %s", (owner.account_id,))
-    hooks.deliver(hooks.stripe_event(
-        "customer.subscription.created", _subscription(sub, customer, "trialing"), created=t))  # fmt: skip
+    trialing = _subscription(sub, customer, "trialing")
+    hooks.deliver(hooks.stripe_event("customer.subscription.created", trialing, created=t))
     assert _plan(owner.account_id) == ("dev", "trialing")
     hooks.deliver(hooks.stripe_event("invoice.paid", _invoice("in_zero", customer, sub, amount=0)))
     assert hooks.balance(owner.account_id) == 0  # nothing paid, nothing granted
-    hooks.deliver(hooks.stripe_event(
-        "customer.subscription.deleted", _subscription(sub, customer, "canceled"), created=t + 1))  # fmt: skip
+    canceled = _subscription(sub, customer, "canceled")
+    hooks.deliver(hooks.stripe_event("customer.subscription.deleted", canceled, created=t + 1))
     assert _plan(owner.account_id) == ("free", "canceled")
 
 
@@ -161,8 +161,8 @@ def test_a_subscription_of_another_customer_or_price_changes_nothing() -> None:
     owner = new_owner()
     _customer(owner.account_id)
     sub = f"sub_{uuid.uuid4().hex[:14]}"
-    hooks.deliver(hooks.stripe_event(
-        "customer.subscription.created", _subscription(sub, "cus_not_ours", "active")))  # fmt: skip
+    theirs = _subscription(sub, "cus_not_ours", "active")
+    hooks.deliver(hooks.stripe_event("customer.subscription.created", theirs))
     unknown = _subscription(sub, "cus_not_ours", "active")
     unknown["items"]["data"][0]["price"]["id"] = "price_unknown"
     hooks.deliver(hooks.stripe_event("customer.subscription.updated", unknown))
