@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-pytest_plugins = ["tests.redis_fixtures", "tests.encryption"]
+pytest_plugins = ["tests.redis_fixtures", "tests.encryption", "tests.fakes.stripe"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
