@@ -64,13 +64,23 @@ SELECT p.id, p.account_id, p.amount_cents, p.currency, a.stripe_customer_id,
 
 def run() -> dict[str, Any]:
     """The `auto_topup` job: re-arm recovered accounts, claim new crossings, charge them."""
-    rearmed = db.execute(_REARM).rowcount
-    claimed = len(db.execute(_CLAIM, {"batch": BATCH, "per_cent": NANOS_PER_CENT}).fetchall())
-    report = {"rearmed": rearmed, "claimed": claimed, "succeeded": 0, "failed": 0, "pending": 0}
+    report = {"rearmed": rearm(), "claimed": len(claim()), "succeeded": 0, "failed": 0}
+    report["pending"] = 0
     for row in db.execute(_UNSENT, (BATCH,)).fetchall():
         outcome = charge(str(row[0]), str(row[1]), int(row[2]), str(row[3]), row[4], row[5])
         report[outcome] += 1
     return report
+
+
+def rearm() -> int:
+    """Arm again the accounts whose balance is back at or above their threshold."""
+    return int(db.execute(_REARM).rowcount)
+
+
+def claim() -> list[str]:
+    """Claim the crossings not claimed yet (one statement): the new payments' ids."""
+    rows = db.execute(_CLAIM, {"batch": BATCH, "per_cent": NANOS_PER_CENT}).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def charge(
@@ -106,20 +116,22 @@ def charge(
     return _record(payment_id, intent)
 
 
-def _record(payment_id: str, intent: Any) -> str:
-    intent_id = str(intent.id)
+def _record(payment_id: str, answer: Any) -> str:
+    intent: dict[str, Any] = answer.to_dict()
+    intent_id = str(intent["id"])
     with db.transaction() as cur:
         payment = _attach(cur, payment_id, intent_id)
-        if payment is None:
-            return "pending"
-        if intent.status == "succeeded":
+        if payment is None or payment.status != "pending":
+            # The webhook (or a concurrent run) recorded it first.
+            return _outcome(payment)
+        if intent["status"] == "succeeded":
             payments.settle(
                 cur, payment, payment_intent_id=intent_id,
                 charge_id=ref(intent.get("latest_charge")),
                 payment_method_id=ref(intent.get("payment_method")),
             )  # fmt: skip
             return "succeeded"
-        if intent.status in ("requires_payment_method", "canceled", "requires_action"):
+        if intent["status"] in ("requires_payment_method", "canceled", "requires_action"):
             error = intent.get("last_payment_error") or {}
             payments.mark(
                 cur, payment, "failed",
@@ -129,10 +141,18 @@ def _record(payment_id: str, intent: Any) -> str:
     return "pending"
 
 
+def _outcome(payment: payments.Payment | None) -> str:
+    if payment is not None and payment.paid:
+        return "succeeded"
+    if payment is not None and payment.status == "failed":
+        return "failed"
+    return "pending"
+
+
 def _failed(payment_id: str, intent_id: str | None, message: str) -> str:
     with db.transaction() as cur:
         payment = _attach(cur, payment_id, intent_id)
-        if payment is not None:
+        if payment is not None and payment.status == "pending":
             payments.mark(cur, payment, "failed", failure=message)
     return "failed"
 
@@ -140,10 +160,10 @@ def _failed(payment_id: str, intent_id: str | None, message: str) -> str:
 def _attach(
     cur: psycopg.Cursor[Any], payment_id: str, intent_id: str | None
 ) -> payments.Payment | None:
-    """The pending top-up, locked, with its PaymentIntent's id saved on it."""
+    """The top-up, locked; while pending, with its PaymentIntent's id saved on it."""
     payment = payments.find(cur, "id", payment_id)
     if payment is None or payment.status != "pending":
-        return None
+        return payment
     if intent_id is not None and payment.payment_intent_id is None:
         cur.execute(
             "UPDATE payments SET stripe_payment_intent_id = %s WHERE id = %s",
