@@ -56,7 +56,8 @@ def test_buying_credit_end_to_end_grants_what_the_server_decided(fake: FakeStrip
     result = checkout(key.secret, {"amount": 25.5})
     assert result["statusCode"] == 201, result["body"]
     data = json_body(result)["data"]
-    assert data["id"].startswith("cs_") and data["url"].startswith("http")
+    assert data["id"].startswith("cs_")
+    assert data["url"].startswith("http")
     assert payments_of(owner.account_id) == [
         ("credit_purchase", 2550, 25_500_000_000, "pending", data["id"])
     ]
@@ -66,7 +67,9 @@ def test_buying_credit_end_to_end_grants_what_the_server_decided(fake: FakeStrip
         "SELECT stripe_customer_id, stripe_payment_method_id FROM accounts WHERE id = %s",
         (owner.account_id,),
     ).fetchone()
-    assert row is not None and row[0].startswith("cus_") and row[1].startswith("pm_")
+    assert row is not None
+    assert row[0].startswith("cus_")
+    assert row[1].startswith("pm_")
     # The next checkout reuses the customer.
     again = json_body(checkout(key.secret, {"amount": 5}))["data"]
     assert fake.client().v1.checkout.sessions.retrieve(again["id"]).customer == row[0]
@@ -167,7 +170,8 @@ def test_edited_metadata_or_amount_cannot_change_the_credit(fake: FakeStripe) ->
         "SELECT count(*) FROM audit_log WHERE action = 'payment.mismatch' AND account_id = %s",
         (owner.account_id,),
     ).fetchone()
-    assert mismatches is not None and mismatches[0] >= 1
+    assert mismatches is not None
+    assert mismatches[0] >= 1
 
 
 def test_the_portal_needs_a_customer_first(fake: FakeStripe) -> None:
@@ -190,7 +194,7 @@ def test_a_plan_checkout_subscribes_and_each_invoice_grants_the_month(fake: Fake
             "unit_amount": 2900,
             "recurring": {"interval": "month"},
             "product_data": {"name": "Dev"},
-        }  # fmt: skip
+        }
     )
     db.execute("UPDATE plans SET stripe_price_id = %s WHERE id = 'dev'", (price.id,))
     owner = new_owner(plan_id="trial")

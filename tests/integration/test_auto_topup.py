@@ -102,10 +102,12 @@ def test_two_concurrent_runs_make_one_payment_intent_and_one_grant(fake: FakeStr
     assert hooks.emails(account, "payment_received") == 1
     # The balance is back above the threshold: armed again for the next crossing.
     jobs.run({"job": "auto_topup"})
-    assert armed(account) and len(topups(account)) == 1
+    assert armed(account)
+    assert len(topups(account)) == 1
     spend(account, 20)
     jobs.run({"job": "auto_topup"})
-    assert hooks.balance(account) == 22 * USD and len(topups(account)) == 2
+    assert hooks.balance(account) == 22 * USD
+    assert len(topups(account)) == 2
     with db.connect() as conn:
         assert ledger.invariant_holds(conn, account)
 
@@ -122,10 +124,12 @@ def test_a_declined_card_fails_once_with_an_email_and_waits_for_recovery(fake: F
     assert hooks.emails(account, "payment_failed") == 1
     for _ in range(2):  # not retried while the balance stays low
         jobs.run({"job": "auto_topup"})
-    assert len(topups(account)) == 1 and not armed(account)
+    assert len(topups(account)) == 1
+    assert not armed(account)
     fund(account, 10 * USD)  # e.g. a checkout: back above the threshold
     jobs.run({"job": "auto_topup"})
-    assert armed(account) and len(topups(account)) == 1
+    assert armed(account)
+    assert len(topups(account)) == 1
     assert hooks.balance(account) == 13 * USD
 
 
@@ -158,5 +162,6 @@ def test_accounts_without_a_saved_card_or_settings_are_left_alone(fake: FakeStri
         (5 * USD, owner.account_id),
     )
     jobs.run({"job": "auto_topup"})
-    assert topups(owner.account_id) == [] and armed(owner.account_id)
+    assert topups(owner.account_id) == []
+    assert armed(owner.account_id)
     assert intents_for(fake, owner.account_id) == set()
