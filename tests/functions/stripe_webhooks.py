@@ -85,6 +85,16 @@ def checkout_payment(
     return str(row[0]), session_id
 
 
+def paid_checkout(
+    account_id: str, *, cents: int, credit_nanos: int, intent: str | None = None
+) -> str:
+    """A checkout payment whose paid session Stripe reported: the payment id."""
+    payment, session_id = checkout_payment(account_id, cents=cents, credit_nanos=credit_nanos)
+    paid = session(session_id, account_id, payment, amount=cents, intent=intent)
+    deliver(stripe_event("checkout.session.completed", paid))
+    return payment
+
+
 def session(
     session_id: str,
     account_id: str,

@@ -94,10 +94,9 @@ def test_events_out_of_order_five_times_each_end_in_the_same_state() -> None:
 
 def test_a_refund_after_the_grant_takes_back_its_share_once_per_total() -> None:
     owner = new_owner()
-    payment, session_id = hooks.checkout_payment(owner.account_id, cents=1000, credit_nanos=10**10)
-    hooks.deliver(hooks.stripe_event("checkout.session.completed",
-                  hooks.session(session_id, owner.account_id, payment, amount=1000,
-                                intent="pi_refund_after")))  # fmt: skip
+    payment = hooks.paid_checkout(
+        owner.account_id, cents=1000, credit_nanos=10**10, intent="pi_refund_after"
+    )
     for refunded in (300, 300, 1000, 300):  # cumulative; a late smaller one changes nothing
         refund = hooks.charge(
             "pi_refund_after", amount=1000, refunded=refunded, charge_id="ch_refund_after"
@@ -111,10 +110,9 @@ def test_a_refund_after_the_grant_takes_back_its_share_once_per_total() -> None:
 
 def test_a_dispute_takes_back_the_disputed_credit() -> None:
     owner = new_owner()
-    payment, session_id = hooks.checkout_payment(owner.account_id, cents=1000, credit_nanos=10**10)
-    hooks.deliver(hooks.stripe_event("checkout.session.completed",
-                  hooks.session(session_id, owner.account_id, payment, amount=1000,
-                                intent="pi_disputed")))  # fmt: skip
+    payment = hooks.paid_checkout(
+        owner.account_id, cents=1000, credit_nanos=10**10, intent="pi_disputed"
+    )
     disputed = hooks.stripe_event(
         "charge.dispute.created", hooks.dispute("pi_disputed", amount=400, charge_id="ch_disp")
     )
@@ -248,11 +246,7 @@ def test_concurrent_duplicate_deliveries_grant_once() -> None:
 def test_a_purchase_during_the_trial_converts_it_and_keeps_the_trial_credit() -> None:
     owner = new_owner(plan_id="trial")
     trial_credit = hooks.balance(owner.account_id)
-    payment, session_id = hooks.checkout_payment(
-        owner.account_id, cents=500, credit_nanos=5 * 10**9
-    )
-    hooks.deliver(hooks.stripe_event("checkout.session.completed",
-                  hooks.session(session_id, owner.account_id, payment, amount=500)))  # fmt: skip
+    hooks.paid_checkout(owner.account_id, cents=500, credit_nanos=5 * 10**9)
     row = db.execute(
         "SELECT plan_id, trial_converted_at IS NOT NULL FROM accounts WHERE id = %s",
         (owner.account_id,),
@@ -272,21 +266,13 @@ def _chat(secret: str) -> int:
 def test_a_refund_of_spent_credit_blocks_chat_until_a_purchase_settles_it() -> None:
     owner = new_owner()
     key = new_key(owner)
-    payment, session_id = hooks.checkout_payment(
-        owner.account_id, cents=500, credit_nanos=5 * 10**9
-    )
-    hooks.deliver(hooks.stripe_event("checkout.session.completed", hooks.session(
-        session_id, owner.account_id, payment, amount=500, intent="pi_spent")))  # fmt: skip
+    hooks.paid_checkout(owner.account_id, cents=500, credit_nanos=5 * 10**9, intent="pi_spent")
     assert _chat(key.secret) == 200  # spends some of the credit
-    hooks.deliver(hooks.stripe_event("charge.refunded", hooks.charge(
-        "pi_spent", amount=500, refunded=500, charge_id="ch_spent")))  # fmt: skip
+    refund = hooks.charge("pi_spent", amount=500, refunded=500, charge_id="ch_spent")
+    hooks.deliver(hooks.stripe_event("charge.refunded", refund))
     assert hooks.balance(owner.account_id) < 0
     assert _chat(key.secret) == 402
-    again, again_session = hooks.checkout_payment(
-        owner.account_id, cents=500, credit_nanos=5 * 10**9
-    )
-    hooks.deliver(hooks.stripe_event("checkout.session.completed",
-                  hooks.session(again_session, owner.account_id, again, amount=500)))  # fmt: skip
+    hooks.paid_checkout(owner.account_id, cents=500, credit_nanos=5 * 10**9)
     assert hooks.balance(owner.account_id) > 0
     assert _chat(key.secret) == 200
     _account_ok(owner.account_id)

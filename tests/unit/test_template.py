@@ -33,6 +33,7 @@ JOBS = {
     "key_rotation",
     "hold_sweeper",
     "low_balance_alerts",
+    "auto_topup",
     "email_outbox",
     "catalog_refresh",
 }
@@ -373,6 +374,7 @@ def test_every_job_has_a_schedule_with_retries_and_a_dead_letter_queue(
         assert schedule.retry_attempts >= 1
     assert rate_seconds(schedules["hold_sweeper"].expression) <= 5 * 60
     assert rate_seconds(schedules["email_outbox"].expression) <= 5 * 60
+    assert rate_seconds(schedules["auto_topup"].expression) <= 5 * 60
     for job in ("trial_expiry", "key_rotation", "low_balance_alerts"):
         assert rate_seconds(schedules[job].expression) <= 3600, job
     daily = re.fullmatch(

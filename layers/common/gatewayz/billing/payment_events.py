@@ -9,7 +9,6 @@ nothing: it is recorded, audited and logged.
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import errors
@@ -108,7 +107,7 @@ def _topup(cur: psycopg.Cursor[Any], intent: dict[str, Any]) -> payments.Payment
     payment = payments.find(cur, "stripe_payment_intent_id", ref(intent.get("id")))
     if payment is None:
         claimed = (intent.get("metadata") or {}).get("payment_id")
-        if isinstance(claimed, str) and _is_uuid(claimed):
+        if isinstance(claimed, str):
             payment = payments.find(cur, "id", claimed)
             if payment is not None and payment.payment_intent_id not in (None, intent.get("id")):
                 payment = None  # that payment is paid by another PaymentIntent
@@ -191,11 +190,3 @@ def _intent_details(intent_id: str | None) -> tuple[str | None, str | None]:
         )
         return None, None
     return ref(intent.payment_method), ref(intent.latest_charge)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

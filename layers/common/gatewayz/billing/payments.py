@@ -9,6 +9,7 @@ reference unique to that state, so events may come in any order and any number o
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ def find(cur: psycopg.Cursor[Any], column: str, value: str | None) -> Payment | 
     """The payment whose `column` is `value`, locked until the transaction ends."""
     if column not in LOOKUPS:
         raise ValueError(f"payments cannot be looked up by {column}")
-    if not value:
+    if not value or (column == "id" and not _is_uuid(value)):
         return None
     row = cur.execute(
         f"SELECT {_COLUMNS} FROM payments WHERE {column} = %s FOR UPDATE", (value,)
@@ -83,6 +84,14 @@ def find(cur: psycopg.Cursor[Any], column: str, value: str | None) -> Payment | 
     if row is None:
         return None
     return _payment(row)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _payment(row: tuple[Any, ...]) -> Payment:
