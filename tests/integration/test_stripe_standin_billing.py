@@ -1,5 +1,5 @@
-"""The Stripe fake's subscriptions, invoices, renewals, billing portal and disputes, driven
-by the real `stripe` client and the local controls."""
+"""The Stripe stripe_fake's subscriptions, invoices, renewals, billing portal and disputes, driven
+by the real `stripe` stripe_client and the local controls."""
 
 from __future__ import annotations
 
@@ -10,45 +10,26 @@ import httpx
 import pytest
 import stripe
 
-from tests.fakes.stripe import FakeStripe, serve_stripe
-from tests.integration.stripe_receiver import Receiver
-
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from tests.fakes.stripe import FakeStripe, Receiver
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with serve_stripe() as running:
-        yield running
-
-
-@pytest.fixture
-def receiver(fake: FakeStripe) -> Receiver:
-    endpoint = Receiver(fake.webhook_secret)
-    fake.deliver_to(endpoint)
-    return endpoint
-
-
-@pytest.fixture
-def client(fake: FakeStripe) -> stripe.StripeClient:
-    return fake.client()
-
-
-def monthly(client: stripe.StripeClient, cents: int, name: str = "Pro") -> Any:
-    product = client.v1.products.create(params={"name": name})
+def monthly(stripe_client: stripe.StripeClient, cents: int, name: str = "Pro") -> Any:
+    product = stripe_client.v1.products.create(params={"name": name})
     params: Any = {
         "unit_amount": cents,
         "currency": "usd",
         "product": product.id,
         "recurring": {"interval": "month"},
     }
-    return client.v1.prices.create(params=params)
+    return stripe_client.v1.prices.create(params=params)
 
 
-def subscribe(fake: FakeStripe, client: stripe.StripeClient, price: str, **more: Any) -> Any:
+def subscribe(
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, price: str, **more: Any
+) -> Any:
     """A paid subscription-mode checkout; the session, expanded."""
-    customer = client.v1.customers.create(params={"email": "sub@example.com"})
+    customer = stripe_client.v1.customers.create(params={"email": "sub@example.com"})
     params: Any = {
         "mode": "subscription",
         "customer": customer.id,
@@ -57,19 +38,19 @@ def subscribe(fake: FakeStripe, client: stripe.StripeClient, price: str, **more:
         "success_url": "https://app.example/ok",
         **more,
     }
-    session = client.v1.checkout.sessions.create(params=params)
-    assert fake.pay(session.id).status_code == 200
+    session = stripe_client.v1.checkout.sessions.create(params=params)
+    assert stripe_fake.pay(session.id).status_code == 200
     expand = {"expand": ["subscription", "invoice"]}
-    return client.v1.checkout.sessions.retrieve(session.id, params=expand)
+    return stripe_client.v1.checkout.sessions.retrieve(session.id, params=expand)
 
 
 def test_paying_a_subscription_checkout_starts_it_with_a_paid_invoice(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    price = monthly(client, 2000)
-    assert client.v1.prices.retrieve(price.id).recurring.interval == "month"
+    price = monthly(stripe_client, 2000)
+    assert stripe_client.v1.prices.retrieve(price.id).recurring.interval == "month"
 
-    session = subscribe(fake, client, price.id)
+    session = subscribe(stripe_fake, stripe_client, price.id)
 
     sub, invoice = session.subscription, session.invoice
     assert (session.status, session.payment_status) == ("complete", "paid")
@@ -90,36 +71,38 @@ def test_paying_a_subscription_checkout_starts_it_with_a_paid_invoice(
     assert invoice.subscription == sub.id
     assert invoice.parent.subscription_details.subscription == sub.id
     assert invoice.lines.data[0].price.id == price.id
-    order = [t for t in receiver.types if t.startswith(("customer.", "invoice.paid", "checkout."))]
+    order = [
+        t for t in stripe_receiver.types if t.startswith(("customer.", "invoice.paid", "checkout."))
+    ]
     assert order == ["customer.subscription.created", "invoice.paid", "checkout.session.completed"]
 
 
 def test_a_renewal_bills_the_next_period_and_a_failed_one_makes_it_past_due(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    session = subscribe(fake, client, monthly(client, 1500).id)
+    session = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 1500).id)
     sub = session.subscription
-    receiver.received.clear()
+    stripe_receiver.received.clear()
 
-    renewed = fake.control(f"subscriptions/{sub.id}/renew")
+    renewed = stripe_fake.control(f"subscriptions/{sub.id}/renew")
 
     assert renewed.status_code == 200
     assert renewed.json()["current_period_start"] == sub.current_period_end
-    assert receiver.types[0] == "customer.subscription.updated"
-    paid = receiver.of("invoice.paid")
+    assert stripe_receiver.types[0] == "customer.subscription.updated"
+    paid = stripe_receiver.of("invoice.paid")
     assert len(paid) == 1
     assert (paid[0].data.object.billing_reason, paid[0].data.object.amount_paid) == (
         "subscription_cycle",
         1500,
     )
-    receiver.received.clear()
+    stripe_receiver.received.clear()
 
-    failed = fake.control(f"subscriptions/{sub.id}/renew", fail="1")
+    failed = stripe_fake.control(f"subscriptions/{sub.id}/renew", fail="1")
 
     assert failed.json()["status"] == "past_due"
-    assert len(receiver.of("invoice.payment_failed")) == 1
-    assert receiver.of("invoice.paid") == []
-    last = receiver.received[-1]
+    assert len(stripe_receiver.of("invoice.payment_failed")) == 1
+    assert stripe_receiver.of("invoice.paid") == []
+    last = stripe_receiver.received[-1]
     assert (last.type, last.data.previous_attributes.status) == (
         "customer.subscription.updated",
         "active",
@@ -127,45 +110,45 @@ def test_a_renewal_bills_the_next_period_and_a_failed_one_makes_it_past_due(
 
 
 def test_plan_changes_and_cancel_at_period_end_then_the_period_ends(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    sub = subscribe(fake, client, monthly(client, 1000).id).subscription
-    bigger = monthly(client, 5000, "Team")
+    sub = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 1000).id).subscription
+    bigger = monthly(stripe_client, 5000, "Team")
     item_id = sub["items"].data[0].id
 
-    changed = client.v1.subscriptions.update(
+    changed = stripe_client.v1.subscriptions.update(
         sub.id, params={"items": [{"id": item_id, "price": bigger.id}]}
     )
     assert changed["items"].data[0].price.id == bigger.id
-    update = receiver.received[-1]
+    update = stripe_receiver.received[-1]
     assert update.type == "customer.subscription.updated"
     assert update.data.previous_attributes["items"].data[0].price.unit_amount == 1000
 
-    ending = client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    ending = stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
     assert (ending.cancel_at_period_end, ending.cancel_at) == (True, sub.current_period_end)
-    fake.control(f"subscriptions/{sub.id}/renew")
+    stripe_fake.control(f"subscriptions/{sub.id}/renew")
 
-    assert receiver.types[-1] == "customer.subscription.deleted"
-    assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
+    assert stripe_receiver.types[-1] == "customer.subscription.deleted"
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "canceled"
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.subscriptions.cancel(sub.id)
+        stripe_client.v1.subscriptions.cancel(sub.id)
 
 
 def test_deleting_a_subscription_cancels_it_now(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    sub = subscribe(fake, client, monthly(client, 1000).id).subscription
-    canceled = client.v1.subscriptions.cancel(sub.id)
+    sub = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 1000).id).subscription
+    canceled = stripe_client.v1.subscriptions.cancel(sub.id)
     assert canceled.status == "canceled"
     assert canceled.ended_at is not None
-    assert receiver.types[-1] == "customer.subscription.deleted"
+    assert stripe_receiver.types[-1] == "customer.subscription.deleted"
 
 
 def test_the_billing_portal_page_cancels_at_period_end(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    session = subscribe(fake, client, monthly(client, 2000).id)
-    portal = client.v1.billing_portal.sessions.create(
+    session = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 2000).id)
+    portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": session.customer, "return_url": "https://app.example/billing"}
     )
     assert portal.object == "billing_portal.session"
@@ -180,49 +163,54 @@ def test_the_billing_portal_page_cancels_at_period_end(
 
     assert after.status_code == 200
     assert "cancels at period end" in after.text
-    assert client.v1.subscriptions.retrieve(session.subscription.id).cancel_at_period_end
-    assert receiver.received[-1].data.previous_attributes.cancel_at_period_end is False
+    assert stripe_client.v1.subscriptions.retrieve(session.subscription.id).cancel_at_period_end
+    assert stripe_receiver.received[-1].data.previous_attributes.cancel_at_period_end is False
 
 
 def test_a_portal_cannot_touch_another_customers_subscription(
-    fake: FakeStripe, client: stripe.StripeClient
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient
 ) -> None:
-    mine = subscribe(fake, client, monthly(client, 2000).id)
-    other = client.v1.customers.create(params={})
-    portal = client.v1.billing_portal.sessions.create(params={"customer": other.id})
+    mine = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 2000).id)
+    other = stripe_client.v1.customers.create(params={})
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": other.id})
     page = httpx.get(portal.url)
     assert mine.subscription.id not in page.text
     path = f"/_local/portal/{portal.id}/subscriptions/{mine.subscription.id}/cancel"
-    refused = httpx.post(fake.api_base + path)
+    refused = httpx.post(stripe_fake.api_base + path)
     assert refused.status_code == 404
-    assert not client.v1.subscriptions.retrieve(mine.subscription.id).cancel_at_period_end
+    assert not stripe_client.v1.subscriptions.retrieve(mine.subscription.id).cancel_at_period_end
 
 
 def test_a_dispute_on_a_charge_is_an_event_with_its_amount(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    invoice = subscribe(fake, client, monthly(client, 2500).id).invoice
-    charge = client.v1.charges.retrieve(invoice.charge)
+    invoice = subscribe(stripe_fake, stripe_client, monthly(stripe_client, 2500).id).invoice
+    charge = stripe_client.v1.charges.retrieve(invoice.charge)
 
-    opened = fake.control(f"charges/{charge.id}/dispute", amount="2000")
+    opened = stripe_fake.control(f"charges/{charge.id}/dispute", amount="2000")
 
     assert opened.status_code == 200
-    dispute = receiver.of("charge.dispute.created")[0].data.object
+    dispute = stripe_receiver.of("charge.dispute.created")[0].data.object
     assert dispute.id.startswith("dp_")
     assert (dispute.amount, dispute.charge, dispute.payment_intent) == (
         2000,
         charge.id,
         charge.payment_intent,
     )
-    assert client.v1.charges.retrieve(charge.id).disputed is True
-    assert fake.control(f"charges/{charge.id}/dispute").status_code == 400
+    assert stripe_client.v1.charges.retrieve(charge.id).disputed is True
+    assert stripe_fake.control(f"charges/{charge.id}/dispute").status_code == 400
 
 
 def test_a_one_time_coupon_discounts_only_the_first_invoice(
-    fake: FakeStripe, client: stripe.StripeClient, receiver: Receiver
+    stripe_fake: FakeStripe, stripe_client: stripe.StripeClient, stripe_receiver: Receiver
 ) -> None:
-    coupon = client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
-    session = subscribe(fake, client, monthly(client, 2000).id, discounts=[{"coupon": coupon.id}])
+    coupon = stripe_client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
+    session = subscribe(
+        stripe_fake,
+        stripe_client,
+        monthly(stripe_client, 2000).id,
+        discounts=[{"coupon": coupon.id}],
+    )
     assert (session.amount_total, session.invoice.amount_paid) == (1000, 1000)
-    fake.control(f"subscriptions/{session.subscription.id}/renew")
-    assert receiver.of("invoice.paid")[-1].data.object.amount_paid == 2000
+    stripe_fake.control(f"subscriptions/{session.subscription.id}/renew")
+    assert stripe_receiver.of("invoice.paid")[-1].data.object.amount_paid == 2000
