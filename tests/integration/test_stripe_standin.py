@@ -323,6 +323,10 @@ def test_bad_parameters_are_stripe_400s_naming_the_param(
     with pytest.raises(stripe.InvalidRequestError) as no_items:
         stripe_client.v1.checkout.sessions.create(params={"mode": "payment"})
     assert no_items.value.param == "line_items"
+    with pytest.raises(stripe.InvalidRequestError) as unserved:
+        stripe_client.v1.payouts.list()
+    assert unserved.value.http_status == 404
+    assert "Unrecognized request URL (GET: /v1/payouts)" in str(unserved.value)
     with pytest.raises(stripe.InvalidRequestError) as small:
         stripe_client.v1.payment_intents.create(params={"amount": 10, "currency": "usd"})
     assert small.value.code == "amount_too_small"
