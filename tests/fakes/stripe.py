@@ -2,8 +2,10 @@
 
 The code under test and the tests drive it with the real `stripe` client
 (`STRIPE_API_BASE`); its events arrive signed with `STRIPE_WEBHOOK_SECRET`, where the test
-says: nowhere (only recorded in `fake.events`, to replay, reorder or withhold), a callable,
-or the real webhooks function through an API Gateway event (`to_webhooks_function`).
+says: nowhere (only recorded in `fake.events`, to replay, reorder or withhold), a callable
+(`Receiver` checks signatures as a real endpoint does), or the real webhooks function
+through an API Gateway event (`to_webhooks_function`). Fixtures: `stripe_fake` (settings
+pointed at a fresh fake), `stripe_receiver`, `stripe_client`.
 
     def test_buy(stripe_fake: FakeStripe) -> None:
         stripe_fake.deliver_to(to_webhooks_function)
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import stripe
 
 from gatewayz.dev.stripe_standin import StripeStandin
 from tests.conftest import reset_caches
@@ -27,8 +30,6 @@ from tests.fakes.asgi_server import serve_asgi
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    import stripe
 
     from gatewayz.dev.stripe_standin.events import Deliver
 
@@ -73,8 +74,6 @@ class FakeStripe:
 
     def client(self) -> stripe.StripeClient:
         """The official client, pointed at the fake."""
-        import stripe
-
         return stripe.StripeClient(
             self.secret_key, base_addresses={"api": self.api_base}, max_network_retries=0
         )
@@ -101,6 +100,35 @@ def serve_stripe(deliver: Deliver | None = None) -> Iterator[FakeStripe]:
     standin = StripeStandin(secret, deliver=deliver)
     with serve_asgi(standin.app) as port:
         yield FakeStripe(standin, f"http://127.0.0.1:{port}", SECRET_KEY, secret)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint that accepts only what `stripe.Webhook.construct_event` verifies
+    with the fake's secret, as a real endpoint would; it keeps what it took and answers
+    `status`."""
+
+    secret: str
+    status: int = 200
+    received: list[Any] = field(default_factory=list)
+    rejected: int = 0
+
+    def __call__(self, body: bytes, headers: dict[str, str]) -> int:
+        try:
+            event = stripe.Webhook.construct_event(body, headers["Stripe-Signature"], self.secret)
+        except stripe.SignatureVerificationError:
+            self.rejected += 1
+            return 400
+        if self.status < 300:
+            self.received.append(event)
+        return self.status
+
+    @property
+    def types(self) -> list[str]:
+        return [event.type for event in self.received]
+
+    def of(self, type_: str) -> list[Any]:
+        return [event for event in self.received if event.type == type_]
 
 
 def to_webhooks_function(body: bytes, headers: dict[str, str]) -> int:
@@ -131,3 +159,17 @@ def stripe_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
         finally:
             monkeypatch.undo()
             reset_caches()
+
+
+@pytest.fixture
+def stripe_receiver(stripe_fake: FakeStripe) -> Receiver:
+    """A signature-checking receiver that `stripe_fake` delivers to."""
+    receiver = Receiver(stripe_fake.webhook_secret)
+    stripe_fake.deliver_to(receiver)
+    return receiver
+
+
+@pytest.fixture
+def stripe_client(stripe_fake: FakeStripe) -> stripe.StripeClient:
+    """The official `stripe` client, pointed at `stripe_fake`."""
+    return stripe_fake.client()

@@ -176,9 +176,19 @@ def session_jwt_secret() -> bytes:
     return _secret_or_local("supabase_jwt_secret")
 
 
-def _secret_or_local(name: str) -> bytes:
+def local_stripe_webhook_secret() -> str:
+    """`STRIPE_WEBHOOK_SECRET`; locally, when unset, a `whsec_…` one generated once into the
+    state directory (what the local Stripe stand-in of `gatewayz dev` signs events with).
+
+    Raises:
+        MissingConfiguration: unset inside Lambda.
+    """
+    return _secret_or_local("stripe_webhook_secret", prefix="whsec_").decode()
+
+
+def _secret_or_local(name: str, prefix: str = "") -> bytes:
     """Secret setting `name`; unset outside Lambda, the one kept in the state directory's
-    file `name`, generated on first use.
+    file `name` (`prefix` + random), generated on first use.
 
     Raises:
         MissingConfiguration: unset inside Lambda.
@@ -193,7 +203,7 @@ def _secret_or_local(name: str) -> bytes:
         # Written aside, then linked into place: two processes starting at once agree on
         # one secret, and no reader ever sees a half-written file.
         tmp = path.with_name(f".{name}.{os.getpid()}")
-        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.write_text(prefix + secrets.token_urlsafe(48))
         tmp.chmod(0o600)
         try:
             os.link(tmp, path)

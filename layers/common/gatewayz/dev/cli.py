@@ -135,6 +135,7 @@ def _dev(host: str, port: int) -> int:
 
     from gatewayz import config
     from gatewayz.dev import bootstrap, local, samtemplate
+    from gatewayz.dev.stripe_standin import local_run
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")
@@ -150,12 +151,16 @@ def _dev(host: str, port: int) -> int:
     done = bootstrap.prepare_database(root)
     keys = bootstrap.dev_keys(home)
     config.session_jwt_secret()  # what `gatewayz session` signs with, made now if missing
+    standin = local_run.start(host, port)  # before the functions read their settings
     done.update(_served())
     template = samtemplate.load(root / "template.yaml")
     functions = local.load_functions(root, template)
     _banner(host, port, keys, home, done, sorted(functions))
+    if standin is not None:
+        print(local_run.describe(standin, home), flush=True)
+    mounts = {local_run.PREFIX: standin.app} if standin is not None else None
     uvicorn.run(
-        local.LocalGateway(template, functions),
+        local.LocalGateway(template, functions, mounts),
         host=host,
         port=port,
         log_level="warning",

@@ -159,9 +159,16 @@ class LambdaContext:
 class LocalGateway:
     """An ASGI app standing in for API Gateway in front of the functions."""
 
-    def __init__(self, template: samtemplate.Template, functions: dict[str, LocalFunction]):
+    def __init__(
+        self,
+        template: samtemplate.Template,
+        functions: dict[str, LocalFunction],
+        mounts: dict[str, ASGIApp] | None = None,
+    ):
         self.routes = template.routes
         self.functions = functions
+        # Local-only apps under a path prefix (the Stripe stand-in at /_stripe).
+        self.mounts = mounts or {}
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
 
     def openapi_document(self) -> dict[str, Any]:
@@ -184,6 +191,12 @@ class LocalGateway:
             return
         if scope["type"] != "http":
             return
+        for prefix, app in self.mounts.items():
+            if scope["path"] == prefix or scope["path"].startswith(prefix + "/"):
+                await app(
+                    {**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send
+                )
+                return
         if scope["method"] == "GET" and scope["path"] == openapi.PATH:
             await _send_json(send, self.openapi_document())
             return

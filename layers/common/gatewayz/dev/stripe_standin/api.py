@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def build(standin: Host) -> ASGIApp:
         Route(path, _endpoint(standin, action), methods=[method]) for method, path, action in ROUTES
     ]
     routes.extend(pages.routes(standin))
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: _unrecognized, 405: _unrecognized})
 
     async def http_only(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -210,7 +211,11 @@ def _respond(reply: Reply, key: str | None) -> Response:
     return Response(reply.body, reply.status, headers, media_type="application/json")
 
 
-def _error(err: StripeError) -> Response:
-    import json
+async def _unrecognized(request: Request, exc: Exception) -> Response:
+    """Stripe's answer for a path or method it does not serve (here: outside the subset)."""
+    message = f"Unrecognized request URL ({request.method}: {request.url.path})."
+    return _error(StripeError(404, message))
 
+
+def _error(err: StripeError) -> Response:
     return Response(json.dumps(err.body()), err.status, media_type="application/json")

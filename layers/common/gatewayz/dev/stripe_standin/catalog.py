@@ -12,6 +12,7 @@ from gatewayz.dev.stripe_standin.objects import (
     boolean,
     integer,
     metadata,
+    missing_param,
     text,
 )
 
@@ -140,9 +141,7 @@ def create_price(state: State, params: Obj) -> Obj:
     if product is None and isinstance(product_data, dict):
         product = create_product(state, product_data)["id"]
     elif product is None:
-        raise StripeError(
-            400, "Missing required param: product.", code="parameter_missing", param="product"
-        )
+        raise missing_param("product")
     else:
         state.get(product, "product", "product")
     return state.put(new_price(params, product))

@@ -12,6 +12,7 @@ from gatewayz.dev.stripe_standin.objects import (
     base,
     integer,
     metadata,
+    missing_param,
     new_id,
     now,
     text,
@@ -38,9 +39,7 @@ def create_session(state: State, params: Obj) -> Obj:
         state.get(customer, "customer", "customer")
     items = [_line_item(state, item, i, mode) for i, item in enumerate(_list(params, "line_items"))]
     if not items:
-        raise StripeError(
-            400, "Missing required param: line_items.", code="parameter_missing", param="line_items"
-        )
+        raise missing_param("line_items")
     currencies = {item["currency"] for item in items}
     if len(currencies) > 1:
         raise StripeError(400, "All line items must have the same currency.", param="line_items")
@@ -107,22 +106,12 @@ def _line_item(state: State, item: Any, index: int, mode: str) -> Obj:
     else:
         data = item.get("price_data")
         if not isinstance(data, dict):
-            raise StripeError(
-                400,
-                f"Missing required param: {at}[price_data].",
-                code="parameter_missing",
-                param=f"{at}[price_data]",
-            )
+            raise missing_param(f"{at}[price_data]")
         product = text(data, "product")
         product_data = data.get("product_data")
         if product is None:
             if not isinstance(product_data, dict):
-                raise StripeError(
-                    400,
-                    f"Missing required param: {at}[price_data][product_data].",
-                    code="parameter_missing",
-                    param=f"{at}[price_data][product_data]",
-                )
+                raise missing_param(f"{at}[price_data][product_data]")
             product = catalog.create_product(state, product_data)["id"]
         price = state.put(catalog.new_price(data, product, f"{at}[price_data]"))
     if (price["recurring"] is not None) != (mode == "subscription"):

@@ -52,6 +52,13 @@ def missing(kind: str, ident: str, param: str = "id") -> StripeError:
     return StripeError(404, f"No such {kind}: '{ident}'", code="resource_missing", param=param)
 
 
+def missing_param(name: str) -> StripeError:
+    """Stripe's 400 for a required parameter left out."""
+    return StripeError(
+        400, f"Missing required param: {name}.", code="parameter_missing", param=name
+    )
+
+
 def new_id(prefix: str) -> str:
     """A Stripe-looking id: `cus_…`, `cs_test_…`."""
     return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
@@ -156,9 +163,7 @@ def text(params: Obj, name: str, *, required: bool = False) -> str | None:
     value = params.get(name)
     if value is None or value == "":
         if required:
-            raise StripeError(
-                400, f"Missing required param: {name}.", code="parameter_missing", param=name
-            )
+            raise missing_param(name)
         return None
     if not isinstance(value, str):
         raise StripeError(400, f"Invalid string: {name}.", param=name)

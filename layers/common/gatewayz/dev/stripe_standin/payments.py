@@ -18,6 +18,42 @@ DECLINE_MESSAGE = "Your card was declined."
 MINIMUM_CHARGE = 50  # cents: Stripe's minimum for USD
 
 
+def intent(
+    state: State,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    pm_id: str | None,
+    meta: Obj | None,
+    description: str | None,
+    setup_future_usage: str | None,
+    status: str = "processing",
+) -> Obj:
+    """A new PaymentIntent (event `payment_intent.created`)."""
+    pi = state.put(
+        base(
+            "pi",
+            "payment_intent",
+            amount=amount,
+            amount_received=0,
+            currency=currency,
+            customer=customer,
+            description=description,
+            payment_method=pm_id,
+            payment_method_types=["card"],
+            setup_future_usage=setup_future_usage,
+            metadata=dict(meta or {}),
+            status=status,
+            latest_charge=None,
+            last_payment_error=None,
+            cancellation_reason=None,
+        )
+    )
+    state.emit("payment_intent.created", pi)
+    return pi
+
+
 def charge(
     state: State,
     *,
@@ -31,26 +67,16 @@ def charge(
 ) -> Obj:
     """A confirmed PaymentIntent with its Charge: `succeeded`, or `requires_payment_method`
     with `last_payment_error` when the card declines. Emits the events Stripe sends."""
-    pi = state.put(
-        base(
-            "pi",
-            "payment_intent",
-            amount=amount,
-            amount_received=0,
-            currency=currency,
-            customer=customer,
-            description=description,
-            payment_method=pm["id"],
-            payment_method_types=["card"],
-            setup_future_usage=setup_future_usage,
-            metadata=dict(meta or {}),
-            status="processing",
-            latest_charge=None,
-            last_payment_error=None,
-            cancellation_reason=None,
-        )
+    pi = intent(
+        state,
+        amount=amount,
+        currency=currency,
+        customer=customer,
+        pm_id=pm["id"],
+        meta=meta,
+        description=description,
+        setup_future_usage=setup_future_usage,
     )
-    state.emit("payment_intent.created", pi)
     declined = catalog.declines(state, pm)
     ch = state.put(
         base(
@@ -150,27 +176,17 @@ def create_payment_intent(state: State, params: Obj) -> Obj:
                 code="payment_intent_unexpected_state",
                 param="payment_method",
             )
-        pi = state.put(
-            base(
-                "pi",
-                "payment_intent",
-                amount=amount,
-                amount_received=0,
-                currency=currency,
-                customer=customer,
-                description=text(params, "description"),
-                payment_method=pm_id,
-                payment_method_types=["card"],
-                setup_future_usage=text(params, "setup_future_usage"),
-                metadata=meta,
-                status="requires_confirmation" if pm else "requires_payment_method",
-                latest_charge=None,
-                last_payment_error=None,
-                cancellation_reason=None,
-            )
+        return intent(
+            state,
+            amount=amount,
+            currency=currency,
+            customer=customer,
+            pm_id=pm_id,
+            meta=meta,
+            description=text(params, "description"),
+            setup_future_usage=text(params, "setup_future_usage"),
+            status="requires_confirmation" if pm else "requires_payment_method",
         )
-        state.emit("payment_intent.created", pi)
-        return pi
     pi = charge(
         state,
         amount=amount,
