@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 20.0
 NETWORK_RETRIES = 2
-# The version our handlers read objects in; events are shaped by the endpoint's version.
-API_VERSION = "2026-10-28.endive"
 
 
 def client() -> stripe.StripeClient:
