@@ -1,4 +1,4 @@
-"""Settings from one AWS Secrets Manager secret (DESIGN §6, docs/deployment.md).
+"""Settings from one AWS Secrets Manager secret (docs/deployment.md).
 
 When `GATEWAYZ_SECRET_ID` names a secret (its ARN or name), `get_settings()` reads it once
 per process, on its first call (cold start), never at import. The secret is a JSON object
