@@ -11,10 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gatewayz import db
-from gatewayz.identity import keys
 from tests.conftest import reset_caches
-from tests.factories import new_owner
+from tests.factories import new_key, new_owner
 from tests.functions.events import event, invoke, json_body
 from tests.functions.keys_api import call
 
@@ -48,16 +46,9 @@ def test_a_key_works_with_the_database_and_pepper_from_the_secret(
     database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Made before the function starts, hashed with the pepper the secret will hold.
-    owner = new_owner()
-    with db.transaction() as cur:
-        key = keys.create(
-            cur,
-            account_id=owner.account_id,
-            user_id=owner.user_id,
-            name="deployed",
-            pepper=PEPPER.encode(),
-            scopes=keys.DEFAULT_SCOPES,
-        )
+    monkeypatch.setenv("KEY_HASH_SECRET", PEPPER)
+    reset_caches()
+    key = new_key(new_owner())
     settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "KEY_HASH_SECRET": PEPPER}
     with _in_lambda(monkeypatch) as client:
         arn = client.create_secret(Name="gatewayz/test", SecretString=json.dumps(settings))["ARN"]
