@@ -87,7 +87,9 @@ class FakeResend:
                 return _error(failure.status, "Something went wrong.")
             return answer
 
-    def _accept(self, key: str | None, raw: bytes, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _accept(
+        self, key: str | None, raw: bytes, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         text = raw.decode()
         if key is not None and key in self._keys:
             first_body, first_id = self._keys[key]
@@ -106,7 +108,11 @@ def _list(value: Any) -> list[str]:
 
 
 def _error(status: int, message: str) -> tuple[int, dict[str, Any]]:
-    return status, {"statusCode": status, "name": _ERROR_NAMES.get(status, "error"), "message": message}
+    return status, {
+        "statusCode": status,
+        "name": _ERROR_NAMES.get(status, "error"),
+        "message": message,
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):

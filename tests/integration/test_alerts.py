@@ -65,7 +65,8 @@ def test_low_balance_is_sent_once_per_crossing(conn: psycopg.Connection) -> None
     run_job()
     [(template, payload, _)] = emails(conn, owner.account_id)
     assert (template, payload) == (
-        "low_balance", {"balance_nanos": 5 * USD, "threshold_nanos": 10 * USD}
+        "low_balance",
+        {"balance_nanos": 5 * USD, "threshold_nanos": 10 * USD},
     )
     move(owner.account_id, 15 * USD)  # back above: armed again
     run_job()
@@ -94,7 +95,8 @@ def test_trial_ending_is_sent_once_in_the_last_day(conn: psycopg.Connection) -> 
     run_job()
     run_job()
     [(template, payload, _)] = emails(conn, ending.account_id)
-    assert template == "trial_ending" and payload["balance_nanos"] == 10 * USD
+    assert template == "trial_ending"
+    assert payload["balance_nanos"] == 10 * USD
     assert templates(conn, later.account_id) == []
 
 
@@ -110,7 +112,10 @@ def test_a_key_limit_is_reported_at_80_and_100_percent_once_each(
     member_email = conn.execute("SELECT email FROM users WHERE id = %s", (member.user_id,))
     [(template, payload, to)] = emails(conn, owner.account_id)
     assert (template, payload["level"], payload["key_id"], to) == (
-        "key_limit", 80, key.id, member_email.fetchone()[0]  # type: ignore[index]
+        "key_limit",
+        80,
+        key.id,
+        member_email.fetchone()[0],  # type: ignore[index]
     )
     conn.execute("UPDATE api_keys SET spent_nanos = %s WHERE id = %s", (10 * USD, key.id))
     run_job()
@@ -141,14 +146,18 @@ def test_monthly_spend_alerts_once_per_threshold_and_the_limit_once(
     run_job()
     [(template, payload, _)] = emails(conn, owner.account_id)
     assert (template, payload["threshold_nanos"], payload["spent_nanos"]) == (
-        "spend_alert", 5 * USD, 6 * USD
+        "spend_alert",
+        5 * USD,
+        6 * USD,
     )
     set_account(conn, owner.account_id, "month_spent_nanos = %s", 30 * USD)
     run_job()
     run_job()
     found = [(t, p.get("threshold_nanos")) for t, p, _ in emails(conn, owner.account_id)]
     assert found == [
-        ("spend_alert", 5 * USD), ("spend_alert", 20 * USD), ("spend_limit_reached", None)
+        ("spend_alert", 5 * USD),
+        ("spend_alert", 20 * USD),
+        ("spend_limit_reached", None),
     ]
 
 
@@ -204,5 +213,8 @@ def test_overlapping_runs_queue_each_alert_once(conn: psycopg.Connection) -> Non
         thread.join()
     for owner in owners:
         assert sorted(templates(conn, owner.account_id)) == [
-            "key_limit", "low_balance", "spend_alert", "spend_limit_reached"
+            "key_limit",
+            "low_balance",
+            "spend_alert",
+            "spend_limit_reached",
         ]

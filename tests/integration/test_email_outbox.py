@@ -95,7 +95,8 @@ def test_a_queued_notice_is_sent_once_with_both_bodies_and_its_id_as_idempotency
     assert (report["status"], report["sender"]) == ("ok", "resend")
     [mail] = fake.sent_to(address)
     assert (mail["from"], mail["subject"]) == (FROM, "Payment received")
-    assert "$25.00" in mail["text"] and "$25.00" in mail["html"]
+    assert "$25.00" in mail["text"]
+    assert "$25.00" in mail["html"]
     [request] = [r for r in fake.requests if address in r["body"]["to"]]
     assert request["idempotency_key"] == row_id
     state = row(conn, row_id)
@@ -118,7 +119,8 @@ def test_resend_answering_500_then_200_sends_one_email(
     assert run_job()["retrying"] == 1
     first = row(conn, row_id)
     assert (first["status"], first["attempts"]) == ("pending", 1)
-    assert "500" in first["last_error"] and fake.api_key not in first["last_error"]
+    assert "500" in first["last_error"]
+    assert fake.api_key not in first["last_error"]
     make_due(conn, row_id)
     assert run_job()["sent"] >= 1
     [mail] = fake.sent_to(address)
@@ -219,8 +221,10 @@ def test_without_a_resend_key_emails_go_to_the_local_outbox(
     assert delivery.run(local)["sent"] >= 1
     [txt] = (tmp_path / "outbox").glob(f"*-payment_received-{row_id}.txt")
     html = txt.with_suffix(".html")
-    assert f"To: {address}" in txt.read_text() and "$5.00" in txt.read_text()
-    assert "<p>" in html.read_text() and "$5.00" in html.read_text()
+    assert f"To: {address}" in txt.read_text()
+    assert "$5.00" in txt.read_text()
+    assert "<p>" in html.read_text()
+    assert "$5.00" in html.read_text()
     assert row(conn, row_id)["status"] == "sent"
     listed = sender.local_messages(tmp_path / "outbox")
     assert any(m["text"] == str(txt) and m["to"] == address for m in listed)
@@ -245,7 +249,9 @@ def test_in_lambda_without_a_resend_key_the_job_reports_it_and_sends_nothing(
     finally:
         monkeypatch.undo()
     assert report == {
-        "job": "email_outbox", "status": "missing_configuration", "setting": "RESEND_API_KEY"
+        "job": "email_outbox",
+        "status": "missing_configuration",
+        "setting": "RESEND_API_KEY",
     }
     assert row(conn, row_id)["status"] == "pending"
 
@@ -260,5 +266,6 @@ def test_a_row_with_an_unknown_template_fails_without_sending(
     assert found is not None
     delivery.run(sender.ResendSender(fake.api_key, FROM, fake.url))
     state = row(conn, str(found[0]))
-    assert state["status"] == "failed" and "no_such_notice" in state["last_error"]
+    assert state["status"] == "failed"
+    assert "no_such_notice" in state["last_error"]
     assert fake.sent_to("x@example.com") == []

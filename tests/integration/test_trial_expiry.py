@@ -103,7 +103,10 @@ def test_a_trial_spent_in_full_ends_with_no_debit(conn: psycopg.Connection) -> N
     run_job()
     after = state(conn, owner.account_id)
     assert (after["plan"], after["balance"], after["debits"], after["expired"]) == (
-        "free", 0, None, True
+        "free",
+        0,
+        None,
+        True,
     )
 
 
@@ -123,7 +126,10 @@ def test_a_converted_trial_keeps_its_credit_and_never_expires(conn: psycopg.Conn
     for owner, plan in ((converted, "payg"), (converting, "trial"), (running, "trial")):
         after = state(conn, owner.account_id)
         assert (after["plan"], after["balance"], after["debits"], after["expired"]) == (
-            plan, TRIAL, None, False
+            plan,
+            TRIAL,
+            None,
+            False,
         )
 
 

@@ -84,8 +84,8 @@ class JobTimer:
     def _run_one(self, name: str) -> None:
         try:
             self._run({"job": name})
-        except Exception:
-            # A failing job must not stop the others or the server; it runs again later.
+        except Exception:  # noqa: BLE001 - a failing job must not stop the others or the server
+            # It runs again at its next turn, as the scheduler would retry it.
             self.failures[name] += 1
             get_logger().exception("local job failed", extra={"job": name})
         finally:

@@ -50,7 +50,8 @@ UPDATE email_outbox SET status = 'failed', last_error = 'no answer after every a
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait after failed attempt number `attempts` (1, 2, ...)."""
-    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16), LONGEST_RETRY)
+    doublings: int = min(max(attempts - 1, 0), 16)
+    return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
 
 
 def run(sender: Sender | None = None) -> dict[str, Any]:
@@ -60,17 +61,16 @@ def run(sender: Sender | None = None) -> dict[str, Any]:
         MissingConfiguration: no sender given and none configured (see sender.py).
     """
     sender = sender or senders.from_settings()
-    report = {"sent": 0, "retrying": 0, "failed": 0, "sender": sender.name}
-    report["failed"] += db.execute(_ABANDON, (MAX_ATTEMPTS,)).rowcount
+    counts = {"sent": 0, "retrying": 0, "failed": db.execute(_ABANDON, (MAX_ATTEMPTS,)).rowcount}
     started = time.monotonic()
     while time.monotonic() - started < RUN_BUDGET_S:
         with db.transaction() as cur:
             rows = cur.execute(_CLAIM, (LEASE, MAX_ATTEMPTS, BATCH)).fetchall()
         for row in rows:
-            report[_deliver(sender, row)] += 1
+            counts[_deliver(sender, row)] += 1
         if len(rows) < BATCH:
             break
-    return report
+    return {**counts, "sender": sender.name}
 
 
 def _deliver(sender: Sender, row: tuple[Any, ...]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewayz import config
@@ -22,6 +22,7 @@ from gatewayz.errors import MissingConfiguration
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
 RESEND_API_URL = "https://api.resend.com"
 RESEND_TIMEOUT_S = 10  # a batch of sends must fit in the outbox job's lease
@@ -112,10 +113,12 @@ class LocalOutbox:
 
     def send(self, message: Message) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = f"{message.created_at:%Y%m%dT%H%M%S}-{message.template}-{message.id}"
+        # UTC to the microsecond first, so names sort oldest to newest.
+        created = message.created_at.astimezone(UTC)
+        stem = f"{created:%Y%m%dT%H%M%S%fZ}-{message.template}-{message.id}"
         headers = (
             f"From: {self.from_address}\nTo: {message.to}\nSubject: {message.subject}\n"
-            f"Date: {message.created_at.isoformat()}\nTemplate: {message.template}\n"
+            f"Date: {created.isoformat()}\nTemplate: {message.template}\n"
             f"Id: {message.id}\n\n"
         )
         # Written aside, then renamed: a reader never sees half an e-mail.

@@ -87,6 +87,10 @@ def format_usd(amount: Decimal) -> str:
 Paragraphs = list[str | None]
 
 
+def _of(amount: str | None) -> str:
+    return f" of {amount}" if amount else ""
+
+
 def _welcome(v: Values) -> Paragraphs:
     return [
         "Your Gatewayz account is ready: one API key for hundreds of models, with the "
@@ -118,7 +122,11 @@ def _trial_ended(v: Values) -> Paragraphs:
 def _low_balance(v: Values) -> Paragraphs:
     return [
         f"Your balance is {v.usd('balance') or 'low'}"
-        + (f", below the {v.usd('threshold')} you asked us to watch." if v.usd("threshold") else "."),
+        + (
+            f", below the {v.usd('threshold')} you asked us to watch."
+            if v.usd("threshold")
+            else "."
+        ),
         "Add credit to avoid failed requests. We write again only after the balance has "
         "been back above your threshold.",
     ]
@@ -130,7 +138,9 @@ def _key_limit(v: Values) -> Paragraphs:
     return [
         f"Your API key \u201c{name}\u201d has "
         + ("reached its spending limit." if reached else "used 80% of its spending limit."),
-        v.usd("spent") and v.usd("limit") and f"Spent {v.usd('spent')} of {v.usd('limit')}"
+        v.usd("spent")
+        and v.usd("limit")
+        and f"Spent {v.usd('spent')} of {v.usd('limit')}"
         + (f" since {v.text('window_start')}." if v.text("window_start") else "."),
         "Requests with this key are refused until its limit resets or is raised."
         if reached
@@ -150,7 +160,7 @@ def _spend_alert(v: Values) -> Paragraphs:
 def _spend_limit_reached(v: Values) -> Paragraphs:
     month = v.text("month") or "this month"
     return [
-        f"Your account reached its monthly spending limit"
+        "Your account reached its monthly spending limit"
         + (f" of {v.usd('limit')}" if v.usd("limit") else "")
         + f" for {month}.",
         "Paid requests are refused until the month ends or you raise the limit.",
@@ -159,7 +169,7 @@ def _spend_limit_reached(v: Values) -> Paragraphs:
 
 def _payment_received(v: Values) -> Paragraphs:
     return [
-        f"Thank you: we received your payment{' of ' + v.usd('amount') if v.usd('amount') else ''}"
+        f"Thank you: we received your payment{_of(v.usd('amount'))}"
         + (f" for {v.text('description')}." if v.text("description") else "."),
         v.usd("credit") and f"Credit added: {v.usd('credit')}.",
         v.usd("balance") and f"Your balance is now {v.usd('balance')}.",
@@ -168,7 +178,7 @@ def _payment_received(v: Values) -> Paragraphs:
 
 def _payment_failed(v: Values) -> Paragraphs:
     return [
-        f"Your payment{' of ' + v.usd('amount') if v.usd('amount') else ''} did not go through.",
+        f"Your payment{_of(v.usd('amount'))} did not go through.",
         v.text("reason") and f"The card issuer said: {v.text('reason')}",
         "No credit was added. Check your card details and try again.",
     ]

@@ -265,8 +265,9 @@ def _preferences(changes: dict[str, Any]) -> dict[str, bool] | None:
     value = changes["email_preferences"]
     if not isinstance(value, dict) or not value:
         raise errors.InvalidRequest(
-            "email_preferences must be an object such as {\"low_balance\": false}; notices: "
-            + ", ".join(sorted(outbox.OPTIONAL)) + ".",
+            'email_preferences must be an object such as {"low_balance": false}; notices: '
+            + ", ".join(sorted(outbox.OPTIONAL))
+            + ".",
             param="email_preferences",
         )
     for notice, wanted in value.items():
@@ -278,7 +279,8 @@ def _preferences(changes: dict[str, Any]) -> dict[str, bool] | None:
         if notice not in outbox.OPTIONAL:
             raise errors.InvalidRequest(
                 f"Unknown notice {notice!r}; notices you can turn off: "
-                + ", ".join(sorted(outbox.OPTIONAL)) + ".",
+                + ", ".join(sorted(outbox.OPTIONAL))
+                + ".",
                 param=param,
             )
         if not isinstance(wanted, bool):
