@@ -25,7 +25,8 @@ def test_every_notice_renders_both_bodies_with_values_escaped(template: str) -> 
     assert rendered.html.startswith("<!doctype html>")
     assert "<script>" not in rendered.html
     assert "&lt;script&gt;" in rendered.html  # at least the subject, escaped
-    assert rendered.text.startswith("Hello,") and templates.SIGNATURE in rendered.text
+    assert rendered.text.startswith("Hello,")
+    assert templates.SIGNATURE in rendered.text
     # The text body carries the same sentences as the HTML one.
     for paragraph in rendered.text.split("\n\n")[1:-1]:
         assert templates.html.escape(paragraph) in rendered.html
