@@ -6,7 +6,6 @@ queued, essential ones always are; overlapping runs queue each once."""
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +14,7 @@ from gatewayz import db
 from gatewayz.billing import alerts, credits
 from tests.factories import fund, new_key, new_member, new_owner
 from tests.functions.events import function
+from tests.overlap import run_at_once
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -197,20 +197,7 @@ def test_overlapping_runs_queue_each_alert_once(conn: psycopg.Connection) -> Non
             2 * USD, USD, USD, [USD // 2],
         )  # fmt: skip
         new_key(owner, spend_limit_nanos=USD, spent_nanos=USD)
-    start = threading.Barrier(3)
-
-    def one_run() -> None:
-        start.wait()
-        try:
-            alerts.run()
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=one_run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert len(run_at_once(alerts.run, 3)) == 3
     for owner in owners:
         assert sorted(templates(conn, owner.account_id)) == [
             "key_limit",

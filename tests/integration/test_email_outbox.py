@@ -5,7 +5,6 @@ Resend answers; or, with no Resend key outside Lambda, into the local outbox's f
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from tests.conftest import reset_caches
 from tests.factories import new_owner
 from tests.fakes import resend as fake_resend
 from tests.functions.events import function
+from tests.overlap import run_at_once
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -169,21 +169,7 @@ def test_two_concurrent_runs_send_each_email_once(
 ) -> None:
     ids = [queue_notice()[0] for _ in range(3 * delivery.BATCH)]
     resend = sender.ResendSender(fake.api_key, FROM, fake.url)
-    start = threading.Barrier(2)
-    reports: list[dict[str, Any]] = []
-
-    def one_run() -> None:
-        start.wait()
-        try:
-            reports.append(delivery.run(resend))
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=one_run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    reports = run_at_once(lambda: delivery.run(resend), 2)
     assert len(reports) == 2
     requested = [r["idempotency_key"] for r in fake.requests]
     assert sorted(k for k in requested if k in set(ids)) == sorted(ids)  # each sent once

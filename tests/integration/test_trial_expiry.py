@@ -5,7 +5,6 @@ spent stays spent, holds in flight are left alone), moves to the free plan and g
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +14,7 @@ from gatewayz.billing import credits, trial_expiry
 from tests import ledger
 from tests.factories import fund, new_hold, new_owner
 from tests.functions.events import function
+from tests.overlap import run_at_once
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -135,21 +135,7 @@ def test_a_converted_trial_keeps_its_credit_and_never_expires(conn: psycopg.Conn
 
 def test_runs_overlapping_end_each_trial_once(conn: psycopg.Connection) -> None:
     owners = [ended_trial(conn) for _ in range(2 * trial_expiry.BATCH + 5)]
-    start = threading.Barrier(3)
-    reports: list[dict[str, Any]] = []
-
-    def one_run() -> None:
-        start.wait()
-        try:
-            reports.append(trial_expiry.run())
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=one_run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    reports = run_at_once(trial_expiry.run, 3)
     assert len(reports) == 3
     ids = [owner.account_id for owner in owners]
     counts = conn.execute(
