@@ -180,6 +180,33 @@ def test_two_concurrent_runs_send_each_email_once(
     assert statuses == [("sent", len(ids))]
 
 
+class SecondRunMidway:
+    """Resend, with another whole run of the job while the first e-mail is being sent."""
+
+    name = "resend"
+
+    def __init__(self, inner: sender.ResendSender) -> None:
+        self.inner = inner
+        self.second: list[dict[str, Any]] | None = None
+
+    def send(self, message: sender.Message) -> str:
+        if self.second is None:
+            self.second = run_at_once(lambda: delivery.run(self.inner), 1)
+        return self.inner.send(message)
+
+
+def test_a_run_never_takes_the_rows_another_run_is_sending(
+    conn: psycopg.Connection, fake: fake_resend.FakeResend
+) -> None:
+    ids = [queue_notice()[0] for _ in range(delivery.BATCH + 5)]
+    midway = SecondRunMidway(sender.ResendSender(fake.api_key, FROM, fake.url))
+    delivery.run(midway)
+    assert midway.second is not None
+    assert midway.second[0]["sent"] >= 5  # the rows the first run had not claimed
+    requested = [r["idempotency_key"] for r in fake.requests if r["idempotency_key"] in ids]
+    assert sorted(requested) == sorted(ids)
+
+
 def test_a_crashed_runs_rows_come_back_when_the_lease_ends(
     conn: psycopg.Connection, fake: fake_resend.FakeResend
 ) -> None:
@@ -255,3 +282,18 @@ def test_a_row_with_an_unknown_template_fails_without_sending(
     assert state["status"] == "failed"
     assert "no_such_notice" in state["last_error"]
     assert fake.sent_to("x@example.com") == []
+
+
+def test_a_row_whose_every_attempt_died_ends_failed(
+    conn: psycopg.Connection, fake: fake_resend.FakeResend
+) -> None:
+    row_id, address = queue_notice()
+    conn.execute(
+        """UPDATE email_outbox SET status = 'sending', attempts = %s,
+                  send_after = now() - interval '1 second' WHERE id = %s""",
+        (delivery.MAX_ATTEMPTS, row_id),
+    )
+    report = delivery.run(sender.ResendSender(fake.api_key, FROM, fake.url))
+    assert report["failed"] >= 1
+    assert row(conn, row_id)["status"] == "failed"
+    assert fake.sent_to(address) == []
