@@ -123,6 +123,9 @@ class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=200)
+    # Optional notices on (true) or off (false): {"low_balance": false}. Checked by
+    # accounts.update, which names the offending notice.
+    email_preferences: dict[str, Any] | None = None
 
 
 @app.post("/v1/account", status_code=201)

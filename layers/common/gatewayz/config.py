@@ -4,6 +4,9 @@
 A route that needs a setting calls `require()`; a missing or invalid value becomes a 503
 naming the variable (`MissingConfiguration`), so a half-configured deploy answers clearly
 instead of crashing at cold start.
+
+In a deploy the secrets come from one Secrets Manager secret named by `GATEWAYZ_SECRET_ID`
+(gatewayz.secret_source), read with the settings; a variable that is set still wins.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gatewayz.errors import MissingConfiguration
+from gatewayz.secret_source import SecretsManagerSource
 
 _PLACEHOLDERS = {"changeme", "changethis", "secret", "xxx", "todo"}
 
@@ -28,6 +32,9 @@ class Settings(BaseSettings):
 
     # `FOO=` (a template parameter left empty) means "not configured": the default applies.
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # The Secrets Manager secret (ARN or name) holding the other settings; unset: none.
+    gatewayz_secret_id: str | None = None
 
     database_url: str | None = None
     redis_url: str | None = None
@@ -108,13 +115,32 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder, not a secret")
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest first: a set variable beats the secret, so local runs are unchanged.
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            SecretsManagerSource(settings_cls),
+            file_secret_settings,
+        )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the environment once per process.
+    """Read the environment (and the secret it names) once per process.
 
     Raises:
-        MissingConfiguration: a variable is set to an invalid value (named in the error).
+        MissingConfiguration: a variable is set to an invalid value (named in the error),
+            or the `GATEWAYZ_SECRET_ID` secret cannot be read.
     """
     try:
         return Settings()

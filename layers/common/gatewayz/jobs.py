@@ -43,10 +43,38 @@ def _auto_topup() -> dict[str, Any]:
     return auto_topup.run()
 
 
+def _email_outbox() -> dict[str, Any]:
+    from gatewayz.email import delivery
+    from gatewayz.errors import MissingConfiguration
+
+    try:
+        return delivery.run()
+    except MissingConfiguration as exc:
+        # Nothing can be sent until the setting is made; the rows wait in the outbox.
+        setting = (exc.metadata or {}).get("setting")
+        get_logger().error("e-mail not configured", extra={"setting": setting})
+        return {"status": "missing_configuration", "setting": setting}
+
+
+def _trial_expiry() -> dict[str, Any]:
+    from gatewayz.billing import trial_expiry
+
+    return trial_expiry.run()
+
+
+def _low_balance_alerts() -> dict[str, Any]:
+    from gatewayz.billing import alerts
+
+    return alerts.run()
+
+
 JOBS: dict[str, Callable[[], dict[str, Any]]] = {
     "auto_topup": _auto_topup,
     "hold_sweeper": _hold_sweeper,
     "key_rotation": _key_rotation,
+    "email_outbox": _email_outbox,
+    "trial_expiry": _trial_expiry,
+    "low_balance_alerts": _low_balance_alerts,
 }
 
 

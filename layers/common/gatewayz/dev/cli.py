@@ -1,5 +1,5 @@
 """The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`, `openapi`,
-`admin`."""
+`admin`, `jobs`, `outbox`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.dev import admin_commands
+from gatewayz.jobs import JOB_NAMES
 
 PYTHON = ".venv/bin/python"  # where `make dev` installed the SDK
 
@@ -42,9 +43,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = commands.add_parser("openapi", help="write the API's OpenAPI document")
     spec.add_argument("--output", help="where to write it; docs/openapi.json")
     admin_commands.add_parser(commands)
+    job = commands.add_parser("jobs", help="run a scheduled job now")
+    job_commands = job.add_subparsers(dest="action", required=True)
+    job_commands.add_parser("run", help="run one job, as its schedule would").add_argument(
+        "name", help="the job: " + ", ".join(JOB_NAMES)
+    )
+    outbox = commands.add_parser("outbox", help="list the local outbox's e-mails, newest first")
+    outbox.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
     if args.command == "admin":
         return admin_commands.run(args)
+    if args.command == "jobs":
+        return _run_job(args.name)
+    if args.command == "outbox":
+        return _outbox(args.limit)
     if args.command == "dev":
         return _dev(args.host, args.port)
     if args.command == "openapi":
@@ -65,6 +77,36 @@ def _session(email: str, *, verified: bool, ttl_s: int) -> int:
         print("gatewayz session: give an e-mail address and a positive --ttl", file=sys.stderr)
         return 2
     print(bootstrap.session_token(email, verified=verified, ttl_s=ttl_s))
+    return 0
+
+
+def _run_job(name: str) -> int:
+    """Run job `name` through `jobs.run`, the scheduled function's own entry point."""
+    import json
+
+    from gatewayz import jobs
+
+    try:
+        report = jobs.run({"job": name})
+    except jobs.UnknownJob as exc:
+        print(f"gatewayz jobs run: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, default=str))
+    return 0 if report.get("status") in ("ok", "not_implemented") else 1
+
+
+def _outbox(limit: int) -> int:
+    from gatewayz.email import sender
+
+    directory = sender.outbox_dir()
+    messages = sender.local_messages(directory, limit=max(limit, 1))
+    if not messages:
+        print(f"the local outbox ({directory}) is empty")
+        return 0
+    for message in messages:
+        print(f"{message['date']}  {message['template']}  to {message['to']}")
+        print(f"  {message['subject']}")
+        print(f"  {message['text']}\n  {message['html']}")
     return 0
 
 
@@ -134,7 +176,7 @@ def _dev(host: str, port: int) -> int:
     import uvicorn
 
     from gatewayz import config
-    from gatewayz.dev import bootstrap, local, samtemplate
+    from gatewayz.dev import bootstrap, job_timer, local, samtemplate
     from gatewayz.dev.stripe_standin import local_run
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
@@ -159,15 +201,22 @@ def _dev(host: str, port: int) -> int:
     if standin is not None:
         print(local_run.describe(standin, home), flush=True)
     mounts = {local_run.PREFIX: standin.app} if standin is not None else None
-    uvicorn.run(
-        local.LocalGateway(template, functions, mounts),
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        # The client IP is the socket's: X-Forwarded-For from a local client is not believed.
-        proxy_headers=False,
-    )
+    scheduled = template.functions.get("scheduled")
+    timer = job_timer.JobTimer(job_timer.intervals(scheduled.schedules if scheduled else ()))
+    timer.start()
+    try:
+        uvicorn.run(
+            local.LocalGateway(template, functions, mounts),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            # The client IP is the socket's: X-Forwarded-For from a local client is not
+            # believed.
+            proxy_headers=False,
+        )
+    finally:
+        timer.stop()
     return 0
 
 
@@ -205,6 +254,9 @@ providers: {", ".join(done["providers"])}
   demo key:  {keys.demo_key}   ($10 trial credit)
   (saved to {home}/dev-keys.json)
 
+scheduled jobs run here on a timer; `gatewayz jobs run NAME` runs one now.
+e-mails: {_mail_destination()}
+
 Sign up as a new user (a local Supabase-style session; `--unverified` gets no trial):
 
   TOKEN=$(.venv/bin/gatewayz session me@example.com)
@@ -216,6 +268,15 @@ Try it with the OpenAI SDK (paste into a shell in this folder):
 """,
         flush=True,
     )
+
+
+def _mail_destination() -> str:
+    from gatewayz.config import get_settings
+    from gatewayz.email import sender
+
+    if get_settings().resend_api_key is not None:
+        return "sent through Resend (RESEND_API_KEY is set)"
+    return f"kept in the local outbox, {sender.outbox_dir()} (list them: gatewayz outbox)"
 
 
 def snippet(base_url: str, key: str, model: str) -> str:

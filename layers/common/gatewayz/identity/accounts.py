@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
 from gatewayz.billing import credits, money
+from gatewayz.email import outbox
 from gatewayz.identity import audit, auth
 from gatewayz.identity.principal import require_manager
 
@@ -32,7 +33,7 @@ NAME_MAX = 200
 _PROFILE = """
 SELECT u.id, u.email, u.display_name, u.created_at, a.id, a.kind, a.name, a.plan_id,
        a.status, a.balance_nanos, a.trial_started_at, a.trial_ends_at, a.created_at,
-       a.closed_at
+       a.closed_at, a.email_preferences
   FROM users u, accounts a
  WHERE u.id = %s AND a.id = %s
 """
@@ -124,7 +125,7 @@ def profile(principal: Principal, *, cur: psycopg.Cursor[Any] | None = None) -> 
     if row is None:
         raise errors.AccountNotFound("No such account.")
     (user_id, email, display_name, user_created, account_id, kind, name, plan_id, status,
-     balance, trial_started, trial_ends, account_created, closed_at) = row  # fmt: skip
+     balance, trial_started, trial_ends, account_created, closed_at, preferences) = row  # fmt: skip
     return {
         "user": {
             "id": str(user_id),
@@ -144,6 +145,10 @@ def profile(principal: Principal, *, cur: psycopg.Cursor[Any] | None = None) -> 
             "trial_ends_at": trial_ends,
             "created_at": account_created,
             "closed_at": closed_at,
+            # Every notice the account may turn off, and whether it gets it.
+            "email_preferences": {
+                name: preferences.get(name) is not False for name in sorted(outbox.OPTIONAL)
+            },
         },
         "role": principal.role,
     }
@@ -153,17 +158,22 @@ def update(
     principal: Principal, changes: dict[str, Any], *, request: Request | None = None
 ) -> dict[str, Any]:
     """Change the user's `display_name` (None clears it) and, for the account's owner or
-    an admin, the account's `name`; one audit row per object changed. The new profile.
+    an admin, the account's `name` and `email_preferences` (optional notices on or off);
+    one audit row per object changed. The new profile.
 
     Raises:
-        InvalidRequest: nothing to change, or a blank or too long value (param named).
-        RoleDenied: `name` by a member.
+        InvalidRequest: nothing to change, a blank or too long value, an unknown or
+            essential notice, or a preference that is not true/false (param named).
+        RoleDenied: `name` or `email_preferences` by a member.
     """
     if not changes:
-        raise errors.InvalidRequest("Nothing to change: send display_name or name.")
+        raise errors.InvalidRequest(
+            "Nothing to change: send display_name, name or email_preferences."
+        )
     display_name = _text(changes, "display_name", nullable=True)
     name = _text(changes, "name", nullable=False)
-    if "name" in changes:
+    preferences = _preferences(changes)
+    if "name" in changes or preferences is not None:
         require_manager(principal)
     with db.transaction() as cur:
         if "display_name" in changes:
@@ -172,6 +182,8 @@ def update(
         if "name" in changes:
             _change(cur, principal, "accounts", principal.account_id, "name", name,
                     action="account.update", target_type="account", request=request)  # fmt: skip
+        if preferences is not None:
+            _change_preferences(cur, principal, preferences, request=request)
         return profile(principal, cur=cur)
 
 
@@ -240,6 +252,68 @@ def _text(changes: dict[str, Any], field: str, *, nullable: bool) -> str | None:
             f"{field} must be a non-blank string of at most {NAME_MAX} characters.", param=field
         )
     return value.strip()
+
+
+def _preferences(changes: dict[str, Any]) -> dict[str, bool] | None:
+    """The `email_preferences` asked for, checked; None when absent.
+
+    Raises:
+        InvalidRequest: not an object of optional notice names to true/false.
+    """
+    if "email_preferences" not in changes:
+        return None
+    value = changes["email_preferences"]
+    if not isinstance(value, dict) or not value:
+        raise errors.InvalidRequest(
+            'email_preferences must be an object such as {"low_balance": false}; notices: '
+            + ", ".join(sorted(outbox.OPTIONAL))
+            + ".",
+            param="email_preferences",
+        )
+    for notice, wanted in value.items():
+        param = f"email_preferences.{notice}"
+        if notice in outbox.ESSENTIAL:
+            raise errors.InvalidRequest(
+                f"{notice} is an essential notice and cannot be turned off.", param=param
+            )
+        if notice not in outbox.OPTIONAL:
+            raise errors.InvalidRequest(
+                f"Unknown notice {notice!r}; notices you can turn off: "
+                + ", ".join(sorted(outbox.OPTIONAL))
+                + ".",
+                param=param,
+            )
+        if not isinstance(wanted, bool):
+            raise errors.InvalidRequest(f"{param} must be true or false.", param=param)
+    return dict(value)
+
+
+def _change_preferences(
+    cur: psycopg.Cursor[Any],
+    principal: Principal,
+    preferences: dict[str, bool],
+    *,
+    request: Request | None,
+) -> None:
+    """Merge `preferences` into the account's, with an audit row."""
+    from psycopg.types.json import Jsonb
+
+    before = cur.execute(
+        "SELECT email_preferences FROM accounts WHERE id = %s FOR UPDATE",
+        (principal.account_id,),
+    ).fetchone()
+    assert before is not None
+    after = {**before[0], **preferences}
+    cur.execute(
+        "UPDATE accounts SET email_preferences = %s, updated_at = now() WHERE id = %s",
+        (Jsonb(after), principal.account_id),
+    )
+    audit.record(
+        cur, action="account.update", target_type="account", target_id=principal.account_id,
+        account_id=principal.account_id, principal=principal,
+        before={"email_preferences": before[0]}, after={"email_preferences": after},
+        request=request,
+    )  # fmt: skip
 
 
 def _change(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, db, errors
+from gatewayz.email import outbox
 from gatewayz.identity import accounts, audit, auth, keys
 from gatewayz.identity.principal import Principal
 
@@ -103,8 +104,23 @@ def _provision(
                "scopes": list(keys.DEFAULT_SCOPES)},
         request=request,
     )  # fmt: skip
-    _grant_trial(cur, principal, session, request)
+    trial = _grant_trial(cur, principal, session, request)
+    _queue_welcome(cur, principal, trial=trial)
     return principal, key
+
+
+def _queue_welcome(cur: psycopg.Cursor[Any], principal: Principal, *, trial: bool) -> None:
+    """The welcome e-mail, in the sign-up's transaction: once per user."""
+    payload: dict[str, Any] = {}
+    if trial:
+        row = cur.execute(
+            "SELECT balance_nanos FROM accounts WHERE id = %s", (principal.account_id,)
+        ).fetchone()
+        payload["trial_credit_nanos"] = int(row[0]) if row is not None else 0
+    outbox.queue(
+        cur, account_id=principal.account_id, template="welcome", subject="Welcome to Gatewayz",
+        payload=payload, dedupe_key=f"welcome:{principal.user_id}",
+    )  # fmt: skip
 
 
 def _existing(cur: psycopg.Cursor[Any], session: Session) -> Principal:
