@@ -180,5 +180,18 @@ def emails(account_id: str, template: str) -> int:
     return int(row[0])
 
 
+def rendered(account_id: str, template: str) -> str:
+    """The text body of the account's latest e-mail of `template`, as it will be sent."""
+    from gatewayz.email import templates
+
+    row = db.execute(
+        """SELECT subject, payload FROM email_outbox WHERE account_id = %s AND template = %s
+            ORDER BY created_at DESC LIMIT 1""",
+        (account_id, template),
+    ).fetchone()
+    assert row is not None
+    return templates.render(template, row[0], row[1]).text
+
+
 def error_code(result: dict[str, Any]) -> str:
     return str(json_body(result)["error"]["code"])

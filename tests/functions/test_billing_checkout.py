@@ -74,6 +74,9 @@ def test_buying_credit_end_to_end_grants_what_the_server_decided(fake: FakeStrip
     again = json_body(checkout(key.secret, {"amount": 5}))["data"]
     assert fake.client().v1.checkout.sessions.retrieve(again["id"]).customer == row[0]
     assert hooks.emails(owner.account_id, "payment_received") == 1
+    receipt = hooks.rendered(owner.account_id, "payment_received")
+    assert "$25.50" in receipt
+    assert "balance is now $25.50" in receipt
     with db.connect() as conn:
         assert ledger.invariant_holds(conn, owner.account_id)
 

@@ -105,6 +105,7 @@ def test_a_refund_after_the_grant_takes_back_its_share_once_per_total() -> None:
     assert hooks.balance(owner.account_id) == 0
     assert hooks.state(payment)["status"] == "refunded"
     assert hooks.emails(owner.account_id, "refund") == 2
+    assert "We refunded $7.00" in hooks.rendered(owner.account_id, "refund")  # the last $7
     _account_ok(owner.account_id)
 
 

@@ -28,6 +28,7 @@ credit_nanos, refunded_cents, disputed_cents, granted_nanos, reversed_nanos, pai
 stripe_checkout_session_id, stripe_payment_intent_id, stripe_charge_id,
 stripe_invoice_id, plan_id"""
 # Columns a payment may be looked up by (never a client's metadata alone).
+NANOS_PER_CENT = money.NANOS_PER_USD // 100
 LOOKUPS = frozenset(
     {
         "id",
@@ -147,13 +148,14 @@ def settle(
         after={"amount_cents": paid.charged_cents, "credit_nanos": paid.credit_nanos,
                "kind": paid.kind, "trial_converted": converted},
     )  # fmt: skip
+    reconcile(cur, paid)
     outbox.queue(
         cur, account_id=paid.account_id, template="payment_received",
         subject="Payment received: thank you", dedupe_key=f"payment_received:{paid.id}",
-        payload={"payment_id": paid.id, "amount_usd": cents_text(paid.charged_cents),
-                 "credit_usd": str(money.nanos_to_usd(paid.credit_nanos))},
+        payload={"payment_id": paid.id, "amount_nanos": paid.charged_cents * NANOS_PER_CENT,
+                 "credit_nanos": paid.credit_nanos, "description": _description(paid),
+                 "balance_nanos": credits.balance_nanos(cur, paid.account_id)},
     )  # fmt: skip
-    reconcile(cur, paid)
     return True
 
 
@@ -208,18 +210,28 @@ def mark(
         after={"status": status, "failure_message": failure},
     )  # fmt: skip
     if status == "failed":
-        queue_failure(cur, payment.account_id, dedupe=f"payment:{payment.id}", failure=failure)
+        queue_failure(
+            cur, payment.account_id, dedupe=f"payment:{payment.id}", failure=failure,
+            amount_cents=payment.charged_cents,
+        )  # fmt: skip
     return True
 
 
 def queue_failure(
-    cur: psycopg.Cursor[Any], account_id: str, *, dedupe: str, failure: str | None
+    cur: psycopg.Cursor[Any],
+    account_id: str,
+    *,
+    dedupe: str,
+    failure: str | None,
+    amount_cents: int | None = None,
 ) -> None:
     """Queue the `payment_failed` notice, once per `dedupe`."""
+    payload: dict[str, Any] = {"reason": failure or "The card was declined."}
+    if amount_cents is not None:
+        payload["amount_nanos"] = amount_cents * NANOS_PER_CENT
     outbox.queue(
-        cur, account_id=account_id, template="payment_failed",
+        cur, account_id=account_id, template="payment_failed", payload=payload,
         subject="Your payment did not go through", dedupe_key=f"payment_failed:{dedupe}",
-        payload={"reason": failure or "The card was declined."},
     )  # fmt: skip
 
 

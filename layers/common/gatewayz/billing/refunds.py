@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.billing import payments
+from gatewayz.billing import credits, payments
 from gatewayz.billing.webhook_event import ref
 from gatewayz.email import outbox
 from gatewayz.identity import audit
@@ -72,7 +72,9 @@ def _reverse(
         outbox.queue(
             cur, account_id=payment.account_id, template="refund",
             subject="Your refund", dedupe_key=f"refund:{payment.id}:{int(row[0])}",
-            payload={"payment_id": payment.id, "refunded_usd": payments.cents_text(int(row[0])),
-                     "credit_removed_nanos": taken},
+            payload={"payment_id": payment.id, "credit_removed_nanos": taken,
+                     "amount_nanos": (int(row[0]) - payment.refunded_cents)
+                     * payments.NANOS_PER_CENT,
+                     "balance_nanos": credits.balance_nanos(cur, payment.account_id)},
         )  # fmt: skip
     return payment.account_id

@@ -171,7 +171,11 @@ def invoice_failed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     if account_id is None or invoice_id is None:
         return account_id
     payments.queue_failure(
-        cur, account_id, dedupe=f"invoice:{invoice_id}", failure="Your plan's renewal failed."
+        cur,
+        account_id,
+        dedupe=f"invoice:{invoice_id}",
+        failure="Your plan's renewal failed.",
+        amount_cents=int(invoice.get("amount_due") or 0) or None,
     )
     return account_id
 
