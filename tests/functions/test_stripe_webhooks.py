@@ -256,6 +256,15 @@ def test_a_purchase_during_the_trial_converts_it_and_keeps_the_trial_credit() ->
     assert hooks.balance(owner.account_id) == trial_credit + 5 * 10**9
 
 
+def test_a_purchase_on_the_free_plan_moves_the_account_to_pay_as_you_go() -> None:
+    owner = new_owner(plan_id="free")
+    hooks.paid_checkout(owner.account_id, cents=500, credit_nanos=5 * 10**9)
+    row = db.execute(
+        "SELECT plan_id, trial_converted_at FROM accounts WHERE id = %s", (owner.account_id,)
+    ).fetchone()
+    assert row == ("payg", None)
+
+
 def _chat(secret: str) -> int:
     lambda_event = event("chat", "chat-completions")
     lambda_event["headers"]["Authorization"] = f"Bearer {secret}"

@@ -141,12 +141,12 @@ def settle(
             "UPDATE accounts SET stripe_payment_method_id = %s WHERE id = %s",
             (payment_method_id, paid.account_id),
         )
-    converted = convert_trial(cur, paid.account_id)
+    left = upgrade_on_payment(cur, paid.account_id)
     audit.record(
         cur, action="payment.succeeded", target_type="payment", target_id=paid.id,
         account_id=paid.account_id, actor_kind="stripe",
         after={"amount_cents": paid.charged_cents, "credit_nanos": paid.credit_nanos,
-               "kind": paid.kind, "trial_converted": converted},
+               "kind": paid.kind, "plan_left": left},
     )  # fmt: skip
     reconcile(cur, paid)
     outbox.queue(
@@ -235,17 +235,19 @@ def queue_failure(
     )  # fmt: skip
 
 
-def convert_trial(cur: psycopg.Cursor[Any], account_id: str, plan_id: str = "payg") -> bool:
-    """End a running trial because the account paid: it moves to `plan_id` at once and
-    keeps its trial credit. False when the account is not on a trial plan."""
+def upgrade_on_payment(cur: psycopg.Cursor[Any], account_id: str) -> str | None:
+    """Move an account that paid off the trial or free plan to `payg` at once (a trial
+    ends, keeping its credit: `trial_converted_at`); the plan it left, or None."""
     row = cur.execute(
-        """UPDATE accounts a SET plan_id = %s, trial_converted_at = now(), updated_at = now()
+        """UPDATE accounts a SET plan_id = 'payg', updated_at = now(),
+                  trial_converted_at = CASE WHEN p.kind = 'trial' THEN now()
+                                            ELSE a.trial_converted_at END
              FROM plans p
-            WHERE a.id = %s AND p.id = a.plan_id AND p.kind = 'trial'
-        RETURNING a.id""",
-        (plan_id, account_id),
+            WHERE a.id = %s AND p.id = a.plan_id AND p.kind IN ('trial', 'free')
+        RETURNING p.id""",
+        (account_id,),
     ).fetchone()
-    return row is not None
+    return str(row[0]) if row is not None else None
 
 
 def reported_reversals(
