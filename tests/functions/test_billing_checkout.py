@@ -210,6 +210,15 @@ def test_a_plan_checkout_subscribes_and_each_invoice_grants_the_month(fake: Fake
     assert hooks.balance(owner.account_id) == trial + 29 * 10**9
     again = checkout(key.secret, {"plan": "dev"})
     assert again["statusCode"] == 400  # one subscription: change it in the portal
+    # A refund of the month takes its credit back.
+    intent = db.execute(
+        """SELECT stripe_payment_intent_id FROM payments
+            WHERE account_id = %s AND kind = 'subscription' AND paid_at IS NOT NULL""",
+        (owner.account_id,),
+    ).fetchone()
+    assert intent is not None
+    fake.client().v1.refunds.create({"payment_intent": intent[0]})
+    assert hooks.balance(owner.account_id) == trial
     with db.connect() as conn:
         assert ledger.invariant_holds(conn, owner.account_id)
 

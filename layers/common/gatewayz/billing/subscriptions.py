@@ -158,7 +158,9 @@ def invoice_paid(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     elif payment.account_id != account_id:
         payments.log_mismatch(payment, "customer", event_id=event.id)
         return payment.account_id
-    payments.settle(cur, payment, payment_intent_id=ref(invoice.get("payment_intent")))
+    payments.settle(
+        cur, payment, payment_intent_id=_intent_of(invoice), charge_id=ref(invoice.get("charge"))
+    )
     return account_id
 
 
@@ -206,6 +208,16 @@ def _subscription_of(invoice: dict[str, Any]) -> str | None:
     """The invoice's subscription, where this API version or an older one puts it."""
     details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
     return ref(details.get("subscription")) or ref(invoice.get("subscription"))
+
+
+def _intent_of(invoice: dict[str, Any]) -> str | None:
+    """The PaymentIntent that paid the invoice (so its refunds find the payment), where
+    this API version (`payments`) or an older one (`payment_intent`) puts it."""
+    for paid in (invoice.get("payments") or {}).get("data") or []:
+        found = ref((paid.get("payment") or {}).get("payment_intent"))
+        if found is not None:
+            return found
+    return ref(invoice.get("payment_intent"))
 
 
 def _invoice_plan(
