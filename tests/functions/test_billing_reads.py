@@ -124,7 +124,8 @@ def test_transactions_are_newest_first_in_pages(conn: psycopg.Connection) -> Non
     request_id = one(conn, "SELECT request_id FROM usage_records WHERE account_id = %s",
                      owner.account_id)  # fmt: skip
     assert (usage["kind"], usage["reference"], usage["key_id"]) == ("usage", request_id, key.id)
-    assert usage["description"] and usage["created_at"]
+    assert usage["description"]
+    assert usage["created_at"]
 
 
 def test_transactions_filter_by_kind_and_date() -> None:
@@ -221,7 +222,9 @@ def test_the_trial_shows_its_credit_while_it_runs(conn: psycopg.Connection) -> N
     key = new_key(owner)
     data = call("GET", "/v1/trial", key.secret).body["data"]
     assert (data["active"], data["credit_granted"], data["credit_remaining"]) == (True, 10, 10)
-    assert data["started_at"] and data["ends_at"] and data["expired_at"] is None
+    assert data["started_at"]
+    assert data["ends_at"]
+    assert data["expired_at"] is None
     assert chat(key.secret).status == 200
     fund(owner.account_id, 3_000_000_000)  # bought credit is not trial credit
     data = call("GET", "/v1/trial", key.secret).body["data"]

@@ -43,7 +43,8 @@ def test_settings_start_empty_and_change_exactly(conn: psycopg.Connection) -> No
     }  # fmt: skip
     assert got.body["data"]["month_started_at"][8:19] == "01T00:00:00"
     body = {"monthly_spend_limit": "50.000000001", "spend_alerts": [40, 10.5, 25, 10.5],
-            "low_balance_threshold": 2, "auto_top_up": {"threshold": 5, "amount": "20.50"}}  # fmt: skip
+            "low_balance_threshold": 2,
+            "auto_top_up": {"threshold": 5, "amount": "20.50"}}  # fmt: skip
     changed = call("PATCH", PATH, key.secret, body)
     assert changed.status == 200, changed.raw
     data = changed.body["data"]

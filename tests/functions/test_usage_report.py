@@ -74,14 +74,13 @@ def nanos(usd: Any) -> int:
 def test_usage_by_day_counts_only_the_callers_account(team: dict[str, Any]) -> None:
     body = usage(team["own_key"].secret, **SPAN)
     assert body["group_by"] == ["day"]
-    assert [(r["day"], r["requests"], nanos(r["cost"]), r["input_tokens"]) for r in body["data"]] == [
-        ("2026-01-10", 2, 3000, 120),
-        ("2026-01-11", 1, 4000, 300),
-    ]  # fmt: skip
+    rows = [(r["day"], r["requests"], nanos(r["cost"]), r["input_tokens"]) for r in body["data"]]
+    assert rows == [("2026-01-10", 2, 3000, 120), ("2026-01-11", 1, 4000, 300)]
     total = body["total"]
     assert (total["requests"], nanos(total["cost"]), total["output_tokens"]) == (3, 7000, 87)
     assert (total["cached_input_tokens"], total["reasoning_tokens"]) == (10, 5)
-    assert body["from"].startswith("2026-01-10T00:00:00") and body["to"].startswith("2026-01-12")
+    assert body["from"].startswith("2026-01-10T00:00:00")
+    assert body["to"].startswith("2026-01-12")
     # A member's key reads the same account's usage.
     assert usage(team["member_key"].secret, **SPAN)["total"] == total
 
@@ -118,18 +117,19 @@ def test_usage_defaults_to_the_last_30_days_by_day() -> None:
 
 def test_usage_as_csv_neutralises_formulas(conn: psycopg.Connection) -> None:
     owner = new_owner()
-    evil = new_key(owner, name="=HYPERLINK(\"http://x\")")
+    evil = new_key(owner, name='=HYPERLINK("http://x")')
     record(conn, evil, owner.account_id, "2026-01-10T08:00:00Z", "@sum/a1", "-provider", 1234,
            output_tokens=3)  # fmt: skip
     got = call("GET", "/v1/usage", evil.secret,
                query={"format": "csv", "group_by": "key,model,provider", **SPAN})  # fmt: skip
     assert got.status == 200, got.raw
-    assert got.content_type is not None and got.content_type.startswith("text/csv")
+    assert got.content_type is not None
+    assert got.content_type.startswith("text/csv")
     rows = list(csv.reader(io.StringIO(got.raw)))
     assert rows[0] == ["key_id", "key_name", "model", "provider", "requests", "input_tokens",
                        "cached_input_tokens", "output_tokens", "reasoning_tokens", "images",
                        "cost"]  # fmt: skip
-    assert rows[1][:5] == [evil.id, "'=HYPERLINK(\"http://x\")", "'@sum/a1", "'-provider", "1"]
+    assert rows[1][:5] == [evil.id, '\'=HYPERLINK("http://x")', "'@sum/a1", "'-provider", "1"]
     assert rows[1][-1] == "0.000001234"
     assert len(rows) == 2
 
