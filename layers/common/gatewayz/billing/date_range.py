@@ -40,7 +40,9 @@ def _moment(value: str | None, param: str, *, end: bool) -> datetime | None:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+        if "T" in text:  # a `+` offset arrives as a space when the client did not encode it
+            text = text.replace(" ", "+")
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise errors.InvalidRequest(
             f"{param} must be an ISO date (2026-01-31) or date-time (2026-01-31T12:00:00Z).",
