@@ -163,3 +163,16 @@ def test_a_negative_balance_refuses_paid_requests(conn: psycopg.Connection) -> N
     nothing = credits.UsageRecord(endpoint="chat.completions", model="test/free", status=200)
     assert credits.settle(free, nothing).charged_nanos == 0
     assert ledger.invariant_holds(conn, owner.account_id)
+
+
+def test_a_request_served_with_the_accounts_own_key_counts_its_fee(
+    conn: psycopg.Connection,
+) -> None:
+    owner = new_owner()
+    fund(owner.account_id, USD)
+    hold = new_hold(owner.account_id, 50_000)
+    byok = credits.UsageRecord(endpoint="chat.completions", model="test/x", status=200,
+                               cost_nanos=1_500, usage=Usage(output_tokens=9),
+                               upstream_cost_nanos=30_000)  # fmt: skip
+    assert credits.settle(hold, byok).charged_nanos == 1_500
+    assert month(conn, owner.account_id) == (1_500, True)
