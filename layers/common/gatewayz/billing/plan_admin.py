@@ -59,10 +59,8 @@ def create(body: dict[str, Any], *, actor: Principal, request: Request) -> dict[
         InvalidRequest: a field is missing or not valid (param named).
         PlanConflict: 409, the id or the Stripe price is another plan's.
     """
-    unknown = set(body) - _CHANGEABLE - {"id", "kind"}
-    if unknown:
-        raise errors.InvalidRequest(f"{sorted(unknown)[0]} is not a plan field.",
-                                    param=sorted(unknown)[0])  # fmt: skip
+    for name in sorted(set(body) - _CHANGEABLE - {"id", "kind"}):
+        raise errors.InvalidRequest(f"{name} is not a plan field.", param=name)
     plan_id = body.get("id")
     if not isinstance(plan_id, str) or len(plan_id) > ID_MAX or not _ID.match(plan_id):
         raise errors.InvalidRequest(
