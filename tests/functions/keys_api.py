@@ -1,5 +1,6 @@
-"""Calling the keys function's routes as API Gateway does: a real REST event through its
-Mangum handler, with the client IP in the request context."""
+"""Calling the keys function's routes (or another function's: `group`) as API Gateway
+does: a real REST event through its Mangum handler, with the client IP in the request
+context."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz.identity import keys
 from tests.factories import new_key, new_member
-from tests.functions.events import event, invoke, json_body
+from tests.functions.events import event, header, invoke
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,11 +23,13 @@ CLIENT_IP = "203.0.113.7"
 
 @dataclass(frozen=True)
 class Reply:
-    """A response of the keys function."""
+    """A response: its status, its JSON body (None when not JSON), the raw body, and its
+    Content-Type."""
 
     status: int
     body: Any
     raw: str
+    content_type: str | None = None
 
     @property
     def code(self) -> str | None:
@@ -43,8 +46,9 @@ def call(
     ip: str = CLIENT_IP,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    group: str = "keys",
 ) -> Reply:
-    """One request to the keys function; `ip` is the source API Gateway saw."""
+    """One request to the function of `group`; `ip` is the source API Gateway saw."""
     sent = {"Host": "api.example.com", "Accept": "application/json", **(headers or {})}
     if secret is not None:
         sent["Authorization"] = f"Bearer {secret}"
@@ -54,7 +58,7 @@ def call(
         sent["Content-Type"] = "application/json"
         sent["Content-Length"] = str(len(raw_body.encode()))
     lambda_event = event(
-        "keys",
+        group,
         httpMethod=method,
         path=path,
         headers=sent,
@@ -64,8 +68,12 @@ def call(
     )
     lambda_event["requestContext"]["identity"]["sourceIp"] = ip
     lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
-    result = invoke("keys", lambda_event)
-    return Reply(result["statusCode"], json_body(result), result["body"])
+    result = invoke(group, lambda_event)
+    try:
+        body = json.loads(result["body"])
+    except ValueError:
+        body = None
+    return Reply(result["statusCode"], body, result["body"], header(result, "content-type"))
 
 
 def member_key(owner: Owner, role: str, scopes: tuple[str, ...] = keys.DEFAULT_SCOPES) -> Any:

@@ -236,6 +236,12 @@ class AlreadyMember(Conflict):
     code = "already_member"
 
 
+class PlanConflict(Conflict):
+    """Another plan has this id or this Stripe price."""
+
+    code = "plan_exists"
+
+
 class InvitationEmailMismatch(PermissionDenied):
     """The session's verified e-mail is not the address the invitation was sent to."""
 

@@ -1,4 +1,5 @@
-"""`gatewayz seed`: plans and the starter model catalog from infra/seed/*.toml.
+"""`gatewayz seed`: plans, credit packs and the starter model catalog from
+infra/seed/*.toml.
 
 Upserts by id, so it is safe to run again after editing a file; rows the files do not
 mention are left alone.
@@ -36,6 +37,15 @@ ON CONFLICT (id) DO UPDATE SET
     concurrent_requests = EXCLUDED.concurrent_requests, max_keys = EXCLUDED.max_keys,
     stripe_price_id = COALESCE(EXCLUDED.stripe_price_id, plans.stripe_price_id),
     is_public = EXCLUDED.is_public, sort_order = EXCLUDED.sort_order, updated_at = now()
+"""
+
+_PACK_SQL = """
+INSERT INTO credit_packs (id, name, price_cents, credit_nanos, is_active, sort_order)
+VALUES (%(id)s, %(name)s, %(price_cents)s, %(credit_nanos)s, %(is_active)s, %(sort_order)s)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name, price_cents = EXCLUDED.price_cents,
+    credit_nanos = EXCLUDED.credit_nanos, is_active = EXCLUDED.is_active,
+    sort_order = EXCLUDED.sort_order, updated_at = now()
 """
 
 _MODEL_SQL = """
@@ -88,6 +98,21 @@ def plan_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def pack_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for `credit_packs` from the parsed plans.toml (its `[[pack]]` entries)."""
+    return [
+        {
+            "id": pack["id"],
+            "name": pack["name"],
+            "price_cents": usd_to_cents(pack["price_usd"]),
+            "credit_nanos": usd_to_nanos(pack["credit_usd"]),
+            "is_active": pack.get("is_active", True),
+            "sort_order": pack.get("sort_order", 0),
+        }
+        for pack in data.get("pack", [])
+    ]
+
+
 def catalog_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for `models` and `model_offers` from the parsed catalog.toml."""
     models, offers = [], []
@@ -117,10 +142,13 @@ def catalog_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
 
 def apply(conn: psycopg.Connection[Any], directory: Path) -> dict[str, int]:
     """Upsert plans.toml and catalog.toml from `directory`; return how many rows of each."""
-    plans = plan_rows(tomllib.loads((directory / "plans.toml").read_text()))
+    plans_file = tomllib.loads((directory / "plans.toml").read_text())
+    plans, packs = plan_rows(plans_file), pack_rows(plans_file)
     models, offers = catalog_rows(tomllib.loads((directory / "catalog.toml").read_text()))
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_PLAN_SQL, plans)
+        if packs:
+            cur.executemany(_PACK_SQL, packs)
         cur.executemany(_MODEL_SQL, models)
         cur.executemany(_OFFER_SQL, offers)
-    return {"plans": len(plans), "models": len(models), "offers": len(offers)}
+    return {"plans": len(plans), "packs": len(packs), "models": len(models), "offers": len(offers)}

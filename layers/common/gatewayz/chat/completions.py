@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, http, jsonbody
-from gatewayz.billing import credits, pricing
+from gatewayz.billing import credits, pricing, spend_limit
 from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
@@ -69,7 +69,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
             key_concurrency=caller.limits.key_concurrent_requests,
         )
         if isinstance(outcome, credits.Refusal):
-            raise _refused(outcome.reason, parsed, plan.max_nanos)
+            raise _refused(outcome.reason, parsed, plan.max_nanos, caller.account_id)
     except BaseException:
         limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
         raise
@@ -154,7 +154,9 @@ def _allowed(caller: Caller, model: str) -> bool:
     return True
 
 
-def _refused(reason: str, parsed: CompletionRequest, max_nanos: int) -> errors.GatewayError:
+def _refused(
+    reason: str, parsed: CompletionRequest, max_nanos: int, account_id: str
+) -> errors.GatewayError:
     if reason in ("concurrency", "key_concurrency"):
         return errors.RateLimited(
             "Too many requests in flight for this "
@@ -164,6 +166,11 @@ def _refused(reason: str, parsed: CompletionRequest, max_nanos: int) -> errors.G
         )
     if reason == "account_inactive":
         return errors.AccountInactive("This account is not active.")
+    if reason == "spend_limit":  # the account's monthly limit: a lack of credits to pay
+        return errors.InsufficientCredits(
+            spend_limit.reached_message(account_id),
+            metadata={"limit_source": "credits", "limit": "monthly_spend_limit"},
+        )
     dollars = max_nanos / 1e9
     what = (
         f"up to {parsed.max_output_tokens} output tokens"
