@@ -96,5 +96,11 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         get_logger().warning("job not implemented yet", extra={"job": name})
         return {"job": name, "status": "not_implemented"}
     report = {"job": name, "status": "ok", **job()}
-    get_logger().info("job done", extra=report)
+    # A run that did nothing logs at DEBUG: the one-minute jobs would otherwise bury the
+    # log (and `make dev`'s request log) in idle reports.
+    did_work = report["status"] != "ok" or any(
+        isinstance(v, int) and not isinstance(v, bool) and v for v in report.values()
+    )
+    logger = get_logger()
+    (logger.info if did_work else logger.debug)("job done", extra=report)
     return report

@@ -181,6 +181,9 @@ def _dev(host: str, port: int) -> int:
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")
+    # Checkout and the billing portal send the browser back to PUBLIC_URL: this server.
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    os.environ.setdefault("PUBLIC_URL", f"http://{reach}:{port}")
     # Python dies of SIGTERM and SIGHUP without running its exit hooks, one of which stops
     # the embedded PostgreSQL: exit normally instead. (uvicorn handles SIGTERM while it
     # serves, then raises it again once it has shut down, which lands here; an exception

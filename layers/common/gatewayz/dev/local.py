@@ -197,6 +197,9 @@ class LocalGateway:
                     {**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send
                 )
                 return
+        if scope["method"] == "GET" and scope["path"] == "/":
+            await _send_home(send, scope.get("query_string", b""))
+            return
         if scope["method"] == "GET" and scope["path"] == openapi.PATH:
             await _send_json(send, self.openapi_document())
             return
@@ -304,6 +307,33 @@ async def _read_body(receive: Receive) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def _send_home(send: Send, query: bytes) -> None:
+    """The dev server's front page: where a checkout or the billing portal lands the
+    browser (PUBLIC_URL is this server under `gatewayz dev`)."""
+    from urllib.parse import parse_qs
+
+    outcome = parse_qs(query.decode("latin-1")).get("checkout", [""])[0]
+    news = {
+        "success": "Payment received: the credit appears in GET /v1/credits as soon as the"
+        " webhook is in (a moment).",
+        "cancel": "Checkout cancelled: nothing was charged.",
+    }.get(outcome, "This is the local Gatewayz API; the README shows how to call it.")
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Gatewayz (local)</title>"
+        f"<body style='font-family:system-ui;margin:3rem'><h1>Gatewayz (local)</h1><p>{news}</p>"
+        "<p>API base URL: <code>/v1</code> · OpenAPI: <code>/openapi.json</code></p></body></html>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode())],
+        }
+    )  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_error(send: Send, err: errors.GatewayError) -> None:
