@@ -170,7 +170,7 @@ def _spend_limit_reached(v: Values) -> Paragraphs:
 def _payment_received(v: Values) -> Paragraphs:
     return [
         f"Thank you: we received your payment{_of(v.usd('amount'))}"
-        + (f" for {v.text('description')}." if v.text("description") else "."),
+        + (f" ({v.text('description')})." if v.text("description") else "."),
         v.usd("credit") and f"Credit added: {v.usd('credit')}.",
         v.usd("balance") and f"Your balance is now {v.usd('balance')}.",
     ]
@@ -187,7 +187,7 @@ def _payment_failed(v: Values) -> Paragraphs:
 def _refund(v: Values) -> Paragraphs:
     return [
         f"We refunded {v.usd('amount') or 'your payment'}"
-        + (f" for {v.text('description')}." if v.text("description") else "."),
+        + (f" ({v.text('description')})." if v.text("description") else "."),
         "The credit that payment granted has been removed from your account.",
         v.usd("balance") and f"Your balance is now {v.usd('balance')}.",
     ]
