@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
-from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
+from gatewayz.chat import budget, catalog, fees, parameters, providers, routing, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
@@ -106,12 +106,11 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     served = catalog.models(upstreams)
     if parsed.model not in served:
         raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
-    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
-    attempts = routing.plan(
-        [served[m] for m in wanted],
-        routing.Preferences.parse(parsed.body.get("provider")),
-        upstreams,
-    )
+    wanted = [served[m] for m in parsed.models if m in served and _allowed(caller, m)]
+    prefs = routing.Preferences.parse(parsed.body.get("provider"))
+    if prefs.require_parameters:
+        wanted = parameters.supporting(wanted, parsed.body)
+    attempts = routing.plan(wanted, prefs, upstreams)
     if not attempts:
         raise errors.NoProviderAvailable(
             f"No provider can serve `{parsed.model}` with these provider preferences."

@@ -181,6 +181,8 @@ def _dev(host: str, port: int) -> int:
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")
+    # The offline model stays beside real providers, so the printed snippet works as printed.
+    os.environ.setdefault("GATEWAYZ_MOCK", "on")
     # Checkout and the billing portal send the browser back to PUBLIC_URL: this server.
     reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
     os.environ.setdefault("PUBLIC_URL", f"http://{reach}:{port}")
@@ -231,9 +233,7 @@ def _served() -> dict[str, Any]:
     upstreams = providers.available(get_settings())
     served = sorted(catalog.models(upstreams))
     model = "mock/echo" if "mock/echo" in served else (served[0] if served else "mock/echo")
-    names = [
-        name + (" (offline: no provider key set)" if name == "mock" else "") for name in upstreams
-    ]
+    names = [name + (" (offline, mock/echo)" if name == "mock" else "") for name in upstreams]
     return {"providers": names, "model": model}
 
 
