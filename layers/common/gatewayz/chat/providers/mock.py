@@ -16,10 +16,10 @@ import json
 import secrets
 import time
 from decimal import Decimal
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.chat.offline import logprobs, replies
-from gatewayz.chat.offline.replies import Output
 from gatewayz.chat.providers.base import Provider
 from gatewayz.chat.upstream import LocalReply
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from gatewayz.chat.model import Model
+    from gatewayz.chat.offline.replies import Output
 
 _ROUTES = {"/chat/completions": "chat", "/completions": "text"}
 _OBJECTS = {
@@ -47,11 +48,11 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _logprobs(kind: str, out: Output, top: int | None, offset: int = 0) -> object:
+def _logprobs(kind: str, out: Output, top: int | None) -> object:
     if top is None:
         return None
     if kind == "text":
-        return logprobs.legacy(list(out.pieces), top, offset)
+        return logprobs.legacy(list(out.pieces), top)
     if out.tool is not None:
         return {"content": None, "refusal": None}
     return logprobs.chat(list(out.pieces), top)
@@ -78,16 +79,16 @@ def _chunks(kind: str, out: Output, top: int | None) -> list[dict[str, Any]]:
         return {"index": out.index, **part, "logprobs": lp, "finish_reason": finish}
 
     if kind == "text":
-        offsets = [sum(len(p) for p in out.pieces[:i]) for i in range(len(out.pieces))]
+        offsets = accumulate((len(p) for p in out.pieces), initial=0)
         pieces = [
-            chunk(text=p, lp=_logprobs(kind, Output(out.index, (p,), ""), top, at))
-            for p, at in zip(out.pieces, offsets, strict=True)
+            chunk(text=p, lp=None if top is None else logprobs.legacy([p], top, at))
+            for p, at in zip(out.pieces, offsets, strict=False)  # one offset more: the end
         ]
         return [*pieces, chunk(out.finish, text="")]
     if out.tool is None:
         head = chunk(delta={"role": "assistant", "content": ""})
         pieces = [
-            chunk(delta={"content": p}, lp=_logprobs(kind, Output(out.index, (p,), ""), top))
+            chunk(delta={"content": p}, lp=None if top is None else logprobs.chat([p], top))
             for p in out.pieces
         ]
     else:
