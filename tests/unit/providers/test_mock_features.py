@@ -95,6 +95,16 @@ async def test_tool_choice_picks_the_tool(tool_choice: Any, name: str) -> None:
     assert [c.function.name for c in calls] == [name]  # type: ignore[union-attr]
 
 
+async def test_a_function_without_parameters_is_called_with_an_empty_object() -> None:
+    ping = {"type": "function", "function": {"name": "ping"}}
+    completion = await client().chat.completions.create(
+        model="mock/echo", messages=USER, tools=[ping]
+    )
+    calls = completion.choices[0].message.tool_calls
+    assert calls is not None
+    assert calls[0].function.arguments == "{}"  # type: ignore[union-attr]
+
+
 async def test_the_sdk_parses_a_strict_tools_arguments_into_its_model() -> None:
     completion = await client().chat.completions.parse(
         model="mock/echo", messages=USER, tools=[WEATHER]

@@ -106,7 +106,8 @@ def _tool_call(index: int, tool: tuple[str, object], limit: int | None) -> Outpu
     name, schema = tool
     if limit == 0:
         return Output(index, (), "length")
-    arguments = json.dumps(json_values.sample(schema), ensure_ascii=False)
+    value = json_values.sample(schema)  # arguments are an object, even with no parameters
+    arguments = json.dumps(value if isinstance(value, dict) else {}, ensure_ascii=False)
     pieces: list[str] = _WORD.findall(arguments)
     call = ToolCall(f"call_{secrets.token_hex(12)}", name)
     if limit is not None and limit - 1 < len(pieces):
