@@ -79,13 +79,15 @@ def reply(kind: str, body: dict[str, Any]) -> Reply:
     messages = _messages(kind, body)
     last = next((text for role, text in reversed(messages) if role == "user"), "")
     tool = _tool(body) if kind == "chat" else None
-    limit = _limit(body)
-    outputs = []
-    for index in range(_choices(body)):
-        if tool is not None:
-            outputs.append(_tool_call(index, tool, limit))
-        else:
-            outputs.append(_text(index, _content(kind, body, last), _stops(body), limit))
+    limit, choices = _limit(body), range(_choices(body))
+    if tool is not None:
+        name, schema = tool
+        value = json_values.sample(schema)  # arguments are an object, even with no parameters
+        arguments = json.dumps(value if isinstance(value, dict) else {}, ensure_ascii=False)
+        outputs = [_tool_call(i, name, arguments, limit) for i in choices]
+    else:
+        text, stops = _content(kind, body, last), _stops(body)
+        outputs = [_text(i, text, stops, limit) for i in choices]
     extras = [body[name] for name in _PROMPT_EXTRAS if kind == "chat" and body.get(name)]
     prompt = sum(len(text.split()) + 4 for _, text in messages)
     prompt += len(json.dumps(extras).split()) if extras else 0
@@ -102,12 +104,9 @@ def _text(index: int, text: str, stops: list[str], limit: int | None) -> Output:
     return Output(index, tuple(pieces), "stop")
 
 
-def _tool_call(index: int, tool: tuple[str, object], limit: int | None) -> Output:
-    name, schema = tool
+def _tool_call(index: int, name: str, arguments: str, limit: int | None) -> Output:
     if limit == 0:
         return Output(index, (), "length")
-    value = json_values.sample(schema)  # arguments are an object, even with no parameters
-    arguments = json.dumps(value if isinstance(value, dict) else {}, ensure_ascii=False)
     pieces: list[str] = _WORD.findall(arguments)
     call = ToolCall(f"call_{secrets.token_hex(12)}", name)
     if limit is not None and limit - 1 < len(pieces):
