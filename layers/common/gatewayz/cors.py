@@ -100,8 +100,8 @@ def origin_of(scope: Scope) -> str | None:
 def is_preflight(scope: Scope) -> bool:
     """An `OPTIONS` request: a browser's preflight, answered before any route or key check.
 
-    A bare `OPTIONS` (no `Access-Control-Request-Method`) gets the same answer: it asks
-    what the path allows, and nothing behind the path runs for it.
+    A bare `OPTIONS` (no `Access-Control-Request-Method`) gets the same answer: no route
+    serves `OPTIONS` otherwise, and nothing behind the path runs for it.
     """
     return bool(scope["method"] == "OPTIONS")
 
@@ -124,5 +124,4 @@ def preflight_headers() -> dict[str, str]:
         "access-control-allow-methods": _ALLOW_METHODS,
         "access-control-allow-headers": _ALLOW_HEADERS,
         "access-control-max-age": str(MAX_AGE_S),
-        "allow": _ALLOW_METHODS,
     }
