@@ -22,6 +22,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from gatewayz.chat.providers import mock_embeddings
 from gatewayz.chat.providers.base import Provider
 from gatewayz.chat.upstream import LocalReply
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
@@ -122,6 +123,8 @@ def _error(error: GatewayError) -> LocalReply:
 
 async def _handle(path: str, payload: bytes) -> LocalReply:
     """Answer a POST to `path` (relative to the base URL) with `payload` as its body."""
+    if path == "/embeddings":
+        return mock_embeddings.answer(payload)
     kind = _ROUTES.get(path)
     if kind is None:
         return _error(NotFound(f"Unknown path: POST {path}"))
@@ -171,6 +174,7 @@ class Mock(Provider):
                 supported_parameters=("max_tokens", "stream", "stream_options"),
                 offers=(offer,),
             ),
+            mock_embeddings.model(),
         )
 
 
