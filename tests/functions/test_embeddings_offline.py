@@ -93,12 +93,16 @@ def test_base64_is_little_endian_float32_of_the_float_answer() -> None:
     key = new_key(new_owner(plan_id="trial"))
     floats = json_body(embed(key.secret, model="mock/embed", input=[1, 2, 3], dimensions=16))
     packed = json_body(
-        embed(key.secret, model="mock/embed", input=[1, 2, 3], dimensions=16, encoding_format="base64")
+        embed(
+            key.secret, model="mock/embed", input=[1, 2, 3], dimensions=16, encoding_format="base64"
+        )
     )
     raw = base64.b64decode(packed["data"][0]["embedding"])
     assert len(raw) == 16 * 4
     decoded = struct.unpack("<16f", raw)
-    expected = [struct.unpack("<f", struct.pack("<f", x))[0] for x in floats["data"][0]["embedding"]]
+    expected = [
+        struct.unpack("<f", struct.pack("<f", x))[0] for x in floats["data"][0]["embedding"]
+    ]
     assert list(decoded) == expected
     assert packed["usage"]["prompt_tokens"] == 3  # a token-id input counts its ids
 

@@ -77,9 +77,7 @@ async def create(request: Request) -> Response:
             key_concurrency=caller.limits.key_concurrent_requests,
         )
         if isinstance(outcome, credits.Refusal):
-            raise completions.refusal(
-                outcome.reason, as_completion, plan.max_nanos, caller.account_id
-            )
+            raise _refused(outcome, as_completion, plan.max_nanos, caller.account_id)
     except BaseException:
         limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
         raise
@@ -95,6 +93,21 @@ async def create(request: Request) -> Response:
     except BaseException as exc:
         call.fail(exc)
         raise
+
+
+def _refused(
+    refusal: credits.Refusal,
+    as_completion: chat_request.CompletionRequest,
+    max_nanos: int,
+    account_id: str,
+) -> errors.GatewayError:
+    """As a completion is refused, but a lack of credits speaks of no output cap."""
+    if refusal.reason == "credits":
+        return errors.InsufficientCredits(
+            f"Insufficient credits: this request may cost ${max_nanos / 1e9:.6f}. Add credits.",
+            metadata={"limit_source": "credits"},
+        )
+    return completions.refusal(refusal.reason, as_completion, max_nanos, account_id)
 
 
 def _parse(raw: bytes) -> EmbeddingRequest:
