@@ -218,3 +218,29 @@ async def test_the_sdk_decodes_its_default_base64_to_the_mocks_vector(
     )
     assert len(floats.data[0].embedding) == 32
     assert before - balance(account_id) == 2 * 3 * NANOS_PER_TOKEN
+
+
+async def test_a_key_with_only_the_embeddings_scope_reads_what_its_request_cost(
+    gateway: local.LocalGateway,
+) -> None:
+    key = new_key(new_owner(plan_id="trial"), scopes=("embeddings",))
+    transport = httpx.ASGITransport(app=gateway, client=("198.51.100.4", 5000))
+    auth = {"authorization": f"Bearer {key.secret}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.local") as http:
+        made = await http.post(
+            "/v1/embeddings", headers=auth, json={"model": "mock/embed", "input": "a b c"}
+        )
+        assert made.status_code == 200
+        request_id = made.headers["x-request-id"]
+        found = await http.get("/v1/generation", headers=auth, params={"id": request_id})
+        chat = await http.post(
+            "/v1/chat/completions",
+            headers=auth,
+            json={"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert found.status_code == 200, found.text
+    data = found.json()["data"]
+    assert (data["endpoint"], data["tokens"]["prompt"]) == ("embeddings", 3)
+    assert data["cost_nanos"] == 3 * NANOS_PER_TOKEN
+    assert chat.status_code == 403
+    assert chat.json()["error"]["code"] == "scope_denied"
