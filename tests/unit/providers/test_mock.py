@@ -216,7 +216,7 @@ async def test_a_body_that_is_not_an_object_is_400() -> None:
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize("path", ["/embeddings", "/models", "/chat/completion"])
+@pytest.mark.parametrize("path", ["/moderations", "/models", "/chat/completion"])
 async def test_unknown_paths_are_404(path: str) -> None:
     async with _http() as http:
         response = await http.post(path, json={})
@@ -226,7 +226,7 @@ async def test_unknown_paths_are_404(path: str) -> None:
 
 async def test_sdk_raises_not_found_for_an_unknown_route() -> None:
     with pytest.raises(openai.NotFoundError):
-        await _client().embeddings.create(model="mock/echo", input="x")
+        await _client().moderations.create(model="mock/echo", input="x")
 
 
 async def test_stream_yields_one_event_per_chunk_of_real_bytes() -> None:
