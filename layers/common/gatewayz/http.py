@@ -261,7 +261,7 @@ def _refuse_body(scope: Scope) -> errors.GatewayError | None:
     has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if has_body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
-        shown = content_type.decode("latin-1") or "none"
+        shown = errors.quote(content_type.decode("latin-1")) or "none"
         return errors.UnsupportedMediaType(
             f"Content-Type must be application/json, got {shown}.", param="content-type"
         )
@@ -302,7 +302,7 @@ def validation_to_error(problems: Any) -> errors.InvalidRequest:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    where = f"{request.method} {request.url.path}"
+    where = f"{request.method} {errors.quote(request.url.path)}"
     err: errors.GatewayError
     if exc.status_code == 404:
         err = errors.NotFound(f"Unknown path: {where}.")
