@@ -27,7 +27,9 @@ COMPLETION_NULLS = ("prompt", "stream", "n", "stop", "max_tokens", "echo", "suff
                     "best_of", "seed", "temperature", "user", "stream_options")  # fmt: skip
 
 
-def post(gateway: str, account: Account, body: Any, path: str = "/chat/completions") -> httpx.Response:
+def post(
+    gateway: str, account: Account, body: Any, path: str = "/chat/completions"
+) -> httpx.Response:
     return httpx.post(
         f"{gateway}{path}", json=body, headers={"authorization": f"Bearer {account.secret}"}
     )

@@ -43,7 +43,8 @@ def test_the_sdk_tries_an_upstream_400_once_and_sees_its_param_and_a_clean_messa
     leaky = (
         "tools[0].function.name is invalid; key sk-live-abcdef123456 sent to "
         "https://10.0.3.7:8443/v1/chat by gw_live_0123456789abcdef with Bearer abc.def.ghi "
-        + "x" * 2000
+        + "x"
+        * 2000
     )
     upstreams.primary.enqueue(
         Behaviour(

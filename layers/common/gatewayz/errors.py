@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-
 QUOTE_LIMIT = 100  # characters of client input an error message quotes
 
 

@@ -181,7 +181,9 @@ def _refused(
             f"${dollars:.6f}. Add credits or lower {parsed.max_output_param}."
         )
     else:
-        credits_message = f"Insufficient credits: this request may cost ${dollars:.6f}. Add credits."
+        credits_message = (
+            f"Insufficient credits: this request may cost ${dollars:.6f}. Add credits."
+        )
     message = {
         "credits": credits_message,
         "key_limit": "This API key has reached its spending limit.",

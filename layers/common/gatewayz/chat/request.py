@@ -196,9 +196,9 @@ def _invalid(exc: ValidationError) -> errors.InvalidRequest:
     problems = [(_param(p["loc"]), p) for p in exc.errors()]
     param, problem = max(problems, key=lambda item: len(item[0]))
     if problem["type"] == "missing":
-        return errors.InvalidRequest(f"`{param}` is required.", param=param or None)
+        return errors.InvalidRequest(f"`{errors.quote(param)}` is required.", param=param or None)
     return errors.InvalidRequest(
-        f"Invalid value for `{param}`: {problem['msg']}.", param=param or None
+        f"Invalid value for `{errors.quote(param)}`: {problem['msg']}.", param=param or None
     )
 
 
