@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gatewayz import errors
+from gatewayz.chat import refusals
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -279,7 +279,7 @@ async def open_response(
     if status in (408, 429) or status >= 500:
         raise Retryable(f"status {status}", status=status, retry_after_s=reply.retry_after_s)
     if status in (400, 413, 422):
-        message, param = upstream_refusal(detail, attempt.upstream.api_key)
+        message, param = refusals.upstream_refusal(detail, attempt.upstream.api_key)
         raise errors.InvalidRequest(f"The provider rejected the request: {message}", param=param)
     if status in (401, 403) and attempt.upstream.own_key:
         # The account's own key: its owner must fix it. Serving the request with our key
@@ -294,34 +294,3 @@ async def open_response(
         # Our key or the model id the provider refused: the same until an operator acts.
         raise errors.UpstreamRefused(f"The provider refused the request (status {status}).")
     raise errors.UpstreamError(f"The provider refused the request (status {status}).")
-
-
-MAX_UPSTREAM_MESSAGE = 300
-# What must never reach a client from a provider's words: keys (ours or anyone's), bearer
-# tokens, and URLs or host names that reveal where we call.
-_SECRETS = re.compile(
-    r"(?i)\bbearer\s+\S+|\b(?:sk|gw_live|gw_test|pk|rk)[-_][A-Za-z0-9_\-*.]{6,}"
-    r"|\b[a-z][a-z0-9+.\-]*://\S+"
-    r"|\b(?:[a-z0-9\-]+\.)+(?:internal|local|localhost|com|net|io|ai|org|dev|cloud)(?::\d+)?\b"
-    r"|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"
-)
-
-
-def upstream_refusal(body: bytes, api_key: str) -> tuple[str, str | None]:
-    """The provider's own message for a refused request (about the client's request, so
-    it is passed on), trimmed and stripped of anything like a key or an internal host,
-    and the `param` it named."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error
-    param = error.get("param") if isinstance(error, dict) else None
-    text = str(message) if message else "invalid request"
-    if api_key:
-        text = text.replace(api_key, "[redacted]")
-    text = " ".join(_SECRETS.sub("[redacted]", text).split())
-    if len(text) > MAX_UPSTREAM_MESSAGE:
-        text = text[:MAX_UPSTREAM_MESSAGE] + "..."
-    return text, errors.quote(param) if isinstance(param, str) and param else None
