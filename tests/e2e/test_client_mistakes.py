@@ -54,7 +54,12 @@ def test_nullable_completion_fields_sent_as_null_mean_absent(
     body = {"model": MODEL, **dict.fromkeys(COMPLETION_NULLS)}
     response = post(gateway, account, body, "/completions")
     assert response.status_code == 200, response.text
-    assert None not in upstreams.primary.last.json.values()
+    sent = upstreams.primary.last.json
+    assert None not in sent.values()
+    assert sent["prompt"] == ""  # OpenAI's default for a null prompt
+    # Absent is still missing: the spec requires `prompt`.
+    response = post(gateway, account, {"model": MODEL}, "/completions")
+    assert (response.status_code, response.json()["error"]["param"]) == (400, "prompt")
 
 
 def test_a_null_where_a_value_is_required_is_still_a_400(gateway: str, account: Account) -> None:

@@ -108,8 +108,7 @@ class ChatBody(_Common):
 
 
 class CompletionBody(_Common):
-    # Nullable in OpenAI's spec: absent means its default, an empty prompt.
-    prompt: str | list[str] | list[int] | list[list[int]] = ""
+    prompt: str | list[str] | list[int] | list[list[int]]
     best_of: int | None = Field(default=None, ge=1, le=MAX_BEST_OF)
     echo: bool | None = None
     suffix: str | None = None
@@ -148,7 +147,10 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
         raise errors.InvalidRequest("The request body must be a JSON object.")
     # A field sent as `null` means absent, as OpenAI treats it; what goes upstream is the
     # body without it (some providers refuse a `null` where OpenAI takes one).
+    nulls = [k for k, v in body.items() if v is None]
     body = {k: v for k, v in body.items() if v is not None}
+    if not chat and "prompt" in nulls:
+        body["prompt"] = ""  # required but nullable: null is OpenAI's default, an empty prompt
     try:
         parsed = (ChatBody if chat else CompletionBody).model_validate(body)
     except ValidationError as exc:
