@@ -83,13 +83,13 @@ async def test_a_method_the_template_does_not_route_is_a_405_naming_those_it_doe
 ) -> None:
     response = await client.delete("/v1/plans")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, OPTIONS"  # OPTIONS: browsers' preflights
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert response.headers["x-request-id"].startswith("req_")
     # A path with parameters: the methods its resource takes.
     response = await client.post("/v1/models/openai/gpt-4o")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, OPTIONS"
 
 
 async def test_a_wrong_method_inside_a_functions_own_routes_is_its_405(

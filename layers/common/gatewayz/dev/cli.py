@@ -205,7 +205,11 @@ def _dev(host: str, port: int) -> int:
         print(local_run.describe(standin, home), flush=True)
     mounts = {local_run.PREFIX: standin.app} if standin is not None else None
     scheduled = template.functions.get("scheduled")
-    timer = job_timer.JobTimer(job_timer.intervals(scheduled.schedules if scheduled else ()))
+    # GATEWAYZ_DEV_JOBS=off: no timer (bench/overhead.py counts the request path's own
+    # database round trips, which a job running meanwhile would add to).
+    jobs_on = os.environ.get("GATEWAYZ_DEV_JOBS", "on") != "off"
+    intervals = job_timer.intervals(scheduled.schedules if scheduled else ()) if jobs_on else {}
+    timer = job_timer.JobTimer(intervals)
     timer.start()
     try:
         uvicorn.run(
@@ -257,7 +261,7 @@ providers: {", ".join(done["providers"])}
   demo key:  {keys.demo_key}   ($10 trial credit)
   (saved to {home}/dev-keys.json)
 
-scheduled jobs run here on a timer; `gatewayz jobs run NAME` runs one now.
+scheduled jobs: on a timer here (GATEWAYZ_DEV_JOBS=off: none); `gatewayz jobs run NAME` runs one.
 e-mails: {_mail_destination()}
 
 Sign up as a new user (a local Supabase-style session; `--unverified` gets no trial):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gatewayz import errors, http
-from gatewayz.dev import openapi, samtemplate
+from gatewayz.dev import gateway_responses, openapi, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,6 +170,9 @@ class LocalGateway:
         # Local-only apps under a path prefix (the Stripe stand-in at /_stripe).
         self.mounts = mounts or {}
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
+        # The headers (CORS) API Gateway gives its own answers: no route, too large.
+        self._no_route = gateway_responses.mappings(template, "MISSING_AUTHENTICATION_TOKEN")
+        self._too_large = gateway_responses.mappings(template, "DEFAULT_4XX")
 
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI document of every function behind this gateway."""
@@ -207,7 +210,10 @@ class LocalGateway:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         matched = self.match(scope["method"], raw_path.decode("latin-1"))
         if matched is None:
-            await _send_error(send, self._unrouted(scope["method"], raw_path.decode("latin-1")))
+            err = self._unrouted(scope["method"], raw_path.decode("latin-1"))
+            await _send_error(
+                send, err, gateway_responses.headers_for(self._no_route, scope["headers"])
+            )
             return
         route, params = matched
         function = self.functions[route.group]
@@ -254,7 +260,10 @@ class LocalGateway:
     ) -> None:
         body = await _read_body(receive)
         if body is None:
-            await _send_error(send, errors.RequestTooLarge("Request body exceeds 10 MB."))
+            err = errors.RequestTooLarge("Request body exceeds 10 MB.")
+            await _send_error(
+                send, err, gateway_responses.headers_for(self._too_large, scope["headers"])
+            )
             return
         event = rest_event(
             method=scope["method"],
@@ -347,9 +356,11 @@ async def _send_home(send: Send, query: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, err: errors.GatewayError) -> None:
+async def _send_error(
+    send: Send, err: errors.GatewayError, extra: dict[str, str] | None = None
+) -> None:
     # With a request id like every answer of a function (API Gateway's own errors carry one).
-    headers = {**err.response_headers(), "x-request-id": "req_" + uuid.uuid4().hex}
+    headers = {**err.response_headers(), **(extra or {}), "x-request-id": "req_" + uuid.uuid4().hex}
     await _send_json(send, err.body(), err.status, headers)
 
 
