@@ -106,10 +106,12 @@ def remaining(admission: Admission, kind: str) -> int:
 
 
 def reset_seconds(value: str) -> float:
-    """OpenAI's reset format (`1s`, `0.5s`, `6m0s`) in seconds."""
-    match = re.fullmatch(r"(?:(\d+)m)?(\d+(?:\.\d+)?)s", value)
+    """OpenAI's reset format (`250ms`, `1.5s`, `6m0s`, `1h0m0s`) in seconds."""
+    if millis := re.fullmatch(r"(\d+)ms", value):
+        return int(millis[1]) / 1000
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d+)?)s", value)
     assert match, value
-    return int(match[1] or 0) * 60 + float(match[2])
+    return int(match[1] or 0) * 3600 + int(match[2] or 0) * 60 + float(match[3])
 
 
 def test_exactly_n_of_2n_requests_are_admitted(store: Store) -> None:
@@ -271,8 +273,10 @@ def test_reset_headers_in_openais_format() -> None:
     assert resets() == ("1m0s", "1m0s")  # a fresh minute
     now[0] += 30
     assert resets() == ("30s", "30s")
-    now[0] += 29.5
-    assert resets() == ("0.5s", "0.5s")
+    now[0] += 17.655
+    assert resets() == ("12.345s", "12.345s")  # every digit of the millisecond, never rounded
+    now[0] += 11.845
+    assert resets() == ("500ms", "500ms")  # below a second: milliseconds
 
 
 def test_a_refusal_says_which_window_and_when_to_retry_in_whole_seconds() -> None:

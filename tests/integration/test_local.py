@@ -61,23 +61,47 @@ async def test_a_buffered_route_reaches_its_function_through_an_api_gateway_even
     client: httpx.AsyncClient,
 ) -> None:
     # Without a key the keys function's own app answers 401, with the request id its
-    # middleware adds (the local gateway authenticates nothing, and its 404 has none).
+    # middleware adds (the local gateway authenticates nothing).
     response = await client.get("/v1/keys?limit=5")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
     assert response.headers["x-request-id"].startswith("req_")
 
 
-async def test_a_path_no_function_owns_is_the_gateways_404(client: httpx.AsyncClient) -> None:
+async def test_a_path_no_function_owns_is_a_404_like_every_other_answer(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/v2/nothing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
-    assert "x-request-id" not in response.headers
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.headers["x-should-retry"] == "false"
 
 
-async def test_a_method_the_template_does_not_route_is_a_404(client: httpx.AsyncClient) -> None:
+async def test_a_method_the_template_does_not_route_is_a_405_naming_those_it_does(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.delete("/v1/plans")
-    assert response.status_code == 404
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, OPTIONS"  # OPTIONS: browsers' preflights
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["x-request-id"].startswith("req_")
+    # A path with parameters: the methods its resource takes.
+    response = await client.post("/v1/models/openai/gpt-4o")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, OPTIONS"
+
+
+async def test_a_wrong_method_inside_a_functions_own_routes_is_its_405(
+    client: httpx.AsyncClient,
+) -> None:
+    # API Gateway hands the keys function every method under /v1/keys/; its app answers.
+    response = await client.put("/v1/keys/key_123")
+    assert response.status_code == 405
+    assert "DELETE" in response.headers["allow"].split(", ")
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.headers["x-should-retry"] == "false"
 
 
 async def test_a_body_over_the_api_gateway_limit_is_a_413(client: httpx.AsyncClient) -> None:

@@ -103,11 +103,17 @@ def test_each_attempt_plans_its_own_cap_and_the_hold_covers_the_dearest() -> Non
     assert [plan.cap(r, plan.max_nanos) for r in plan.routes] == [1_024, 4_096]
 
 
-def test_an_explicit_max_tokens_is_clamped_to_the_limit_and_held_whole() -> None:
+def test_an_explicit_max_tokens_is_held_whole_and_above_the_limit_refused() -> None:
     plan = budget.plan([attempt()], chat(max_tokens=100))
     assert plan.routes[0].cap == 100
     assert plan.min_nanos == plan.max_nanos == bound("hi") * 1_000 + 100 * 2_000
-    assert budget.plan([attempt()], chat(max_tokens=1_000_000)).routes[0].cap == 1_024
+    assert budget.plan([attempt()], chat(max_tokens=1_024)).routes[0].cap == 1_024
+    # As OpenAI answers: a 400 naming the field the client set, never a silent clamp.
+    for field in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(errors.InvalidRequest) as raised:
+            budget.plan([attempt()], chat(**{field: 1_025}))
+        assert raised.value.param == field
+        assert "at most 1024 output tokens" in raised.value.message
 
 
 def test_a_smaller_hold_lowers_each_cap_to_what_it_pays_for_at_that_price() -> None:

@@ -62,3 +62,25 @@ def test_errors_that_cannot_succeed_on_retry_say_so() -> None:
     assert errors.MissingConfiguration("X").response_headers()["x-should-retry"] == "false"
     limited = errors.RateLimited("slow down", headers={"retry-after": "3"})
     assert limited.response_headers() == {"retry-after": "3"}
+
+
+FINAL_STATUSES = {400, 401, 402, 403, 404, 405, 409, 413, 415}
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.__name__)
+def test_what_a_retry_cannot_change_says_so_and_nothing_else_does(
+    cls: type[errors.GatewayError],
+) -> None:
+    # The SDKs retry 408, 409, 429 and 5xx unless told not to; they never retry other 4xx.
+    final = cls.status in FINAL_STATUSES or cls in (
+        errors.NoProviderAvailable,
+        errors.UpstreamRefused,
+    )
+    headers = cls("no").response_headers()
+    assert headers.get("x-should-retry") == ("false" if final else None)
+
+
+def test_client_input_is_quoted_briefly() -> None:
+    assert errors.quote("short") == "short"
+    assert errors.quote("m" * 1_000_000) == "m" * 100 + "..."
+    assert errors.quote("x" * 101, 10) == "x" * 10 + "..."

@@ -51,7 +51,7 @@ def test_when_none_is_left_the_400_names_the_first_models_first_parameter() -> N
 
 def test_the_switch_is_off_unless_true_and_must_be_a_boolean() -> None:
     assert Preferences.parse(None).require_parameters is False
-    assert Preferences.parse({"order": ["x"]}).require_parameters is False
+    assert Preferences.parse({"order": ["openrouter"]}).require_parameters is False
     assert Preferences.parse({"require_parameters": True}).require_parameters is True
     with pytest.raises(errors.InvalidRequest) as refused:
         Preferences.parse({"require_parameters": 1})

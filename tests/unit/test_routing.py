@@ -258,7 +258,7 @@ PREFIX = "The provider rejected the request: "
         ({"error_body": {"detail": "nothing here"}}, "invalid request"),
         ({"raw_body": "<html>Bad Request</html>"}, "invalid request"),
         ({"raw_body": "[1, 2]"}, "invalid request"),
-        ({"error_body": {"error": {"message": "y" * 600}}}, "y" * 500),
+        ({"error_body": {"error": {"message": "y" * 600}}}, "y" * 300 + "..."),
     ],
 )
 async def test_a_400_passes_on_the_providers_own_message_short(
@@ -336,5 +336,10 @@ async def test_a_provider_refusing_us_is_an_upstream_error_naming_only_the_statu
 ) -> None:
     provider.enqueue(Behaviour(status=status))  # its body holds an internal detail
     refused = await refusal(at_fake)
-    assert type(refused) is errors.UpstreamError
+    if status in (401, 403, 404):  # our key or the model id: a retry cannot change it
+        assert type(refused) is errors.UpstreamRefused
+        assert refused.response_headers()["x-should-retry"] == "false"
+    else:
+        assert type(refused) is errors.UpstreamError
+        assert "x-should-retry" not in refused.response_headers()
     assert refused.message == f"The provider refused the request (status {status})."

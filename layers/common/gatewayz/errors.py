@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+QUOTE_LIMIT = 100  # characters of client input an error message quotes
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """Client input as an error message quotes it: at most `limit` characters, so a huge
+    model id does not make a huge error."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 class GatewayError(Exception):
     """Base of every error the gateway returns to a client."""
@@ -16,7 +25,8 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     type: ClassVar[str] = "api_error"
     code: ClassVar[str] = "internal_error"
-    # False adds `x-should-retry: false`, so the SDKs do not retry what cannot succeed.
+    # False adds `x-should-retry: false`, so the SDKs do not retry what cannot succeed
+    # (they retry 408, 409, 429 and 5xx by default).
     retryable: ClassVar[bool | None] = None
 
     def __init__(
@@ -56,6 +66,7 @@ class InvalidRequest(GatewayError):
     """The request is malformed or a parameter is invalid (`param` names it)."""
 
     status, type, code = 400, "invalid_request_error", "invalid_request_error"
+    retryable = False
 
 
 class InvalidJSON(InvalidRequest):
@@ -75,13 +86,20 @@ class ProviderKeyRejected(InvalidRequest):
     account must replace or delete that key. Never retried with the gateway's key."""
 
     code = "provider_key_rejected"
-    retryable = False
+
+
+class TokenRateLimitTooSmall(InvalidRequest):
+    """Even the least this request needs is more tokens than its tokens-per-minute window
+    holds: waiting cannot help, so it is refused, not rate limited."""
+
+    code = "exceeds_tokens_per_minute"
 
 
 class InvalidApiKey(GatewayError):
     """No key, or a key that does not exist."""
 
     status, type, code = 401, "authentication_error", "invalid_api_key"
+    retryable = False
 
 
 class ExpiredApiKey(InvalidApiKey):
@@ -106,6 +124,7 @@ class InvalidSession(GatewayError):
     """A Supabase session token that is malformed, forged, or not meant for us."""
 
     status, type, code = 401, "authentication_error", "invalid_session"
+    retryable = False
 
 
 class ExpiredSession(InvalidSession):
@@ -125,6 +144,7 @@ class PermissionDenied(GatewayError):
     """The key may not do this; subclasses name why."""
 
     status, type, code = 403, "permission_error", "permission_denied"
+    retryable = False
 
 
 class RoleDenied(PermissionDenied):
@@ -179,6 +199,7 @@ class NotFound(GatewayError):
     """No such path or resource."""
 
     status, type, code = 404, "not_found_error", "not_found"
+    retryable = False
 
 
 class ModelNotFound(NotFound):
@@ -203,6 +224,7 @@ class MethodNotAllowed(GatewayError):
     """The path exists but not with this method."""
 
     status, type, code = 405, "invalid_request_error", "method_not_allowed"
+    retryable = False
 
 
 class Conflict(GatewayError):
@@ -252,18 +274,26 @@ class RequestTooLarge(GatewayError):
     """The body exceeds the size limit."""
 
     status, type, code = 413, "invalid_request_error", "request_too_large"
+    retryable = False
 
 
 class UnsupportedMediaType(GatewayError):
     """The body is not `application/json`."""
 
     status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+    retryable = False
 
 
 class RateLimited(GatewayError):
     """A rate limit was reached; `Retry-After` says when to try again."""
 
     status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class UpstreamRateLimited(RateLimited):
+    """Every provider tried answered 429; `Retry-After` is the shortest they asked for."""
+
+    code = "upstream_rate_limited"
 
 
 class InternalError(GatewayError):
@@ -276,6 +306,13 @@ class UpstreamError(GatewayError):
     status, type, code = 502, "upstream_error", "upstream_error"
 
 
+class UpstreamRefused(UpstreamError):
+    """The provider refused our own credentials or the model (its 401/403/404): a retry
+    gets the same answer until an operator acts."""
+
+    retryable = False
+
+
 class ServiceUnavailable(GatewayError):
     """A dependency (database, Redis) is down."""
 
@@ -283,9 +320,10 @@ class ServiceUnavailable(GatewayError):
 
 
 class NoProviderAvailable(ServiceUnavailable):
-    """Every provider that offers the model failed or is excluded."""
+    """No provider can serve the request as asked (they are excluded or not configured)."""
 
     code = "no_provider_available"
+    retryable = False
 
 
 class MissingConfiguration(ServiceUnavailable):

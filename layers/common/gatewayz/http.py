@@ -273,7 +273,7 @@ def _refuse_body(scope: Scope) -> errors.GatewayError | None:
     has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if has_body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
-        shown = content_type.decode("latin-1") or "none"
+        shown = errors.quote(content_type.decode("latin-1")) or "none"
         return errors.UnsupportedMediaType(
             f"Content-Type must be application/json, got {shown}.", param="content-type"
         )
@@ -314,7 +314,7 @@ def validation_to_error(problems: Any) -> errors.InvalidRequest:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    where = f"{request.method} {request.url.path}"
+    where = f"{request.method} {errors.quote(request.url.path)}"
     err: errors.GatewayError
     if exc.status_code == 404:
         err = errors.NotFound(f"Unknown path: {where}.")
@@ -331,7 +331,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(err)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["allow"] = _allowed(request)
     return response
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of this app takes on the path (Starlette's own `Allow`
+    names only the first route whose path matched)."""
+    from starlette.routing import Match
+
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

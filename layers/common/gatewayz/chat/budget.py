@@ -87,6 +87,16 @@ class Budget:
         first = self.routes[0]
         return first.typical_prompt_tokens + self.outputs * max(r.cap for r in self.routes)
 
+    @property
+    def least_tokens(self) -> int:
+        """The fewest tokens this request could be counted at: the typical prompt and each
+        output at the least accepted (all of an explicit `max_tokens`)."""
+        return min(
+            r.typical_prompt_tokens
+            + self.outputs * (r.cap if self.explicit else min(MIN_OUTPUT_TOKENS, r.cap))
+            for r in self.routes
+        )
+
     def cap(self, route: Route, held_nanos: int) -> int | None:
         """The output cap to send on `route` when `held_nanos` is held; None when the hold
         cannot pay for this route's least output."""
@@ -109,7 +119,8 @@ def plan(
 
     Raises:
         ContextLengthExceeded: even a typical count of the prompt fills every model's context.
-        InvalidRequest: images sent to models that take none.
+        InvalidRequest: images sent to models that take none, or `max_tokens` above
+            every model's output limit.
     """
     routes = []
     refusal: errors.InvalidRequest | None = None
@@ -130,6 +141,15 @@ def plan(
             )
             continue
         limit = offer.max_output_tokens or model.max_output_tokens or context
+        asked = request.max_output_tokens
+        if asked is not None and asked > limit:
+            # As OpenAI answers: a 400 naming the field, never a cap the client did not ask for.
+            refusal = refusal or errors.InvalidRequest(
+                f"`{request.max_output_param}` is too large: {asked}. `{model.id}` supports "
+                f"at most {limit} output tokens.",
+                param=request.max_output_param,
+            )
+            continue
         routes.append(
             Route(
                 attempt=attempt,

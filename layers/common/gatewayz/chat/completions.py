@@ -50,6 +50,11 @@ async def complete(request: Request, *, chat: bool) -> Response:
     plan = _plan(caller, parsed, settings)
 
     state = request.state
+    limiter.require_fits(
+        caller,
+        plan.least_tokens,
+        param=parsed.max_output_param or ("messages" if chat else "prompt"),
+    )
     admission = limiter.admit(get_store(), caller, plan.tokens)
     state.response_headers.update(admission.headers)
     # A change to the key announced since it was cached applies now (refused, the
@@ -105,7 +110,9 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     upstreams = providers.available(settings, provider_keys.own_keys(caller))
     served = catalog.models(upstreams)
     if parsed.model not in served:
-        raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
+        raise errors.ModelNotFound(
+            f"The model `{errors.quote(parsed.model)}` does not exist.", param="model"
+        )
     if served[parsed.model].embeds:
         raise errors.InvalidRequest(
             f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
@@ -121,9 +128,7 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
         wanted = parameters.supporting(wanted, parsed.body)
     attempts = routing.plan(wanted, prefs, upstreams)
     if not attempts:
-        raise errors.NoProviderAvailable(
-            f"No provider can serve `{parsed.model}` with these provider preferences."
-        )
+        raise routing.no_attempts(wanted, prefs, upstreams)
     return budget.plan(
         fees.priced_attempts(attempts, parsed.features),
         parsed,
@@ -180,14 +185,18 @@ def _refused(
             metadata={"limit_source": "credits", "limit": "monthly_spend_limit"},
         )
     dollars = max_nanos / 1e9
-    what = (
-        f"up to {parsed.max_output_tokens} output tokens"
-        if parsed.max_output_tokens is not None
-        else "this request"
-    )
+    # `max_tokens` is mentioned only to a client that set it: others cannot lower it.
+    if parsed.max_output_param is not None:
+        credits_message = (
+            f"Insufficient credits: up to {parsed.max_output_tokens} output tokens may cost "
+            f"${dollars:.6f}. Add credits or lower {parsed.max_output_param}."
+        )
+    else:
+        credits_message = (
+            f"Insufficient credits: this request may cost ${dollars:.6f}. Add credits."
+        )
     message = {
-        "credits": f"Insufficient credits: {what} may cost ${dollars:.6f}. "
-        "Add credits or lower max_tokens.",
+        "credits": credits_message,
         "key_limit": "This API key has reached its spending limit.",
         "in_flight": "Credits are held by requests in flight; retry when they finish.",
     }.get(reason, "Insufficient credits.")

@@ -42,7 +42,9 @@ def lookup(caller: Caller, generation_id: str) -> dict[str, Any]:
     _check_id(generation_id)
     row = db.execute(_SQL, {"account": caller.account_id, "id": generation_id}).fetchone()
     if row is None:
-        raise errors.NotFound(f"No generation `{generation_id}` in this account.", param="id")
+        raise errors.NotFound(
+            f"No generation `{errors.quote(generation_id)}` in this account.", param="id"
+        )
     (request_id, upstream_id, endpoint, model, provider, provider_model, uncached, cached,
      output, reasoning, cost, latency, upstream_latency, ttft, status, finish, error_code,
      streamed, estimated, created_at, key_id, byok, upstream_cost) = row  # fmt: skip

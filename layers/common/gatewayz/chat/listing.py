@@ -90,5 +90,7 @@ def describe(model_id: str) -> dict[str, Any]:
 
     model = catalog.models(providers.available(get_settings())).get(model_id)
     if model is None:
-        raise errors.ModelNotFound(f"The model `{model_id}` does not exist.", param="model")
+        raise errors.ModelNotFound(
+            f"The model `{errors.quote(model_id)}` does not exist.", param="model"
+        )
     return listing(model)

@@ -128,7 +128,7 @@ def text_bound(value: object) -> int:
 
 
 def _unbounded(kind: object, param: str) -> errors.InvalidRequest:
-    shown = f"`{kind}`" if isinstance(kind, str) else "without a type"
+    shown = f"`{errors.quote(kind)}`" if isinstance(kind, str) else "without a type"
     return errors.InvalidRequest(
         f"Content of type {shown} is not supported: the gateway cannot bound what it "
         "costs. Send text and `image_url` parts.",

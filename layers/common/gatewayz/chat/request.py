@@ -129,6 +129,8 @@ class CompletionRequest:
     prompt: prompt_size.PromptSize
     extra_output_tokens: int  # billed as output beyond the cap (rejected predictions)
     features: dict[str, str]  # fee-bearing features asked for -> the field asking
+    # The field that set `max_output_tokens` (`max_completion_tokens` or `max_tokens`).
+    max_output_param: str | None = None
 
     @property
     def model(self) -> str:
@@ -143,6 +145,12 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
     """
     if not isinstance(body, dict):
         raise errors.InvalidRequest("The request body must be a JSON object.")
+    # A field sent as `null` means absent, as OpenAI treats it; what goes upstream is the
+    # body without it (some providers refuse a `null` where OpenAI takes one).
+    nulls = [k for k, v in body.items() if v is None]
+    body = {k: v for k, v in body.items() if v is not None}
+    if not chat and "prompt" in nulls:
+        body["prompt"] = ""  # required but nullable: null is OpenAI's default, an empty prompt
     try:
         parsed = (ChatBody if chat else CompletionBody).model_validate(body)
     except ValidationError as exc:
@@ -153,6 +161,7 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
     if isinstance(parsed, ChatBody):
         size = prompt_size.of_chat(body)
         asked = parsed.max_completion_tokens or parsed.max_tokens
+        asked_by = "max_completion_tokens" if parsed.max_completion_tokens else "max_tokens"
         per_prompt = parsed.n or 1
         # Rejected predicted tokens are billed as output, beyond the cap: at most all of them.
         extra = prompt_size.text_bound(parsed.prediction)
@@ -160,6 +169,7 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
         assert isinstance(parsed, CompletionBody)
         size = prompt_size.of_completion(parsed.prompt)
         asked = parsed.max_tokens
+        asked_by = "max_tokens"
         per_prompt = max(parsed.n or 1, parsed.best_of or 1)
         extra = 0
     outputs = size.prompts * per_prompt
@@ -179,6 +189,7 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
         prompt=size,
         extra_output_tokens=extra,
         features=fees.requested(body),
+        max_output_param=asked_by if asked is not None else None,
     )
 
 
@@ -187,9 +198,9 @@ def _invalid(exc: ValidationError) -> errors.InvalidRequest:
     problems = [(_param(p["loc"]), p) for p in exc.errors()]
     param, problem = max(problems, key=lambda item: len(item[0]))
     if problem["type"] == "missing":
-        return errors.InvalidRequest(f"`{param}` is required.", param=param or None)
+        return errors.InvalidRequest(f"`{errors.quote(param)}` is required.", param=param or None)
     return errors.InvalidRequest(
-        f"Invalid value for `{param}`: {problem['msg']}.", param=param or None
+        f"Invalid value for `{errors.quote(param)}`: {problem['msg']}.", param=param or None
     )
 
 

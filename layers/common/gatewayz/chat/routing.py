@@ -12,10 +12,12 @@ upstream errors are final.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gatewayz import errors
+from gatewayz.chat import refusals
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -67,6 +69,18 @@ class Preferences:
                     f"`provider.{field}` must be a list of provider names.",
                     param=f"provider.{field}",
                 )
+            if field == "only" and not items:
+                raise errors.InvalidRequest(
+                    "`provider.only` is empty, so no provider may serve the request.",
+                    param="provider.only",
+                )
+            unknown = [i for i in items if i.lower() not in known_providers()]
+            if unknown:
+                raise errors.InvalidRequest(
+                    f"Unknown provider in `provider.{field}`: `{errors.quote(unknown[0])}`. "
+                    f"Known: {', '.join(sorted(known_providers()))}.",
+                    param=f"provider.{field}",
+                )
             return tuple(i.lower() for i in items)
 
         fallbacks = value.get("allow_fallbacks", True)
@@ -89,6 +103,35 @@ class Preferences:
             sort=sort,
             require_parameters=required,
         )
+
+
+def known_providers() -> frozenset[str]:
+    """Every provider name a request may name in `provider` (configured here or not)."""
+    from gatewayz.chat.providers import REGISTRY, mock
+
+    return frozenset([*REGISTRY, mock.PROVIDER.name])
+
+
+def no_attempts(
+    models: Sequence[Model], prefs: Preferences, upstreams: dict[str, Upstream]
+) -> errors.GatewayError:
+    """Why `plan` found nothing to try: the client's `provider` preferences left no
+    provider (a 400 naming the field, since a retry cannot change it), or none is
+    available for these models (a 503)."""
+    if not plan(models, Preferences(), upstreams):
+        return errors.NoProviderAvailable("No provider is available for this model.")
+    if prefs.only is not None and not plan(models, Preferences(only=prefs.only), upstreams):
+        field = "only"
+    elif prefs.ignore and not plan(
+        models, Preferences(only=prefs.only, ignore=prefs.ignore), upstreams
+    ):
+        field = "ignore"
+    else:  # `order` with `allow_fallbacks: false`
+        field = "order"
+    return errors.InvalidRequest(
+        f"`provider.{field}` leaves no provider that serves this model.",
+        param=f"provider.{field}",
+    )
 
 
 def plan(
@@ -126,9 +169,18 @@ def plan(
 class Retryable(Exception):
     """An attempt failed in a way the next one may not: 408/429/5xx, timeout, connection."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        timeout: bool = False,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.timeout = timeout
+        self.status = status  # the provider's, when it answered
+        self.retry_after_s = retry_after_s
 
 
 async def first_success[T](
@@ -140,6 +192,8 @@ async def first_success[T](
     """The result of the first attempt that does not fail retryably.
 
     Raises:
+        UpstreamRateLimited: every attempt answered 429 (`Retry-After`: the shortest wait
+            any of them asked for).
         UpstreamTimeout: the last attempt timed out.
         UpstreamError: every attempt failed otherwise.
         GatewayError: an attempt failed in a way no other offer would fix.
@@ -147,11 +201,13 @@ async def first_success[T](
     from gatewayz.logs import get_logger
 
     last: Retryable | None = None
+    failures: list[Retryable] = []
     for attempt in attempts[:max_attempts]:
         try:
             return await send(attempt)
         except Retryable as exc:
             last = exc
+            failures.append(exc)
             get_logger().warning(
                 "upstream attempt failed",
                 extra={
@@ -160,9 +216,23 @@ async def first_success[T](
                     "reason": str(exc),
                 },
             )
+    if failures and all(f.status == 429 for f in failures):
+        return _rate_limited(failures)
     if last is not None and last.timeout:
         raise errors.UpstreamTimeout("The provider did not answer in time.")
     raise errors.UpstreamError("The provider failed to answer. Try again later.")
+
+
+def _rate_limited(failures: list[Retryable]) -> NoReturn:
+    """A 429 the SDKs retry after the shortest wait a provider asked for (none said: no
+    `Retry-After`, and the SDKs back off on their own)."""
+    waits = [f.retry_after_s for f in failures if f.retry_after_s is not None]
+    headers = {"retry-after": str(max(1, math.ceil(min(waits))))} if waits else {}
+    raise errors.UpstreamRateLimited(
+        "Every provider of this model is rate limiting the gateway; retry shortly.",
+        metadata={"limit": "provider"},
+        headers=headers,
+    )
 
 
 async def open_response(
@@ -212,11 +282,10 @@ async def open_response(
     finally:
         await reply.close()
     if status in (408, 429) or status >= 500:
-        raise Retryable(f"status {status}")
+        raise Retryable(f"status {status}", status=status, retry_after_s=reply.retry_after_s)
     if status in (400, 413, 422):
-        # A provider may quote the key it was sent; it is never passed on.
-        message = _message(detail).replace(attempt.upstream.api_key, "[redacted]")
-        raise errors.InvalidRequest(f"The provider rejected the request: {message}")
+        message, param = refusals.upstream_refusal(detail, attempt.upstream.api_key)
+        raise errors.InvalidRequest(f"The provider rejected the request: {message}", param=param)
     if status in (401, 403) and attempt.upstream.own_key:
         # The account's own key: its owner must fix it. Serving the request with our key
         # instead would bill the account in full without its knowing.
@@ -226,15 +295,7 @@ async def open_response(
             f"(POST /v1/provider-keys) or delete it (DELETE /v1/provider-keys/{name}).",
             metadata={"provider": name, "provider_status": status},
         )
+    if status in (401, 403, 404):
+        # Our key or the model id the provider refused: the same until an operator acts.
+        raise errors.UpstreamRefused(f"The provider refused the request (status {status}).")
     raise errors.UpstreamError(f"The provider refused the request (status {status}).")
-
-
-def _message(body: bytes) -> str:
-    """The upstream's own error message for a 4xx, short; never a 5xx body."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return "invalid request"
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error
-    return str(message)[:500] if message else "invalid request"

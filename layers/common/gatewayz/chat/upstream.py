@@ -39,6 +39,7 @@ class Reply:
     """A provider's answer, read as it arrives. `close()` it when done."""
 
     status: int
+    retry_after_s: float | None = None  # what a 429 or 503 asked us to wait, if it said
 
     async def read(self) -> bytes:
         """The whole body. Raises Timeout or Broken."""
@@ -78,6 +79,9 @@ class _NetworkReply(Reply):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.status = response.status
         self._response = response
+        self.retry_after_s = retry_after(
+            response.headers.get("retry-after-ms"), response.headers.get("retry-after")
+        )
 
     async def read(self) -> bytes:
         import aiohttp
@@ -102,6 +106,27 @@ class _NetworkReply(Reply):
 
     async def close(self) -> None:
         self._response.close()
+
+
+def retry_after(millis: str | None, value: str | None) -> float | None:
+    """Seconds to wait from `Retry-After-Ms` or `Retry-After` (seconds or an HTTP date)."""
+    import time
+    from email.utils import parsedate_to_datetime
+
+    for raw, scale in ((millis, 1000.0), (value, 1.0)):
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw) / scale
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(raw).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if seconds == seconds and seconds >= 0:  # not NaN
+            return min(seconds, 86_400.0)
+        return 0.0
+    return None
 
 
 async def post(

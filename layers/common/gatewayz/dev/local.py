@@ -210,7 +210,7 @@ class LocalGateway:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         matched = self.match(scope["method"], raw_path.decode("latin-1"))
         if matched is None:
-            err = errors.NotFound(f"Unknown path: {scope['method']} {scope['path']}.")
+            err = self._unrouted(scope["method"], raw_path.decode("latin-1"))
             await _send_error(
                 send, err, gateway_responses.headers_for(self._no_route, scope["headers"])
             )
@@ -222,6 +222,18 @@ class LocalGateway:
             await self._proxy_asgi(function, route, scope, receive, send, client[0])
         else:
             await self._invoke(function, route, params, scope, receive, send, client[0])
+
+    def _unrouted(self, method: str, path: str) -> errors.GatewayError:
+        """A 405 naming the methods a known path takes (`Allow`), else a 404: answered
+        here as the functions' apps answer them."""
+        where = f"{method} {errors.quote(path)}"
+        methods = {route.method for route in self.routes} - {"ANY"}
+        allowed = sorted(m for m in methods if self.match(m, path) is not None)
+        if allowed:
+            return errors.MethodNotAllowed(
+                f"Method not allowed: {where}.", headers={"allow": ", ".join(allowed)}
+            )
+        return errors.NotFound(f"Unknown path: {where}.")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Start at once; on shutdown close the upstream connection pool of this loop."""
@@ -347,7 +359,9 @@ async def _send_home(send: Send, query: bytes) -> None:
 async def _send_error(
     send: Send, err: errors.GatewayError, extra: dict[str, str] | None = None
 ) -> None:
-    await _send_json(send, err.body(), err.status, {**err.response_headers(), **(extra or {})})
+    # With a request id like every answer of a function (API Gateway's own errors carry one).
+    headers = {**err.response_headers(), **(extra or {}), "x-request-id": "req_" + uuid.uuid4().hex}
+    await _send_json(send, err.body(), err.status, headers)
 
 
 async def _send_json(

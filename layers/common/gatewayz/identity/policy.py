@@ -45,7 +45,9 @@ def require_model(caller: Caller, model: str) -> None:
     for pattern in allowed:
         if pattern == model or (pattern.endswith("/*") and model.startswith(pattern[:-1])):
             return
-    raise errors.ModelNotAllowed(f"This API key may not use the model `{model}`.", param="model")
+    raise errors.ModelNotAllowed(
+        f"This API key may not use the model `{errors.quote(model)}`.", param="model"
+    )
 
 
 def require_ip(caller: Caller, client_ip: str | None) -> None:

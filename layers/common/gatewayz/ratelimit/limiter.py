@@ -126,6 +126,26 @@ def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
     )
 
 
+def require_fits(caller: Subject, least_tokens: int, *, param: str) -> None:
+    """Refuse a request that no tokens-per-minute window can ever hold: a 429 would only
+    make the SDKs retry, in vain, for a minute.
+
+    Raises:
+        TokenRateLimitTooSmall: `least_tokens` exceeds the account's (or key's) window.
+    """
+    limits = caller.limits
+    window = limits.tokens_per_minute
+    if limits.key_tokens_per_minute is not None:
+        window = min(window, limits.key_tokens_per_minute)
+    if least_tokens > window:
+        raise errors.TokenRateLimitTooSmall(
+            f"This request needs about {least_tokens} tokens, more than the {window} tokens "
+            f"per minute this key may use; shorten it or lower `{param}`.",
+            param=param,
+            metadata={"limit": "tokens_per_minute", "tokens": least_tokens},
+        )
+
+
 def release(store: Store, admission: Admission) -> None:
     """Give back every count `admission` took, now, in one store call: a request refused
     after it was admitted costs nothing (docs/architecture.md, step 5). Waiting for the account's
@@ -253,9 +273,17 @@ def _headers(named: list[tuple[str, Window]], decision: Decision) -> dict[str, s
 
 
 def _duration(ms: int) -> str:
-    """OpenAI's reset format: `1s`, `6m0s`, `0.5s`."""
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest}s"
+    """Every `x-ratelimit-reset-*` in one format, OpenAI's (Go durations): `250ms` below a
+    second, else hours, minutes and seconds with up to three decimals: `1.5s`, `6m0s`,
+    `1h0m0s`."""
+    ms = max(0, ms)
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
