@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # A stream notes what it delivered on its hold this often (the sweeper charges it if
     # the function dies); a stream shorter than this writes nothing extra.
     stream_progress_s: float = Field(default=3.0, gt=0)
+    # While a provider is silent before its first token, a stream sends an SSE comment
+    # (`: keep-alive`) this often, so proxies and API Gateway keep the connection.
+    stream_keepalive_s: float = Field(default=5.0, gt=0)
     # A stream ends itself (settled, then an in-band error) this long before the Lambda
     # deadline or its hold's expiry, whichever is first.
     stream_deadline_margin_s: float = Field(default=10.0, ge=0)

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
-from gatewayz.chat import budget, catalog, fees, parameters, providers, routing, upstream
+from gatewayz.chat import (
+    answer_shape,
+    budget,
+    catalog,
+    fees,
+    parameters,
+    providers,
+    routing,
+    upstream,
+)
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
@@ -44,7 +53,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
     # about the body.
     caller = access.authorize(request, ("chat",))
     parsed = _parse(await request.body(), chat=chat)
-    policy.require_model(caller, parsed.model)
+    allowed = _first_allowed(caller, parsed)
 
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
@@ -59,7 +68,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
     state.response_headers.update(admission.headers)
     # A change to the key announced since it was cached applies now (refused, the
     # request gives its rate-limit counts back).
-    fresh = access.reauthorize(request, caller, admission, ("chat",), model=parsed.model)
+    fresh = access.reauthorize(request, caller, admission, ("chat",), model=allowed)
     try:
         if fresh is not caller:  # its allowlist may have changed: so may the fallbacks
             caller, plan = fresh, _plan(fresh, parsed, settings)
@@ -109,20 +118,24 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     # The account's own provider keys (bring-your-own-key) replace ours for their providers.
     upstreams = providers.available(settings, provider_keys.own_keys(caller))
     served = catalog.models(upstreams)
-    if parsed.model not in served:
-        raise errors.ModelNotFound(
-            f"The model `{errors.quote(parsed.model)}` does not exist.", param="model"
-        )
-    if served[parsed.model].embeds:
-        raise errors.InvalidRequest(
-            f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
-            param="model",
-        )
+    # `model` first, then the `models` fallbacks: any one that exists, makes text and the
+    # key may use serves (OpenRouter's rule); the error is about `model` only when none does.
     wanted = [
         served[m]
         for m in parsed.models
         if m in served and not served[m].embeds and _allowed(caller, m)
     ]
+    if not wanted:
+        if parsed.model not in served:
+            raise errors.ModelNotFound(
+                f"The model `{errors.quote(parsed.model)}` does not exist.", param="model"
+            )
+        if served[parsed.model].embeds:
+            raise errors.InvalidRequest(
+                f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
+                param="model",
+            )
+        policy.require_model(caller, parsed.model)  # raises: the key may not use it
     prefs = routing.Preferences.parse(parsed.body.get("provider"))
     if prefs.require_parameters:
         wanted = parameters.supporting(wanted, parsed.body)
@@ -157,6 +170,19 @@ def _deadline(request: Request, settings: config.Settings) -> float:
     if lambda_end is not None:
         end = min(end, time.monotonic() + (lambda_end - time.time()) - margin)
     return end
+
+
+def _first_allowed(caller: Caller, parsed: CompletionRequest) -> str:
+    """The first model asked for (`model`, then `models`) the key may use.
+
+    Raises:
+        ModelNotAllowed: about `model`, when the key may use none of them.
+    """
+    for model in parsed.models:
+        if _allowed(caller, model):
+            return model
+    policy.require_model(caller, parsed.model)  # raises: the key may use none of them
+    return parsed.model
 
 
 def _allowed(caller: Caller, model: str) -> bool:
@@ -232,7 +258,7 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
 
 
 def _answer(call: Call, answer: _Answer) -> Response:
-    payload = answer.payload
+    payload = answer_shape.shape(answer.payload, answer.attempt.offer.model_id)
     call.first_token = time.perf_counter()
     call.upstream_id = payload.get("id") if isinstance(payload.get("id"), str) else None
     reported = payload.get("usage")
@@ -248,7 +274,7 @@ def _answer(call: Call, answer: _Answer) -> Response:
         usage = call.estimated_usage(meter)
     cost = call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
     payload["usage"] = {
-        **(reported if isinstance(reported, dict) else _openai_usage(usage)),
+        **(reported if isinstance(reported, dict) else {**_openai_usage(usage), "estimated": True}),
         **call.usage_costs(usage, cost),
     }
     payload["provider"] = answer.attempt.upstream.name

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from gatewayz import config, errors
 from gatewayz.billing import credits
 from gatewayz.billing.pricing import Usage
-from gatewayz.chat import routing, upstream
+from gatewayz.chat import answer_shape, routing, upstream
 from gatewayz.chat.call import limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.streaming import DONE, SSEDecoder, encode, error_chunk
@@ -43,11 +43,18 @@ if TYPE_CHECKING:
     from gatewayz.chat.streaming import Event
     from gatewayz.chat.upstream import Reply
 
-Opened = tuple["Reply", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]"]
+# The reply, its chunks, the decoder, the events read so far, and a read still waiting
+# (the provider was silent past STREAM_KEEPALIVE_S: the relay goes on waiting, saying so).
+Opened = tuple[
+    "Reply", "AsyncGenerator[bytes]", SSEDecoder, "list[Event]", "asyncio.Task[bytes | None] | None"
+]
+KEEPALIVE = b": keep-alive\n\n"
 
 
 async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
-    """Open a stream and read it up to its first event.
+    """Open a stream and read it up to its first event, or for STREAM_KEEPALIVE_S if
+    the provider is silent that long: then the client's stream begins with keep-alive
+    comments, and a failure before the first event is no longer failed over.
 
     Raises:
         Retryable: the provider failed before that first event (the client saw nothing).
@@ -59,11 +66,19 @@ async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
     decoder = SSEDecoder()
     events: list[Event] = []
     failure: routing.Retryable | None = None
+    pending: asyncio.Task[bytes | None] | None = None
+    give_up = time.monotonic() + config.get_settings().stream_keepalive_s
     try:
         while not any(_substantive(e) for e in events):
-            events += decoder.feed(await anext(chunks))
-    except StopAsyncIteration:
-        failure = routing.Retryable("the stream ended before its first event")
+            pending = asyncio.ensure_future(_next(chunks))
+            done, _ = await asyncio.wait({pending}, timeout=max(0.0, give_up - time.monotonic()))
+            if not done:
+                break
+            chunk, pending = pending.result(), None
+            if chunk is None:
+                failure = routing.Retryable("the stream ended before its first event")
+                break
+            events += decoder.feed(chunk)
     except upstream.Timeout:
         failure = routing.Retryable("timeout before the first event", timeout=True)
     except upstream.Broken as exc:
@@ -73,7 +88,15 @@ async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
     if failure is not None:
         await _close(response, chunks)
         raise failure
-    return response, chunks, decoder, events
+    return response, chunks, decoder, events, pending
+
+
+async def _next(chunks: AsyncGenerator[bytes]) -> bytes | None:
+    """The next chunk; None: the stream ended."""
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return None
 
 
 async def _close(response: Reply, chunks: AsyncGenerator[bytes]) -> None:
@@ -113,10 +136,12 @@ class Relay(Response):
         chunks: AsyncGenerator[bytes],
         decoder: SSEDecoder,
         primed: list[Event],
+        pending: asyncio.Task[bytes | None] | None = None,
     ) -> None:
         super().__init__(status_code=200, media_type="text/event-stream")
         self.call, self.response, self.chunks, self.decoder = call, response, chunks, decoder
-        self.primed = primed
+        self.primed, self.pending = primed, pending
+        self.spoke = False  # whether the provider has said anything yet (keep-alives till then)
         self.settings = config.get_settings()
         self.send: Send | None = None
         self.gone_at: float | None = None  # when the client left (time.monotonic())
@@ -134,7 +159,10 @@ class Relay(Response):
         self.sending_since: float | None = None  # time.monotonic() of a send in progress
         self.send_stuck = False
         self.send_watch: asyncio.TimerHandle | None = None
-        self.chunk_id, self.model = call.request_id, call.request.model
+        # The catalog id it is served as, never the provider's own (docs/api.md, answers).
+        route = call.route
+        self.chunk_id = call.request_id
+        self.model = route.attempt.offer.model_id if route else call.request.model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -157,6 +185,8 @@ class Relay(Response):
             await self._write(b"", more=False)
         finally:
             watcher.cancel()
+            if self.pending is not None:
+                self.pending.cancel()
             if self.send_watch is not None:
                 self.send_watch.cancel()
             await _close(self.response, self.chunks)
@@ -186,9 +216,10 @@ class Relay(Response):
             ending = error_chunk(
                 self.error, chunk_id=self.chunk_id, model=self.model, chat=self.call.request.chat
             )
-        elif self.call.request.include_usage and self.usage is not None and not self.usage_sent:
-            # The provider put usage on a content chunk only: send OpenAI's usage chunk.
-            ending = encode(self._usage_chunk(self.usage))
+        elif self.call.request.include_usage and not self.usage_sent:
+            # The provider put usage on a content chunk only, or sent none: OpenAI's usage
+            # chunk still ends the stream (estimated from what was relayed, and marked so).
+            ending = encode(self._usage_chunk(self.usage or self._estimated()))
         # Settled before the end reaches the client: once it has seen the last chunk, its
         # charge and usage record exist.
         self._settle()
@@ -198,14 +229,14 @@ class Relay(Response):
     async def _relay(self) -> None:
         while not self.done and self.error is None:
             try:
-                chunk = await anext(self.chunks)
-            except StopAsyncIteration:
-                break
+                chunk = await self._read()
             except upstream.Timeout:
                 self.error = errors.UpstreamTimeout("The provider stopped answering mid-stream.")
                 break
             except upstream.Broken:
                 self.error = errors.UpstreamError("The provider's stream broke off.")
+                break
+            if chunk is None:
                 break
             for event in self.decoder.feed(chunk):
                 self._on(event)
@@ -217,6 +248,22 @@ class Relay(Response):
         if not self.done and self.error is None:
             for event in self.decoder.flush():
                 self._on(event)
+
+    async def _read(self) -> bytes | None:
+        """The next chunk (None: the stream ended). Until the provider says something, a
+        `: keep-alive` comment goes out every STREAM_KEEPALIVE_S it stays silent, so
+        proxies and API Gateway keep the connection; clients ignore comments."""
+        if self.spoke and self.pending is None:
+            return await _next(self.chunks)
+        task = self.pending or asyncio.ensure_future(_next(self.chunks))
+        self.pending = task  # cancelled on the way out if the stream ends meanwhile
+        while not task.done():
+            await asyncio.wait({task}, timeout=self.settings.stream_keepalive_s)
+            if not task.done():
+                self._emit(KEEPALIVE)
+                await self._flush()
+        self.pending = None
+        return task.result()
 
     def _end(self) -> float:
         """When reading must stop (time.monotonic())."""
@@ -243,19 +290,23 @@ class Relay(Response):
             # Never the provider's own words: they may hold internals.
             self.error = errors.UpstreamError("The provider reported an error mid-stream.")
             return
+        self.spoke = self.spoke or _substantive(event)
+        answer_shape.shape(chunk, self.model)
         self._observe(chunk)
         if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
             if self.call.request.include_usage:
                 self._emit(encode(self._usage_chunk(chunk["usage"], chunk)))
                 self.usage_sent = True
             return
-        self._emit(event.raw + b"\n\n")
+        if not self.call.request.include_usage:
+            # The gateway asks every provider for usage, to bill it; a client that did
+            # not ask sees none (not even OpenAI's `"usage": null`).
+            chunk.pop("usage", None)
+        self._emit(encode(chunk))
 
     def _observe(self, chunk: dict[str, Any]) -> None:
         if self.call.upstream_id is None and isinstance(chunk.get("id"), str):
             self.call.upstream_id = self.chunk_id = chunk["id"]
-        if isinstance(chunk.get("model"), str):
-            self.model = chunk["model"]
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -279,6 +330,17 @@ class Relay(Response):
             "choices": [],
         }
         return {**base, "usage": {**usage, **costs}}
+
+    def _estimated(self) -> dict[str, Any]:
+        """OpenAI's usage fields for what was relayed, marked estimated."""
+        usage, _ = self._usage()
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "estimated": True,
+        }
 
     def _emit(self, data: bytes) -> None:
         self.out.append(data)
