@@ -32,6 +32,10 @@ usage on every chunk: completion tokens = content chunks sent so far. `mid_strea
 sends one `data: {"error": ...}` after the content, then ends the body cleanly (no finish
 chunk, no usage, no `[DONE]`).
 
+`model` names another model id in the answer than the request's (a provider's snapshot
+id), and `finish_reason` may be any provider's word (`end_turn`, `MAX_TOKENS`, `eos`).
+`first_chunk` sends a stream's headers, then nothing until the event is set.
+
 `drop_connection` closes the socket before any response headers, as a provider whose
 process died or whose load balancer reset the connection: the client sees the connection
 end without a status line. `received` and `release` let a test hold a request at the
@@ -104,6 +108,11 @@ class Behaviour:
     reasoning: str | None = None  # streamed as `delta.reasoning` pieces before the content
     drop_connection: bool = False  # close the socket before sending any response headers
     received: threading.Event | None = None  # set as soon as the request arrives
+    # As providers differ from OpenAI: the model id the answer names (None: the request's),
+    # and `finish_reason` above may be a provider's own (`end_turn`, `MAX_TOKENS`, `eos`).
+    model: str | None = None
+    # A stream's headers go out, then nothing until this is set (or RELEASE_TIMEOUT_S).
+    first_chunk: threading.Event | None = None
     release: threading.Event | None = None  # wait for it before answering at all
 
 
@@ -311,7 +320,7 @@ async def _answer(send: Send, b: Behaviour, kind: str, body: dict[str, Any]) -> 
         "id": f"{prefix}-fake-{secrets.token_hex(8)}",
         "object": "",
         "created": int(time.time()),
-        "model": body.get("model"),
+        "model": b.model or body.get("model"),
         "system_fingerprint": "fp_fake",
     }
     if body.get("stream") is True:
@@ -404,6 +413,9 @@ async def _stream(
         return out
 
     await _start(send, 200, "text/event-stream", b.headers)
+    if b.first_chunk is not None:
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await asyncio.to_thread(b.first_chunk.wait, RELEASE_TIMEOUT_S)
     if kind == "chat":
         await emit(chunk({"delta": {"role": "assistant", "content": ""}}, None, 0))
     pieces = _pieces(kind, answer)

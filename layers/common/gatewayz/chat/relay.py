@@ -1,11 +1,14 @@
 """Streaming a completion (docs/architecture.md, steps 6-8): the provider's SSE relayed event by
 event, with no buffering, then the request settled.
 
-The stream is opened and read up to its first event with content before the client gets
-a byte, so a provider that fails that early is failed over like any other. After that,
-events pass through as they came; the final usage chunk gets `usage.cost` (or is dropped
-when the client did not ask for it), a provider error or a broken stream becomes one
-in-band error chunk, and `data: [DONE]` always ends the stream.
+The stream is opened and read up to its first event with content (for at most
+`STREAM_KEEPALIVE_S`) before the client gets a byte, so a provider that fails that early
+is failed over like any other; one silent longer gets the client's stream going with
+`: keep-alive` comments until it speaks. Events pass on in order, each chunk in OpenAI's
+shape (answer_shape.py: the catalog model id, OpenAI's finish reasons, no `usage` unless
+the client asked); the usage chunk gets `usage.cost` (and is made up, estimated, when the
+client asked and the provider sent none), a provider error or a broken stream becomes
+one in-band error chunk, and `data: [DONE]` always ends the stream.
 
 Every delivered token is paid for:
 - a client that leaves, or stops reading for `STREAM_SEND_TIMEOUT_S`, is disconnected and
@@ -83,6 +86,10 @@ async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
         failure = routing.Retryable("timeout before the first event", timeout=True)
     except upstream.Broken as exc:
         failure = routing.Retryable(f"stream broke before its first event: {exc}")
+    except BaseException:  # cancelled: no read left running
+        if pending is not None:
+            pending.cancel()
+        raise
     if failure is None and any((e.json() or {}).get("error") for e in events):
         failure = routing.Retryable("the stream began with an error")
     if failure is not None:
@@ -185,8 +192,9 @@ class Relay(Response):
             await self._write(b"", more=False)
         finally:
             watcher.cancel()
-            if self.pending is not None:
+            if self.pending is not None:  # a read still waiting: ended before closing
                 self.pending.cancel()
+                await asyncio.wait({self.pending})
             if self.send_watch is not None:
                 self.send_watch.cancel()
             await _close(self.response, self.chunks)

@@ -1,9 +1,9 @@
 """Server-sent events (docs/api.md, streaming).
 
 `SSEDecoder` splits an upstream byte stream into events, however the bytes are cut
-(mid-line, mid-character). Events pass through as the bytes they arrived as; only the
-final usage chunk is rewritten (to add `usage.cost`) and a late error becomes one
-`data: {"error": ...}` chunk, then `data: [DONE]`.
+(mid-line, mid-character). The relay (relay.py) rewrites each JSON chunk into OpenAI's
+shape (answer_shape.py), adds `usage.cost` to the usage chunk, and turns a late error
+into one `data: {"error": ...}` chunk, then `data: [DONE]`.
 """
 
 from __future__ import annotations
