@@ -225,3 +225,29 @@ def test_a_silent_provider_gets_keep_alive_comments_until_its_first_token(
     )
     assert text == HELLO[0]["content"]
     assert lines[-1] == "data: [DONE]"
+
+
+@pytest.mark.usefixtures("quick_keepalive")
+def test_a_provider_failing_after_keep_alives_ends_the_stream_in_band_and_charges_nothing(
+    gateway: str, account: Account, upstreams: Upstreams
+) -> None:
+    speak = threading.Event()
+    upstreams.primary.enqueue(Behaviour(first_chunk=speak, cut_after=0))
+    before = account.balance()
+    body = {"model": MODEL, "messages": HELLO, "stream": True}
+    headers = {"authorization": f"Bearer {account.secret}"}
+    lines: list[str] = []
+    with httpx.stream("POST", f"{gateway}/chat/completions", json=body, headers=headers) as r:
+        for line in r.iter_lines():
+            if line == ": keep-alive":
+                speak.set()
+            if line:
+                lines.append(line)
+    assert lines[0] == ": keep-alive"
+    # The client has its 200 already: no failover, one in-band error, then [DONE].
+    assert upstreams.secondary.requests == []
+    (error,) = [c for c in chunks([line.encode() for line in lines]) if "error" in c]
+    assert error["model"] == MODEL
+    assert error["choices"][0]["finish_reason"] == "error"
+    assert lines[-1] == "data: [DONE]"
+    assert account.balance() == before
