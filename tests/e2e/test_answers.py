@@ -198,12 +198,8 @@ def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_caches()
 
 
-@pytest.mark.usefixtures("quick_keepalive")
-def test_a_silent_provider_gets_keep_alive_comments_until_its_first_token(
-    gateway: str, account: Account, upstreams: Upstreams
-) -> None:
-    speak = threading.Event()
-    upstreams.primary.enqueue(Behaviour(first_chunk=speak))
+def heard(gateway: str, account: Account, speak: threading.Event) -> list[str]:
+    """A stream's lines; the provider speaks only once the client heard a keep-alive."""
     body = {"model": MODEL, "messages": HELLO, "stream": True}
     headers = {"authorization": f"Bearer {account.secret}"}
     lines: list[str] = []
@@ -211,9 +207,19 @@ def test_a_silent_provider_gets_keep_alive_comments_until_its_first_token(
         assert r.status_code == 200
         for line in r.iter_lines():
             if line == ": keep-alive":
-                speak.set()  # the provider speaks only once the client heard a keep-alive
+                speak.set()
             if line:
                 lines.append(line)
+    return lines
+
+
+@pytest.mark.usefixtures("quick_keepalive")
+def test_a_silent_provider_gets_keep_alive_comments_until_its_first_token(
+    gateway: str, account: Account, upstreams: Upstreams
+) -> None:
+    speak = threading.Event()
+    upstreams.primary.enqueue(Behaviour(first_chunk=speak))
+    lines = heard(gateway, account, speak)
     first_data = next(i for i, line in enumerate(lines) if line.startswith("data:"))
     assert first_data > 0
     assert set(lines[:first_data]) == {": keep-alive"}
@@ -234,15 +240,7 @@ def test_a_provider_failing_after_keep_alives_ends_the_stream_in_band_and_charge
     speak = threading.Event()
     upstreams.primary.enqueue(Behaviour(first_chunk=speak, cut_after=0))
     before = account.balance()
-    body = {"model": MODEL, "messages": HELLO, "stream": True}
-    headers = {"authorization": f"Bearer {account.secret}"}
-    lines: list[str] = []
-    with httpx.stream("POST", f"{gateway}/chat/completions", json=body, headers=headers) as r:
-        for line in r.iter_lines():
-            if line == ": keep-alive":
-                speak.set()
-            if line:
-                lines.append(line)
+    lines = heard(gateway, account, speak)
     assert lines[0] == ": keep-alive"
     # The client has its 200 already: no failover, one in-band error, then [DONE].
     assert upstreams.secondary.requests == []
