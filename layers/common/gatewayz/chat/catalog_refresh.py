@@ -135,7 +135,7 @@ def refresh(
         try:
             lists[name] = model_lists.fetch(upstream, client)
         except model_lists.ListUnavailable as exc:
-            get_logger().error("model list unavailable", extra={"provider": name})
+            get_logger().error("model list unavailable", extra={"error": str(exc)})
             return {"status": "failed", "provider": name, "error": str(exc)}
     report = Report(providers=len(lists), provider_names=sorted(lists))
     with db.transaction() as cur:
