@@ -16,6 +16,7 @@ import pytest
 
 from gatewayz.chat import catalog, catalog_refresh
 from gatewayz.chat.providers import Provider, Upstream
+from tests.conftest import reset_caches
 from tests.fakes.openai_upstream import openrouter_model, serve
 
 if TYPE_CHECKING:
@@ -48,9 +49,7 @@ def own_provider(base_url: str) -> Upstream:
 
 
 def refresh(*upstreams: Upstream, markup: str = "0") -> dict[str, Any]:
-    return catalog_refresh.refresh(
-        {u.name: u for u in upstreams}, markup_percent=Decimal(markup)
-    )
+    return catalog_refresh.refresh({u.name: u for u in upstreams}, markup_percent=Decimal(markup))
 
 
 def offers(conn: psycopg.Connection, provider: str) -> dict[str, tuple[Any, ...]]:
@@ -175,9 +174,9 @@ def test_the_markup_comes_from_the_setting(
     upstream: Upstream,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.conftest import reset_caches
-
-    fake.model_list = [openrouter_model(f"{upstream.name}/m", prompt="0.000001", completion="0.000002")]
+    fake.model_list = [
+        openrouter_model(f"{upstream.name}/m", prompt="0.000001", completion="0.000002")
+    ]
     monkeypatch.setenv("PRICE_MARKUP_PERCENT", "25")
     reset_caches()
     try:
@@ -214,7 +213,8 @@ def test_price_changes_are_kept_and_a_second_run_changes_nothing(
         "SELECT changed_at FROM model_price_changes WHERE provider = %s ORDER BY id DESC",
         (upstream.name,),
     ).fetchone()
-    assert changed_at is not None and changed_at[0] is not None
+    assert changed_at is not None
+    assert changed_at[0] is not None
 
 
 def test_an_offer_no_longer_listed_is_retired_and_comes_back(

@@ -64,7 +64,8 @@ def test_the_scheduled_job_reads_the_configured_providers(
     conn: psycopg.Connection, chutes: FakeUpstream
 ) -> None:
     seeded = chutes_offers(conn)
-    assert seeded and all(seeded.values())
+    assert seeded
+    assert all(seeded.values())
     chutes.model_list = [{"id": model_id, "object": "model"} for model_id in seeded]
     report = jobs.run({"job": "catalog_refresh"})
     assert report["status"] == "ok"

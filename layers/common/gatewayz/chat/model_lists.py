@@ -124,7 +124,7 @@ def _price(pricing: object) -> UpstreamPrice | None:
     if any(value is None for value in per_token.values()):
         return None  # an unreadable or negative ("-1": varies by request) price
     prompt, completion = per_token.get("prompt"), per_token.get("completion")
-    if prompt is None or completion is None or per_token.get("request", 0):
+    if prompt is None or completion is None or per_token.get("request"):
         return None  # a fee on every request: our prices are per token
     reasoning = per_token.get("internal_reasoning")
     cached = per_token.get("input_cache_read")
