@@ -36,10 +36,16 @@ def fake() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture
-def upstream(fake: FakeUpstream) -> Upstream:
-    """A provider of this test's own, listing what `fake.model_list` holds."""
+def upstream(fake: FakeUpstream, conn: psycopg.Connection) -> Iterator[Upstream]:
+    """A provider of this test's own, listing what `fake.model_list` holds; its models
+    (all named `<provider>/...`), offers and history are gone after the test."""
     fake.reset()
-    return own_provider(fake.base_url)
+    own = own_provider(fake.base_url)
+    yield own
+    conn.execute("DELETE FROM model_offers WHERE provider = %s", (own.name,))
+    conn.execute("DELETE FROM models WHERE starts_with(id, %s)", (f"{own.name}/",))
+    conn.execute("DELETE FROM model_price_changes WHERE provider = %s", (own.name,))
+    catalog.refresh()
 
 
 def own_provider(base_url: str) -> Upstream:
