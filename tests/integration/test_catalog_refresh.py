@@ -288,6 +288,12 @@ def test_a_list_that_cannot_be_read_changes_nothing(
     report = refresh(upstream, own_provider(broken.base_url))
     assert report["status"] == "failed"
     assert offers(conn, upstream.name) == {}
+    # An empty list is a glitch, not "retire everything".
+    refresh(upstream)
+    fake.model_list = []
+    report = refresh(upstream)
+    assert (report["status"], report["provider"]) == ("failed", upstream.name)
+    assert offers(conn, upstream.name)[f"{upstream.name}/m"][0] is True
 
 
 def test_a_failure_while_writing_leaves_the_catalog_as_it_was(

@@ -59,7 +59,8 @@ def fetch(upstream: Upstream, client: httpx.Client | None = None) -> list[Listed
     """Read `upstream`'s model list.
 
     Raises:
-        ListUnavailable: no answer, a status other than 200, or a body without a `data` list.
+        ListUnavailable: no answer, a status other than 200, a body without a `data`
+            list, or a list naming no model.
     """
     import httpx
 
@@ -82,7 +83,12 @@ def fetch(upstream: Upstream, client: httpx.Client | None = None) -> list[Listed
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise ListUnavailable(f"{upstream.name}: the answer has no `data` list")
-    return parse(data)
+    listed = parse(data)
+    if not listed:
+        # A provider serves something: an empty list is a glitch, and taking it at its
+        # word would retire every offer of the provider.
+        raise ListUnavailable(f"{upstream.name}: the list names no model")
+    return listed
 
 
 def parse(data: list[Any]) -> list[Listed]:
