@@ -19,7 +19,17 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(VENV)/bin/gatewayz dev
 
-test: $(STAMP)
+# The openai JS SDK the real-browser test loads (tests/e2e/test_browser.py), when npm
+# exists; without it (or without Chromium) that test is skipped.
+BROWSER_JS := tests/browser/node_modules/.package-lock.json
+
+$(BROWSER_JS): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/browser --silent --no-audit --no-fund && touch $@ \
+			|| echo "npm ci failed: the real-browser test will be skipped"; \
+	else echo "npm not found: the real-browser test will be skipped"; fi
+
+test: $(STAMP) $(BROWSER_JS)
 	$(VENV)/bin/pytest $(ARGS)
 
 lint: $(STAMP)

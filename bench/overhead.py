@@ -352,6 +352,7 @@ def gateway_env(
         "GATEWAYZ_METRICS": metrics,
         "GATEWAYZ_HOME": str(home),
         "GATEWAYZ_ROOT": str(ROOT),
+        "GATEWAYZ_DEV_JOBS": "off",  # no scheduled job adds round trips to the counts
     }
 
 

@@ -1,4 +1,4 @@
-"""The chat function: completions, models and generations (docs/architecture.md).
+"""The chat function: completions, embeddings, models and generations (docs/architecture.md).
 
 Deployed behind the AWS Lambda Web Adapter (`run.sh` serves `app` with uvicorn) so SSE
 streams through API Gateway unbuffered; `handler` serves the same app through Mangum
@@ -53,6 +53,29 @@ async def legacy_completions(request: Request) -> Response:
     from gatewayz.chat import completions
 
     return await completions.complete(request, chat=False)
+
+
+@router.post(
+    "/v1/embeddings",
+    summary="Create embeddings",
+    responses={
+        200: {
+            "description": "OpenAI's embeddings list with `usage.cost` (USD) and `provider` "
+            "added; each vector as floats, or base64 little-endian float32.",
+            "content": {"application/json": {}},
+        }
+    },
+    openapi_extra=openapi.body(
+        "EmbeddingRequest",
+        "gatewayz.chat.embedding_request:EmbeddingBody",
+        "OpenAI's embeddings request plus OpenRouter's `models` and `provider`; "
+        "fields not listed pass through to the provider.",
+    ),
+)
+async def create_embeddings(request: Request) -> Response:
+    from gatewayz.chat import embeddings
+
+    return await embeddings.create(request)
 
 
 @router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)

@@ -1,9 +1,9 @@
 """A fake OpenAI-compatible upstream provider: a real HTTP server on 127.0.0.1.
 
 Speaks what OpenRouter, Chutes or Featherless speak: `POST /v1/chat/completions` and the
-legacy `POST /v1/completions` (JSON, or SSE with `stream: true`) and `GET /v1/models`
-(`model_list`, entries in OpenRouter's shape from `openrouter_model`; `models_status`
-other than 200 answers an error instead).
+legacy `POST /v1/completions` (JSON, or SSE with `stream: true`), `POST /v1/embeddings`
+(floats, see `embedding`) and `GET /v1/models` (`model_list`, entries in OpenRouter's
+shape from `openrouter_model`; `models_status` other than 200 answers an error instead).
 Each completion request takes the next queued `Behaviour` (the `default` one when the
 queue is empty), which scripts failures, delays, tool calls, usage and broken streams.
 Every request is recorded in `requests`.
@@ -189,6 +189,8 @@ class FakeUpstream:
             if self.models_status != 200:
                 return await _json(send, self.models_status, DEFAULT_ERROR)
             return await _json(send, 200, {"object": "list", "data": self.model_list})
+        if method == "POST" and path == "/v1/embeddings" and isinstance(body, dict):
+            return await _embeddings(send, self._next(), body)
         kind = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(path)
         if method != "POST" or kind is None:
             return await _json(send, 404, _error(f"Unknown path: {method} {path}", "not_found"))
@@ -470,6 +472,42 @@ async def _stream(
     if wants_usage and b.usage_in_stream:
         await emit({**head, "choices": [], "usage": answer.usage})
     await emit(None, last=True)
+
+
+def embedding(data: str | list[int], index: int, dimensions: int | None = None) -> list[float]:
+    """The fake's vector for one input: `dimensions` (default 4) numbers that float32
+    holds exactly (so a base64 round trip must give them back unchanged)."""
+    size = len(data.split()) if isinstance(data, str) else len(data)
+    head = [(index + 1) / 4, -size / 8, 0.5]
+    count = dimensions or 4
+    return [head[i] if i < len(head) else i / 16 for i in range(count)]
+
+
+async def _embeddings(send: Send, b: Behaviour, body: dict[str, Any]) -> None:
+    """`POST /v1/embeddings`, as OpenAI answers it with floats: one vector per input
+    (see `embedding`); prompt tokens = words of each text input, ids of a token input.
+    A behaviour's `status`, `error_body`, `raw_body`, `usage` and `usage_in_answer`
+    apply as for completions."""
+    if b.raw_body is not None or b.status >= 400:
+        error = DEFAULT_ERROR if b.error_body is None else b.error_body
+        data = b.raw_body if b.raw_body is not None else json.dumps(error)
+        await _start(send, b.status, "application/json", b.headers)
+        await send({"type": "http.response.body", "body": data.encode()})
+        return
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
+        raw = [raw]
+    inputs = raw if isinstance(raw, list) else []
+    dimensions = body.get("dimensions")
+    data = [
+        {"object": "embedding", "index": i, "embedding": embedding(item, i, dimensions)}
+        for i, item in enumerate(inputs)
+    ]
+    tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
+    payload: dict[str, Any] = {"object": "list", "data": data, "model": body.get("model")}
+    if b.usage_in_answer:
+        payload["usage"] = b.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
+    await _json(send, 200, payload, b.headers)
 
 
 @contextmanager

@@ -156,8 +156,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# No provider key: the offline mock serves. One key (of a provider never reached here):
+# the mock stays beside it (GATEWAYZ_MOCK defaults to on under `gatewayz dev`).
+@pytest.mark.parametrize("provider_key", [None, "sk-or-unused"])
 def test_gatewayz_dev_serves_health_and_prints_the_two_keys_and_a_working_sdk_snippet(
-    empty_database: str, tmp_path: Path
+    empty_database: str, tmp_path: Path, provider_key: str | None
 ) -> None:
     port = free_port()
     env = {
@@ -167,7 +170,9 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys_and_a_working_sdk_sn
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
     }
-    # No provider key in the environment: the offline mock provider serves.
+    if provider_key is not None:
+        env["OPENROUTER_API_KEY"] = provider_key
+        env["OPENROUTER_BASE_URL"] = "http://openrouter.invalid/api/v1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gatewayz.dev.cli", "dev"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -197,6 +202,8 @@ def test_gatewayz_dev_serves_health_and_prints_the_two_keys_and_a_working_sdk_sn
         proc.terminate()
         output = printed + proc.communicate(timeout=30)[0]
     assert re.fullmatch(r"gw_live_\w{32}", saved["admin_key"])
+    assert 'model="mock/echo"' in snippet
+    assert "providers: " + ("openrouter, " if provider_key else "") + "mock (offline" in output
     assert f"admin key: {saved['admin_key']}" in output
     assert f"demo key:  {saved['demo_key']}" in output
     lines = ran.stdout.splitlines()

@@ -42,6 +42,7 @@ JOBS = {
 ROUTED = [
     ("POST", "/v1/chat/completions", "chat"),
     ("POST", "/v1/completions", "chat"),
+    ("POST", "/v1/embeddings", "chat"),
     ("GET", "/v1/models", "chat"),
     ("GET", "/v1/models/gpt-4o", "chat"),
     ("GET", "/v1/models/openai/gpt-4o-mini", "chat"),

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     featherless_base_url: str = "https://api.featherless.ai/v1"
     chutes_api_key: SecretStr | None = None
     chutes_base_url: str = "https://llm.chutes.ai/v1"
+    # The offline `mock` provider (`mock/echo`) beside the real ones: `on` always offers it
+    # (`gatewayz dev` sets it), `off` only when no provider key is set.
+    gatewayz_mock: Literal["on", "off"] = "off"
 
     key_hash_secret: SecretStr | None = None
     encryption_keys: SecretStr | None = None

@@ -3,7 +3,8 @@
 `create_app()` gives each function the same edges: the OpenAI error envelope for every
 error (validation, 404, 405, 413, 415 and masked 500s), an `x-request-id` on every
 response, headers a route leaves in `request.state.response_headers` (rate limits),
-one structured log line per request, and `GET /health`. Outside Lambda it also serves
+one structured log line per request, `GET /health`, and CORS: preflights answered and
+every answer readable by the calling page (gatewayz/cors.py). Outside Lambda it also serves
 its OpenAPI document at `/openapi.json` (gatewayz/openapi.py).
 """
 
@@ -24,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gatewayz import errors, openapi
+from gatewayz import cors, errors, openapi
 from gatewayz.logs import get_logger
 
 if TYPE_CHECKING:
@@ -169,6 +170,9 @@ class GatewayMiddleware:
         started = time.perf_counter()
         exchange = _Exchange(scope, send)
         try:
+            if cors.is_preflight(scope):
+                await exchange.preflight()
+                return
             refusal = _refuse_body(scope)
             if refusal is not None:
                 await exchange.respond(refusal)
@@ -200,6 +204,7 @@ class _Exchange:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = self.request_id
         self.headers: dict[str, str] = state.setdefault("response_headers", {})
+        self.cors = cors.response_headers(cors.origin_of(scope))
         self.status = 500
         self.started = False
         self.closed = False  # we answered for the app; whatever it sends later is dropped
@@ -215,6 +220,7 @@ class _Exchange:
             headers = list(message.get("headers", []))
             headers.append((b"x-request-id", self.request_id.encode()))
             headers.extend((k.encode(), v.encode()) for k, v in self.headers.items())
+            headers.extend((k.encode(), v.encode()) for k, v in self.cors.items())
             message = {**message, "headers": headers}
         await self._send(message)
 
@@ -223,6 +229,12 @@ class _Exchange:
         if not self.started and not self.closed:
             await error_response(err)(self._scope, _no_body, self.send)
         self.closed = True
+
+    async def preflight(self) -> None:
+        """Answer a browser's preflight: 204, no body, nothing behind the path runs."""
+        headers = [(k.encode(), v.encode()) for k, v in cors.preflight_headers().items()]
+        await self.send({"type": "http.response.start", "status": 204, "headers": headers})
+        await self.send({"type": "http.response.body", "body": b""})
 
     def limit(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive (bodies without a Content-Length)."""

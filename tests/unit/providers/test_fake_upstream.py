@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.fakes.openai_upstream import SECRET, Behaviour, FakeUpstream, serve
+from tests.fakes.openai_upstream import SECRET, Behaviour, FakeUpstream, embedding, serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -301,10 +301,21 @@ def test_models_and_unknown_paths(fake: FakeUpstream, client: openai.OpenAI) -> 
     models = client.models.list()
     assert [m.id for m in models.data]
     with pytest.raises(openai.NotFoundError):
-        client.embeddings.create(model="fake/echo", input="x")
+        client.moderations.create(model="fake/echo", input="x")
     response = httpx.post(f"{fake.base_url}/chat/completions", content=b"{oops")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_embeddings_answer_one_float_vector_per_input(
+    fake: FakeUpstream, client: openai.OpenAI
+) -> None:
+    answer = client.embeddings.create(
+        model="fake/embed", input=["a b", "c"], dimensions=5, encoding_format="float"
+    )
+    assert [d.embedding for d in answer.data] == [embedding("a b", 0, 5), embedding("c", 1, 5)]
+    assert answer.usage.prompt_tokens == 3
+    assert fake.last.json["dimensions"] == 5
 
 
 def test_requests_are_recorded(fake: FakeUpstream, client: openai.OpenAI) -> None:

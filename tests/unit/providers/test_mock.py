@@ -13,36 +13,15 @@ import pytest
 
 from gatewayz.chat.providers import mock
 from gatewayz.chat.providers.mock import PROVIDER
-from gatewayz.chat.upstream import LocalReply
+from tests.unit.providers.mock_client import Bridge as _Bridge
+from tests.unit.providers.mock_client import client as _client
+from tests.unit.providers.mock_client import http as _http
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 MESSAGE = "The quick brown fox jumps"
 WORDS = MESSAGE.split()
-
-
-class _Bridge(httpx.AsyncBaseTransport):
-    """Hands a POST under the base URL to the mock's handler and its reply back to httpx."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        serve = PROVIDER.serve_locally()
-        assert serve is not None
-        path = request.url.path.removeprefix(httpx.URL(PROVIDER.default_base_url).path)
-        reply = await serve(path, await request.aread())
-        assert isinstance(reply, LocalReply)
-        return httpx.Response(
-            reply.status, headers={"content-type": reply.content_type}, content=reply.chunks()
-        )
-
-
-def _client(transport: httpx.AsyncBaseTransport | None = None) -> openai.AsyncOpenAI:
-    http = httpx.AsyncClient(transport=transport or _Bridge())
-    return openai.AsyncOpenAI(base_url=PROVIDER.default_base_url, api_key="x", http_client=http)
-
-
-def _http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=_Bridge(), base_url=PROVIDER.default_base_url)
 
 
 def _prompt_tokens(*texts: str) -> int:
@@ -237,7 +216,7 @@ async def test_a_body_that_is_not_an_object_is_400() -> None:
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize("path", ["/embeddings", "/models", "/chat/completion"])
+@pytest.mark.parametrize("path", ["/moderations", "/models", "/chat/completion"])
 async def test_unknown_paths_are_404(path: str) -> None:
     async with _http() as http:
         response = await http.post(path, json={})
@@ -247,7 +226,7 @@ async def test_unknown_paths_are_404(path: str) -> None:
 
 async def test_sdk_raises_not_found_for_an_unknown_route() -> None:
     with pytest.raises(openai.NotFoundError):
-        await _client().embeddings.create(model="mock/echo", input="x")
+        await _client().moderations.create(model="mock/echo", input="x")
 
 
 async def test_stream_yields_one_event_per_chunk_of_real_bytes() -> None:

@@ -48,6 +48,7 @@ class Call:
     first_token: float | None = None
     upstream_id: str | None = None
     settled: bool = field(default=False)
+    endpoint: str | None = None  # the usage record's; None: the completion's kind
 
     def routes(self) -> list[budget.Route]:
         """The routes the hold pays for (every one, unless the balance bought less)."""
@@ -84,7 +85,7 @@ class Call:
             else:  # the provider bills the account's key for tokens and features alike
                 upstream_cost = catalog
         return credits.UsageRecord(
-            endpoint="chat.completions" if self.request.chat else "completions",
+            endpoint=self.endpoint or ("chat.completions" if self.request.chat else "completions"),
             model=route.attempt.offer.model_id if route else self.request.model,
             cost_nanos=cost,
             fee_nanos=fee,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
-from gatewayz.chat import budget, catalog, fees, providers, routing, upstream
+from gatewayz.chat import budget, catalog, fees, parameters, providers, routing, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
@@ -106,12 +106,20 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     served = catalog.models(upstreams)
     if parsed.model not in served:
         raise errors.ModelNotFound(f"The model `{parsed.model}` does not exist.", param="model")
-    wanted = [m for m in parsed.models if m in served and _allowed(caller, m)]
-    attempts = routing.plan(
-        [served[m] for m in wanted],
-        routing.Preferences.parse(parsed.body.get("provider")),
-        upstreams,
-    )
+    if served[parsed.model].embeds:
+        raise errors.InvalidRequest(
+            f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
+            param="model",
+        )
+    wanted = [
+        served[m]
+        for m in parsed.models
+        if m in served and not served[m].embeds and _allowed(caller, m)
+    ]
+    prefs = routing.Preferences.parse(parsed.body.get("provider"))
+    if prefs.require_parameters:
+        wanted = parameters.supporting(wanted, parsed.body)
+    attempts = routing.plan(wanted, prefs, upstreams)
     if not attempts:
         raise errors.NoProviderAvailable(
             f"No provider can serve `{parsed.model}` with these provider preferences."
@@ -256,3 +264,10 @@ def _openai_usage(usage: pricing.Usage) -> dict[str, int]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
+
+
+def refusal(
+    reason: str, parsed: CompletionRequest, max_nanos: int, account_id: str
+) -> errors.GatewayError:
+    """The error for a hold `reserve` refused (the embeddings path answers alike)."""
+    return _refused(reason, parsed, max_nanos, account_id)

@@ -2,8 +2,8 @@
 
 The id is the gateway's request id (`x-request-id`, `req_...`) or the provider's
 completion id (the answer's `id`). Only the caller's own account's requests are found,
-by a key holding `generations:read` or `chat` (the key that made the request can read
-what it cost).
+by a key holding `generations:read`, `chat` or `embeddings` (the key that made the
+request can read what it cost).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gatewayz import errors
 if TYPE_CHECKING:
     from gatewayz.identity.auth import Caller
 
-SCOPES = ("generations:read", "chat")
+SCOPES = ("generations:read", "chat", "embeddings")
 MAX_ID_LENGTH = 200  # ours are 36 characters, providers' well under 100
 
 _SQL = """

@@ -25,3 +25,8 @@ class Model:
     created: int = 0
     max_image_tokens: int | None = None  # per input image; None: the gateway's default bound
     offers: tuple[Offer, ...] = field(default=())
+
+    @property
+    def embeds(self) -> bool:
+        """Whether it makes embeddings (`POST /v1/embeddings`), not completions."""
+        return "embeddings" in self.output_modalities

@@ -206,3 +206,8 @@ def _param(loc: tuple[int | str, ...]) -> str:
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none"})
+
+
+def invalid(exc: ValidationError) -> errors.InvalidRequest:
+    """The 400 for a body pydantic refused (the embeddings request reads its body alike)."""
+    return _invalid(exc)

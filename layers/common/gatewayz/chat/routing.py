@@ -3,9 +3,10 @@ move on to the next.
 
 The plan follows the models asked for (`model`, then the `models` fallback list) and, for
 each, its offers in configured priority, reshaped by an OpenRouter-style `provider`
-object (`order`, `only`, `ignore`, `allow_fallbacks`, `sort`). An attempt fails over to
-the next only on 408, 429, 5xx, a timeout or a connection error, and only before the
-client got a byte; other upstream errors are final.
+object (`order`, `only`, `ignore`, `allow_fallbacks`, `sort`; `require_parameters` is
+applied by gatewayz/chat/parameters.py). An attempt fails over to the next only on 408,
+429, 5xx, a timeout or a connection error, and only before the client got a byte; other
+upstream errors are final.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Preferences:
     ignore: tuple[str, ...] = ()
     allow_fallbacks: bool = True
     sort: str | None = None  # "price"
+    require_parameters: bool = False  # serve only with models that support every parameter
 
     @classmethod
     def parse(cls, value: object) -> Preferences:
@@ -68,11 +70,13 @@ class Preferences:
             return tuple(i.lower() for i in items)
 
         fallbacks = value.get("allow_fallbacks", True)
+        required = value.get("require_parameters", False)
         sort = value.get("sort")
-        if not isinstance(fallbacks, bool):
-            raise errors.InvalidRequest(
-                "`provider.allow_fallbacks` must be a boolean.", param="provider.allow_fallbacks"
-            )
+        for field, flag in (("allow_fallbacks", fallbacks), ("require_parameters", required)):
+            if not isinstance(flag, bool):
+                raise errors.InvalidRequest(
+                    f"`provider.{field}` must be a boolean.", param=f"provider.{field}"
+                )
         if sort not in (None, "price", "priority"):
             raise errors.InvalidRequest(
                 '`provider.sort` must be "price" or "priority".', param="provider.sort"
@@ -83,6 +87,7 @@ class Preferences:
             ignore=names("ignore") or (),
             allow_fallbacks=fallbacks,
             sort=sort,
+            require_parameters=required,
         )
 
 

@@ -187,6 +187,8 @@ def _dev(host: str, port: int) -> int:
 
     # EMF metric lines are for CloudWatch; locally they would only bury the request log.
     os.environ.setdefault("GATEWAYZ_METRICS", "off")
+    # The offline model stays beside real providers, so the printed snippet works as printed.
+    os.environ.setdefault("GATEWAYZ_MOCK", "on")
     # Checkout and the billing portal send the browser back to PUBLIC_URL: this server.
     reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
     os.environ.setdefault("PUBLIC_URL", f"http://{reach}:{port}")
@@ -211,7 +213,11 @@ def _dev(host: str, port: int) -> int:
         print(local_run.describe(standin, home), flush=True)
     mounts = {local_run.PREFIX: standin.app} if standin is not None else None
     scheduled = template.functions.get("scheduled")
-    timer = job_timer.JobTimer(job_timer.intervals(scheduled.schedules if scheduled else ()))
+    # GATEWAYZ_DEV_JOBS=off: no timer (bench/overhead.py counts the request path's own
+    # database round trips, which a job running meanwhile would add to).
+    jobs_on = os.environ.get("GATEWAYZ_DEV_JOBS", "on") != "off"
+    intervals = job_timer.intervals(scheduled.schedules if scheduled else ()) if jobs_on else {}
+    timer = job_timer.JobTimer(intervals)
     timer.start()
     try:
         uvicorn.run(
@@ -237,9 +243,7 @@ def _served() -> dict[str, Any]:
     upstreams = providers.available(get_settings())
     served = sorted(catalog.models(upstreams))
     model = "mock/echo" if "mock/echo" in served else (served[0] if served else "mock/echo")
-    names = [
-        name + (" (offline: no provider key set)" if name == "mock" else "") for name in upstreams
-    ]
+    names = [name + (" (offline, mock/echo)" if name == "mock" else "") for name in upstreams]
     return {"providers": names, "model": model}
 
 
@@ -263,7 +267,7 @@ providers: {", ".join(done["providers"])}
   demo key:  {keys.demo_key}   ($10 trial credit)
   (saved to {home}/dev-keys.json)
 
-scheduled jobs run here on a timer; `gatewayz jobs run NAME` runs one now.
+scheduled jobs: on a timer here (GATEWAYZ_DEV_JOBS=off: none); `gatewayz jobs run NAME` runs one.
 e-mails: {_mail_destination()}
 
 Sign up as a new user (a local Supabase-style session; `--unverified` gets no trial):

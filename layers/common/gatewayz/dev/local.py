@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gatewayz import errors, http
-from gatewayz.dev import openapi, samtemplate
+from gatewayz.dev import gateway_responses, openapi, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,6 +170,9 @@ class LocalGateway:
         # Local-only apps under a path prefix (the Stripe stand-in at /_stripe).
         self.mounts = mounts or {}
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
+        # The headers (CORS) API Gateway gives its own answers: no route, too large.
+        self._no_route = gateway_responses.mappings(template, "MISSING_AUTHENTICATION_TOKEN")
+        self._too_large = gateway_responses.mappings(template, "DEFAULT_4XX")
 
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI document of every function behind this gateway."""
@@ -208,7 +211,9 @@ class LocalGateway:
         matched = self.match(scope["method"], raw_path.decode("latin-1"))
         if matched is None:
             err = errors.NotFound(f"Unknown path: {scope['method']} {scope['path']}.")
-            await _send_error(send, err)
+            await _send_error(
+                send, err, gateway_responses.headers_for(self._no_route, scope["headers"])
+            )
             return
         route, params = matched
         function = self.functions[route.group]
@@ -243,7 +248,10 @@ class LocalGateway:
     ) -> None:
         body = await _read_body(receive)
         if body is None:
-            await _send_error(send, errors.RequestTooLarge("Request body exceeds 10 MB."))
+            err = errors.RequestTooLarge("Request body exceeds 10 MB.")
+            await _send_error(
+                send, err, gateway_responses.headers_for(self._too_large, scope["headers"])
+            )
             return
         event = rest_event(
             method=scope["method"],
@@ -336,8 +344,10 @@ async def _send_home(send: Send, query: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, err: errors.GatewayError) -> None:
-    await _send_json(send, err.body(), err.status, err.response_headers())
+async def _send_error(
+    send: Send, err: errors.GatewayError, extra: dict[str, str] | None = None
+) -> None:
+    await _send_json(send, err.body(), err.status, {**err.response_headers(), **(extra or {})})
 
 
 async def _send_json(

@@ -24,6 +24,7 @@ SECRET_LENGTH = 32
 SCOPES = (
     "chat",
     "images",
+    "embeddings",
     "models:read",
     "generations:read",
     "keys:read",

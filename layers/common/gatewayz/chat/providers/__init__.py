@@ -2,7 +2,8 @@
 
 A provider is available when its API key is configured. With none configured (a local
 run, a demo), the offline `mock` provider is the only one, so everything works without
-a network; it is never available next to a real one.
+a network. With `GATEWAYZ_MOCK=on` (`gatewayz dev`'s default) it is also available next
+to the real ones, so a local run keeps its offline model when one key is set.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ REGISTRY: dict[str, Provider] = {
 
 
 def available(settings: Settings, own_keys: dict[str, str] | None = None) -> dict[str, Upstream]:
-    """The providers with a key, by name; only `mock` when no provider has one.
+    """The providers with a key, by name; `mock` too when `GATEWAYZ_MOCK=on`, and only
+    `mock` when no provider has a key.
 
     `own_keys` are the calling account's own keys by provider (bring-your-own-key): such
     a provider is called with the account's key, never with ours.
@@ -35,8 +37,9 @@ def available(settings: Settings, own_keys: dict[str, str] | None = None) -> dic
             ready[name] = Upstream(provider, provider.base_url(settings), own_keys[name], True)
         elif key := provider.api_key(settings):
             ready[name] = Upstream(provider, provider.base_url(settings), key)
-    if ready:
+    if ready and settings.gatewayz_mock != "on":
         return ready
     from gatewayz.chat.providers import mock
 
-    return {mock.PROVIDER.name: Upstream(mock.PROVIDER, mock.PROVIDER.default_base_url, "offline")}
+    offline = Upstream(mock.PROVIDER, mock.PROVIDER.default_base_url, "offline")
+    return {**ready, mock.PROVIDER.name: offline}

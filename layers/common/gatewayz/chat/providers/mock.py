@@ -1,27 +1,26 @@
-"""The offline provider `mock` (docs/architecture.md, local run): deterministic,
-OpenAI-compatible, streaming.
+"""The offline provider `mock` (docs/architecture.md, local run; docs/api.md, "The offline
+mock"): deterministic, OpenAI-compatible, streaming.
 
-The registry offers it only when no provider key is set, so a local run works without a
-network. It answers in process with the same `Reply` a provider's HTTP answer gives, so
-the gateway's SSE parsing, streaming and billing run against it unchanged.
-
-The reply echoes the last `user` message (a string, or its `text` parts joined by a space;
-empty if there is none). The legacy `/completions` echoes `prompt` (a string, or a list
-joined by a space) as if it were the one user message. Tokens are whitespace-separated
-words: prompt tokens = Σ over messages (words + 4), completion tokens = words in the reply.
-A `max_completion_tokens` (or `max_tokens`) below the reply's word count keeps that many
-words and finishes with "length". A stream sends one chunk per word.
+The registry offers it when no provider key is set, so a local run works without a
+network, and beside the real providers when `GATEWAYZ_MOCK=on`. It answers in process with
+the same `Reply` a provider's HTTP answer gives, so the gateway's SSE parsing, streaming
+and billing run against it unchanged. What it says (echoes, tool calls, structured output,
+n, stop, logprobs, usage) is gatewayz/chat/offline/replies.py; this file puts it in
+OpenAI's wire shapes, answered whole or streamed one token a chunk (the tool call's name,
+then its argument fragments, as OpenAI streams them; choices interleaved).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from decimal import Decimal
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
+from gatewayz.chat.offline import logprobs, replies
+from gatewayz.chat.providers import mock_embeddings
 from gatewayz.chat.providers.base import Provider
 from gatewayz.chat.upstream import LocalReply
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from gatewayz.chat.model import Model
+    from gatewayz.chat.offline.replies import Output
 
 _ROUTES = {"/chat/completions": "chat", "/completions": "text"}
 _OBJECTS = {
@@ -38,82 +38,84 @@ _OBJECTS = {
     ("text", False): "text_completion",
     ("text", True): "text_completion",
 }
-_WORD = re.compile(r"\s*\S+")  # a word and the whitespace before it, so words re-join exactly
-
-
-def _text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    return " ".join(p for p in parts if isinstance(p, str))
-
-
-def _messages(kind: str, body: dict[str, Any]) -> list[tuple[object, str]]:
-    """(role, text) of each message; a legacy prompt is one user message."""
-    if kind == "text":
-        prompt = body.get("prompt")
-        if isinstance(prompt, list):
-            prompt = " ".join(str(p) for p in prompt)
-        return [("user", prompt if isinstance(prompt, str) else "")]
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return []
-    return [(m.get("role"), _text(m.get("content"))) for m in messages if isinstance(m, dict)]
-
-
-def _limit(body: dict[str, Any]) -> int | None:
-    for field in ("max_completion_tokens", "max_tokens"):
-        value = body.get(field)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-    return None
-
-
-def _choice(finish: str | None, **part: Any) -> dict[str, Any]:
-    return {"index": 0, **part, "logprobs": None, "finish_reason": finish}
-
-
-def _part(kind: str, text: str, *, stream: bool) -> dict[str, Any]:
-    """A choice's content: `text` (legacy), a chunk's `delta` or a `message`."""
-    if kind == "text":
-        return {"text": text}
-    if stream:
-        return {"delta": {"content": text} if text else {}}
-    return {"message": {"role": "assistant", "content": text, "refusal": None}}
+# What the mock honours; `GET /v1/models` lists it, `provider.require_parameters` checks it.
+SUPPORTED_PARAMETERS = (
+    "max_tokens", "n", "stop", "seed", "logprobs", "top_logprobs", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "structured_outputs",
+)  # fmt: skip
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
+def _logprobs(kind: str, out: Output, top: int | None) -> object:
+    if top is None:
+        return None
+    if kind == "text":
+        return logprobs.legacy(list(out.pieces), top)
+    if out.tool is not None:
+        return {"content": None, "refusal": None}
+    return logprobs.chat(list(out.pieces), top)
+
+
+def _message(out: Output) -> dict[str, Any]:
+    if out.tool is None:
+        return {"role": "assistant", "content": out.text, "refusal": None}
+    function = {"name": out.tool.name, "arguments": out.text}
+    call = {"id": out.tool.id, "type": "function", "function": function}
+    return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+
+
+def _choice(kind: str, out: Output, top: int | None) -> dict[str, Any]:
+    part = {"text": out.text} if kind == "text" else {"message": _message(out)}
+    lp = _logprobs(kind, out, top)
+    return {"index": out.index, **part, "logprobs": lp, "finish_reason": out.finish}
+
+
+def _chunks(kind: str, out: Output, top: int | None) -> list[dict[str, Any]]:
+    """One choice's stream: each chunk's choice, in order."""
+
+    def chunk(finish: str | None = None, lp: object = None, **part: Any) -> dict[str, Any]:
+        return {"index": out.index, **part, "logprobs": lp, "finish_reason": finish}
+
+    if kind == "text":
+        offsets = accumulate((len(p) for p in out.pieces), initial=0)
+        pieces = [
+            chunk(text=p, lp=None if top is None else logprobs.legacy([p], top, at))
+            for p, at in zip(out.pieces, offsets, strict=False)  # one offset more: the end
+        ]
+        return [*pieces, chunk(out.finish, text="")]
+    if out.tool is None:
+        head = chunk(delta={"role": "assistant", "content": ""})
+        pieces = [
+            chunk(delta={"content": p}, lp=None if top is None else logprobs.chat([p], top))
+            for p in out.pieces
+        ]
+    else:
+        function = {"name": out.tool.name, "arguments": ""}
+        call = {"index": 0, "id": out.tool.id, "type": "function", "function": function}
+        head = chunk(delta={"role": "assistant", "content": None, "tool_calls": [call]})
+        pieces = [
+            chunk(delta={"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
+            for p in out.pieces
+        ]
+    return [head, *pieces, chunk(out.finish, delta={})]
+
+
 async def _events(
-    kind: str, head: dict[str, Any], words: list[str], finish: str, usage: dict[str, int] | None
+    kind: str, head: dict[str, Any], reply: replies.Reply, usage: bool
 ) -> AsyncIterator[bytes]:
-    if usage is not None:  # as OpenAI: `usage: null` on every chunk but the last
+    if usage:  # as OpenAI: `usage: null` on every chunk but the last
         head = {**head, "usage": None}
-    if kind == "chat":
-        yield _sse({**head, "choices": [_choice(None, delta={"role": "assistant", "content": ""})]})
-    for word in words:
-        yield _sse({**head, "choices": [_choice(None, **_part(kind, word, stream=True))]})
-    yield _sse({**head, "choices": [_choice(finish, **_part(kind, "", stream=True))]})
-    if usage is not None:
-        yield _sse({**head, "choices": [], "usage": usage})
+    streams = [_chunks(kind, out, reply.top_logprobs) for out in reply.outputs]
+    for step in range(max(len(s) for s in streams)):
+        for stream in streams:
+            if step < len(stream):
+                yield _sse({**head, "choices": [stream[step]]})
+    if usage:
+        yield _sse({**head, "choices": [], "usage": reply.usage})
     yield b"data: [DONE]\n\n"
-
-
-def _reply(kind: str, body: dict[str, Any]) -> tuple[list[str], str, dict[str, int]]:
-    """The reply's words (each with the whitespace before it), finish reason and usage."""
-    messages = _messages(kind, body)
-    last = next((text for role, text in reversed(messages) if role == "user"), "")
-    words: list[str] = _WORD.findall(last.strip())
-    limit, finish = _limit(body), "stop"
-    if limit is not None and limit < len(words):
-        words, finish = words[:limit], "length"
-    prompt = sum(len(text.split()) + 4 for _, text in messages)
-    usage = {"prompt_tokens": prompt, "completion_tokens": len(words)}
-    return words, finish, {**usage, "total_tokens": prompt + len(words)}
 
 
 def _error(error: GatewayError) -> LocalReply:
@@ -122,6 +124,8 @@ def _error(error: GatewayError) -> LocalReply:
 
 async def _handle(path: str, payload: bytes) -> LocalReply:
     """Answer a POST to `path` (relative to the base URL) with `payload` as its body."""
+    if path == "/embeddings":
+        return mock_embeddings.answer(payload)
     kind = _ROUTES.get(path)
     if kind is None:
         return _error(NotFound(f"Unknown path: POST {path}"))
@@ -131,7 +135,10 @@ async def _handle(path: str, payload: bytes) -> LocalReply:
         return _error(InvalidJSON("The request body is not valid JSON."))
     if not isinstance(body, dict):
         return _error(InvalidRequest("The request body must be a JSON object."))
-    words, finish, usage = _reply(kind, body)
+    try:
+        reply = replies.reply(kind, body)
+    except replies.Refused as exc:
+        return _error(InvalidRequest(exc.message, param=exc.param))
     stream = body.get("stream") is True
     head = {
         "id": f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-mock-{secrets.token_hex(12)}",
@@ -142,9 +149,9 @@ async def _handle(path: str, payload: bytes) -> LocalReply:
     if stream:
         options = body.get("stream_options")
         wanted = isinstance(options, dict) and options.get("include_usage") is True
-        return LocalReply(200, _events(kind, head, words, finish, usage if wanted else None))
-    choice = _choice(finish, **_part(kind, "".join(words), stream=False))
-    return LocalReply(200, json.dumps({**head, "choices": [choice], "usage": usage}).encode())
+        return LocalReply(200, _events(kind, head, reply, wanted))
+    choices = [_choice(kind, out, reply.top_logprobs) for out in reply.outputs]
+    return LocalReply(200, json.dumps({**head, "choices": choices, "usage": reply.usage}).encode())
 
 
 class Mock(Provider):
@@ -165,12 +172,16 @@ class Mock(Provider):
             Model(
                 id="mock/echo",
                 name="Mock: Echo (offline)",
-                description="Answers with the last user message. No network, no provider key.",
+                description=(
+                    "Answers with the last user message, or calls a tool, or answers JSON of "
+                    "the asked schema. No network, no provider key."
+                ),
                 context_length=32_768,
                 max_output_tokens=4_096,
-                supported_parameters=("max_tokens", "stream", "stream_options"),
+                supported_parameters=SUPPORTED_PARAMETERS,
                 offers=(offer,),
             ),
+            mock_embeddings.model(),
         )
 
 
