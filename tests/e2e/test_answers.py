@@ -66,6 +66,18 @@ def test_an_openai_finish_reason_has_no_native_one(
     assert "native_finish_reason" not in answer.choices[0].model_dump()
 
 
+def test_an_answer_without_the_providers_usage_says_its_usage_is_estimated(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    upstreams.primary.enqueue(Behaviour(usage_in_answer=False))
+    before = account.balance()
+    answer = client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    assert answer.usage is not None
+    assert answer.usage.estimated is True  # type: ignore[attr-defined]
+    assert before - account.balance() == round(answer.usage.cost * 1e9)  # type: ignore[attr-defined]
+    assert recorded(account)[0][2] is True
+
+
 def test_a_stream_asking_usage_ends_with_an_estimated_one_when_the_provider_sent_none(
     client: openai.OpenAI, account: Account, upstreams: Upstreams
 ) -> None:
