@@ -1,0 +1,60 @@
+"""`POST /v1/responses`: the OpenAI Responses API over the providers' chat completions.
+
+The request is translated into a chat completion request (`responses_request`) and
+served by the chat path itself (`completions.complete`: authenticate, rate limit,
+reserve, route, relay, settle), so it is billed, failed over and recorded exactly as a
+chat completion is; only the answer is translated back: a whole chat completion into one
+Response object (`responses_object`), a chat stream into the Responses API's events
+(`responses_stream`). Stateless: nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from gatewayz import errors, jsonbody
+from gatewayz.chat import completions, responses_object, responses_request
+from gatewayz.chat.relay import Relay
+from gatewayz.chat.responses_stream import ResponsesStream
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from gatewayz.chat.request import CompletionRequest
+
+
+async def create(request: Request) -> Response:
+    """Serve one Responses API request.
+
+    Raises:
+        GatewayError: any refusal before the answer began (docs/api.md, errors).
+    """
+    read: list[responses_request.ResponsesRequest] = []
+
+    def parse(raw: bytes) -> CompletionRequest:
+        try:
+            parsed = responses_request.parse(jsonbody.loads(raw))
+        except RecursionError:
+            raise errors.InvalidJSON("Request body is nested too deeply.") from None
+        read.append(parsed)
+        return parsed.chat
+
+    answer = await completions.complete(request, chat=True, parse=parse)
+    parsed = read[0]
+    response = responses_object.skeleton(
+        responses_object.new_id("resp"), parsed.chat.model, parsed.echo
+    )
+    if isinstance(answer, Relay):
+        return ResponsesStream(answer, response)
+    return _translated(answer, response)
+
+
+def _translated(answer: Response, response: dict[str, Any]) -> Response:
+    from starlette.responses import Response
+
+    payload = json.loads(bytes(answer.body))
+    done = responses_object.from_chat(payload, response)
+    body = json.dumps(done, separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
