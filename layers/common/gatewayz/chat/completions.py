@@ -36,10 +36,14 @@ if TYPE_CHECKING:
 
 
 async def complete(
-    request: Request, *, chat: bool, parse: Callable[[bytes], CompletionRequest] | None = None
+    request: Request,
+    *,
+    chat: bool,
+    parse: Callable[[bytes], CompletionRequest] | None = None,
+    endpoint: str | None = None,
 ) -> Response:
     """Serve one completion request; `parse` reads another API's body as a chat request
-    (the Responses API's), in place of `_parse`.
+    (the Responses API's) in place of `_parse`, and `endpoint` names it in usage records.
 
     Raises:
         GatewayError: any refusal before the answer began (the envelope of docs/api.md, errors).
@@ -86,6 +90,7 @@ async def complete(
         raise
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
+    call.endpoint = endpoint
     try:
         routes = call.routes()
         if parsed.stream:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from gatewayz.chat.request import CompletionRequest
 
+ENDPOINT = "responses"  # usage records' `endpoint`
+
 
 async def create(request: Request) -> Response:
     """Serve one Responses API request.
@@ -41,7 +43,7 @@ async def create(request: Request) -> Response:
         read.append(parsed)
         return parsed.chat
 
-    answer = await completions.complete(request, chat=True, parse=parse)
+    answer = await completions.complete(request, chat=True, parse=parse, endpoint=ENDPOINT)
     parsed = read[0]
     response = responses_object.skeleton(
         responses_object.new_id("resp"), parsed.chat.model, parsed.echo
