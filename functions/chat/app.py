@@ -1,4 +1,5 @@
-"""The chat function: completions, responses, embeddings, models and generations (docs/architecture.md).
+"""The chat function: completions, responses, embeddings, models and generations
+(docs/architecture.md).
 
 Deployed behind the AWS Lambda Web Adapter (`run.sh` serves `app` with uvicorn) so SSE
 streams through API Gateway unbuffered; `handler` serves the same app through Mangum

@@ -84,7 +84,8 @@ def test_the_provider_gets_the_chat_request_the_responses_request_means(
     }
     assert 50 in (sent.json.get("max_completion_tokens"), sent.json.get("max_tokens"))
     assert sent.json["temperature"] == 0.5
-    assert "input" not in sent.json and "instructions" not in sent.json
+    assert "input" not in sent.json
+    assert "instructions" not in sent.json
     assert response.output_text == "answer"
     assert response.metadata == {"trace": "t1"}
     assert response.temperature == 0.5
@@ -137,7 +138,10 @@ def test_provider_tool_calls_become_function_call_items(
         model=MODEL,
         input=[
             {"role": "user", "content": "define two"},
-            *[{"type": "function_call", "call_id": c, "name": n, "arguments": a} for _, c, n, a in items],
+            *[
+                {"type": "function_call", "call_id": c, "name": n, "arguments": a}
+                for _, c, n, a in items
+            ],
             {"type": "function_call_output", "call_id": "call_a", "output": "a cat"},
             {"type": "function_call_output", "call_id": "call_b", "output": "a dog"},
         ],

@@ -127,7 +127,7 @@ def parse(body: object) -> ResponsesRequest:
 
 
 def _echo(body: dict[str, Any], parsed: ResponsesBody) -> dict[str, Any]:
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    text: dict[str, Any] = body["text"] if isinstance(body.get("text"), dict) else {}
     return {
         "instructions": parsed.instructions,
         "max_output_tokens": parsed.max_output_tokens,

@@ -124,9 +124,7 @@ class Translator:
         if self.part is None or self.part["type"] != kind:
             out += self._close_part()
             self.part = objects.text_part("") if kind == "output_text" else objects.refusal_part("")
-            out += self._emit(
-                "response.content_part.added", **self._where(), part=self.part
-            )
+            out += self._emit("response.content_part.added", **self._where(), part=self.part)
         if kind == "output_text":
             self.part["text"] += text
             return out + self._emit(
@@ -144,8 +142,9 @@ class Translator:
         item = self.calls.get(index)
         if item is None:
             out += self._close_message() + self._close_call()
-            call_id = delta.get("id") if isinstance(delta.get("id"), str) else objects.new_id("call")
-            name = function.get("name") if isinstance(function.get("name"), str) else ""
+            given, named = delta.get("id"), function.get("name")
+            call_id = given if isinstance(given, str) else objects.new_id("call")
+            name = named if isinstance(named, str) else ""
             item = objects.call_item(objects.new_id("fc"), call_id, name, "", "in_progress")
             self.calls[index] = self.call = item
             out += self._emit(
