@@ -68,21 +68,19 @@ def test_a_bad_request_is_a_400_naming_the_responses_field_and_holds_nothing() -
     owner = new_owner(plan_id="trial")
     key = new_key(owner)
     before = balance(owner.account_id)
+    image = [{"role": "user", "content": [{"type": "input_image"}]}]
     bodies: list[tuple[dict[str, Any], str]] = [
-        ({"model": "mock/echo", "input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
-        ({"model": "mock/echo", "input": "x", "background": True}, "background"),
-        ({"model": "mock/echo", "input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
-        (
-            {"model": "mock/echo", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
-            "input[0].content[0].image_url",
-        ),
-        ({"model": "mock/echo", "input": "x", "tool_choice": {"type": "mcp"}}, "tool_choice"),
-        ({"model": "mock/echo", "input": "x", "text": {"format": {"type": "json_schema"}}}, "text.format.schema"),
-        ({"model": "mock/echo", "input": "x", "temperature": "hot"}, "temperature"),
-        ({"input": "x"}, "model"),
-    ]  # fmt: skip
+        ({"input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
+        ({"input": "x", "background": True}, "background"),
+        ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
+        ({"input": image}, "input[0].content[0].image_url"),
+        ({"input": "x", "tool_choice": {"type": "mcp"}}, "tool_choice"),
+        ({"input": "x", "text": {"format": {"type": "json_schema"}}}, "text.format.schema"),
+        ({"input": "x", "temperature": "hot"}, "temperature"),
+        ({"input": "x", "model": None}, "model"),
+    ]
     for body, param in bodies:
-        result = respond(key.secret, body)
+        result = respond(key.secret, {"model": "mock/echo", **body})
         assert result["statusCode"] == 400, body
         error = json_body(result)["error"]
         assert error["param"] == param, body
