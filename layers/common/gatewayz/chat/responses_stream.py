@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from gatewayz.chat.streaming import Event
 
 
+_FAILED_CODES = {"rate_limit_exceeded": "rate_limit_exceeded"}
+
+
 class ResponsesStream(Response):
     """The relay of a chat stream, its events translated on their way to the client."""
 
@@ -232,7 +235,12 @@ class Translator:
         failed = {
             **objects.finish(self.response, self.output, None, self.usage),
             "status": "failed",
-            "error": {"code": error.get("code"), "message": error.get("message")},
+            # OpenAI's codes for a failed response are a fixed list (the SDKs check it):
+            # ours is in the `error` event.
+            "error": {
+                "code": _FAILED_CODES.get(str(error.get("code")), "server_error"),
+                "message": str(error.get("message") or "The stream failed."),
+            },
         }
         failed.pop("completed_at", None)
         return out + self._emit("response.failed", response=failed)
