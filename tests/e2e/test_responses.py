@@ -204,6 +204,15 @@ def test_refusals_before_the_answer_are_the_sdks_exceptions(
     assert "max_output_tokens" in raised.value.message
     with pytest.raises(openai.NotFoundError):
         sdk.responses.create(model="nobody/nothing", input="hi")
+    # Named as the Responses request calls them, not as the chat request they became.
+    too_long = [{"role": "user", "content": "word " * 40_000}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model=MODEL, input=too_long)  # type: ignore[arg-type]
+    assert refused.value.code == "context_length_exceeded"
+    assert refused.value.param == "input"
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model=MODEL, input="hi", max_output_tokens=5000)
+    assert refused.value.param == "max_output_tokens"
     # No key: refused before the body is read (even a bad one).
     answer = httpx.post(f"{gateway}/responses", json={"previous_response_id": "resp_1"})
     assert answer.status_code == 401

@@ -11,6 +11,7 @@ Response object (`responses_object`), a chat stream into the Responses API's eve
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import errors, jsonbody
@@ -43,7 +44,11 @@ async def create(request: Request) -> Response:
         read.append(parsed)
         return parsed.chat
 
-    answer = await completions.complete(request, chat=True, parse=parse, endpoint=ENDPOINT)
+    try:
+        answer = await completions.complete(request, chat=True, parse=parse, endpoint=ENDPOINT)
+    except errors.GatewayError as exc:
+        _rename_param(exc)
+        raise
     parsed = read[0]
     response = responses_object.skeleton(
         responses_object.new_id("resp"), parsed.chat.model, parsed.echo
@@ -51,6 +56,28 @@ async def create(request: Request) -> Response:
     if isinstance(answer, Relay):
         return ResponsesStream(answer, response)
     return _translated(answer, response)
+
+
+# Chat fields the chat path may name in a refusal, as the Responses request calls them.
+_PARAMS = {
+    "messages": "input",
+    "response_format": "text.format",
+    "max_completion_tokens": "max_output_tokens",
+    "reasoning_effort": "reasoning.effort",
+    "verbosity": "text.verbosity",
+}
+
+
+def _rename_param(exc: errors.GatewayError) -> None:
+    """Name the field the client sent: `input`, not the `messages` it became (a message's
+    index is not its input item's, so only `input`)."""
+    if exc.param is None:
+        return
+    field = re.split(r"[.\[]", exc.param, maxsplit=1)[0]
+    if field == "messages":
+        exc.param = "input"
+    elif field in _PARAMS:
+        exc.param = _PARAMS[field] + exc.param[len(field) :]
 
 
 def _translated(answer: Response, response: dict[str, Any]) -> Response:
