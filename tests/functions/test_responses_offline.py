@@ -5,14 +5,13 @@ completion, and a bad request is a 400 naming the Responses field before any hol
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
 from gatewayz import db
 from tests.factories import new_key, new_owner
-from tests.functions.events import event, invoke, json_body
+from tests.functions.events import event, invoke, json_body, sent_with_key
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -22,12 +21,7 @@ def respond(secret: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     lambda_event = event("chat", "responses")
     if body is not None:
         lambda_event["body"] = json.dumps(body)
-    for headers in (lambda_event["headers"], lambda_event["multiValueHeaders"]):
-        value = f"Bearer {secret}"
-        headers["Authorization"] = value if headers is lambda_event["headers"] else [value]
-        headers.pop("Content-Length", None)
-    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
-    return invoke("chat", lambda_event)
+    return invoke("chat", sent_with_key(lambda_event, secret))
 
 
 def balance(account_id: str) -> int:
