@@ -1,4 +1,5 @@
-"""The chat function: completions, embeddings, models and generations (docs/architecture.md).
+"""The chat function: completions, responses, embeddings, models and generations
+(docs/architecture.md).
 
 Deployed behind the AWS Lambda Web Adapter (`run.sh` serves `app` with uvicorn) so SSE
 streams through API Gateway unbuffered; `handler` serves the same app through Mangum
@@ -76,6 +77,30 @@ async def create_embeddings(request: Request) -> Response:
     from gatewayz.chat import embeddings
 
     return await embeddings.create(request)
+
+
+@router.post(
+    "/v1/responses",
+    summary="Create a model response (the Responses API)",
+    responses={
+        200: {
+            "description": "OpenAI's Response object with `usage.cost` (USD) and `provider` "
+            "added; with `stream: true`, the Responses API's server-sent events ending with "
+            "`response.completed`. Stateless: nothing is stored.",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        }
+    },
+    openapi_extra=openapi.body(
+        "ResponseRequest",
+        "gatewayz.chat.responses_request:ResponsesBody",
+        "OpenAI's Responses API request (stateless), served over the providers' chat "
+        "completions, plus OpenRouter's `models` and `provider`.",
+    ),
+)
+async def create_response(request: Request) -> Response:
+    from gatewayz.chat import responses
+
+    return await responses.create(request)
 
 
 @router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)

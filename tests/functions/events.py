@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.dev.local import LambdaContext, import_app
@@ -64,3 +65,14 @@ def header(result: dict[str, Any], name: str) -> str | None:
         if key.lower() == name:
             return str(values[-1])
     return None
+
+
+def sent_with_key(lambda_event: dict[str, Any], secret: str) -> dict[str, Any]:
+    """The event with `secret` as its bearer key, a fresh request id and no stale
+    `Content-Length` (its body may have been replaced)."""
+    for headers in (lambda_event["headers"], lambda_event["multiValueHeaders"]):
+        value = f"Bearer {secret}"
+        headers["Authorization"] = value if headers is lambda_event["headers"] else [value]
+        headers.pop("Content-Length", None)
+    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
+    return lambda_event

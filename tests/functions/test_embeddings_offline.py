@@ -19,7 +19,7 @@ from gatewayz import db
 from gatewayz.chat.providers import mock_embeddings
 from gatewayz.dev import local, samtemplate
 from tests.factories import new_key, new_owner
-from tests.functions.events import event, invoke, json_body
+from tests.functions.events import event, invoke, json_body, sent_with_key
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
@@ -32,12 +32,7 @@ NANOS_PER_TOKEN = 20  # mock/embed: $0.02 per million input tokens
 def embed(secret: str, **body: Any) -> dict[str, Any]:
     """POST `body` to /v1/embeddings through the chat handler with the sample event."""
     lambda_event = event("chat", "embeddings", body=json.dumps(body))
-    for headers in (lambda_event["headers"], lambda_event["multiValueHeaders"]):
-        value = f"Bearer {secret}"
-        headers["Authorization"] = value if headers is lambda_event["headers"] else [value]
-        headers.pop("Content-Length", None)
-    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
-    return invoke("chat", lambda_event)
+    return invoke("chat", sent_with_key(lambda_event, secret))
 
 
 def balance(account_id: str) -> int:

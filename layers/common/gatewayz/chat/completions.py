@@ -35,6 +35,8 @@ from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -42,8 +44,15 @@ if TYPE_CHECKING:
     from gatewayz.identity.auth import Caller
 
 
-async def complete(request: Request, *, chat: bool) -> Response:
-    """Serve one completion request.
+async def complete(
+    request: Request,
+    *,
+    chat: bool,
+    parse: Callable[[bytes], CompletionRequest] | None = None,
+    endpoint: str | None = None,
+) -> Response:
+    """Serve one completion request; `parse` reads another API's body as a chat request
+    (the Responses API's) in place of `_parse`, and `endpoint` names it in usage records.
 
     Raises:
         GatewayError: any refusal before the answer began (the envelope of docs/api.md, errors).
@@ -52,7 +61,8 @@ async def complete(request: Request, *, chat: bool) -> Response:
     # The key and what it may do first: a caller without a valid key learns nothing
     # about the body.
     caller = access.authorize(request, ("chat",))
-    parsed = _parse(await request.body(), chat=chat)
+    raw = await request.body()
+    parsed = parse(raw) if parse is not None else _parse(raw, chat=chat)
     allowed = _first_allowed(caller, parsed)
 
     settings = config.get_settings()
@@ -89,6 +99,7 @@ async def complete(request: Request, *, chat: bool) -> Response:
         raise
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
+    call.endpoint = endpoint
     try:
         routes = call.routes()
         if parsed.stream:
