@@ -51,7 +51,9 @@ def sdk(gateway: str, account: Account, transport: httpx.BaseTransport | None = 
 
 
 def usage_count(account: Account) -> int:
-    row = db.execute("SELECT count(*) FROM usage_records WHERE account_id = %s", (account.account_id,))
+    row = db.execute(
+        "SELECT count(*) FROM usage_records WHERE account_id = %s", (account.account_id,)
+    )
     return int(row.fetchone()[0])  # type: ignore[index]
 
 
