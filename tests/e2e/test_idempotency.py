@@ -147,6 +147,49 @@ def test_a_retry_while_the_first_runs_waits_then_gets_the_first_answer(
     assert usage_count(account) == 1
 
 
+def test_the_sdk_retries_a_twin_in_progress_until_the_first_answer_is_there(
+    gateway: str, account: Account, upstreams: Upstreams
+) -> None:
+    at_provider, release = threading.Event(), threading.Event()
+    upstreams.primary.enqueue(Behaviour(received=at_provider, release=release))
+    first: list[Any] = []
+    slow = threading.Thread(
+        target=lambda: first.append(
+            sdk(gateway, account).chat.completions.create(
+                model=MODEL, messages=HELLO, extra_headers=key_header("race")
+            )
+        )
+    )
+    slow.start()
+    assert at_provider.wait(30)
+
+    def on_answer(response: httpx.Response) -> None:
+        if response.status_code == 409:  # the twin was told to wait: let the first finish
+            release.set()
+
+    statuses: list[int] = []
+    twin = openai.OpenAI(
+        base_url=gateway,
+        api_key=account.secret,
+        max_retries=2,
+        http_client=httpx.Client(
+            event_hooks={"response": [on_answer, lambda r: statuses.append(r.status_code)]}
+        ),
+    )
+    try:
+        second = twin.chat.completions.create(
+            model=MODEL, messages=HELLO, extra_headers=key_header("race")
+        )
+    finally:
+        release.set()
+        slow.join()
+    assert statuses[0] == 409
+    assert statuses[-1] == 200
+    assert second.id == first[0].id
+    assert len(upstreams.primary.requests) == 1
+    assert usage_count(account) == 1
+
+
 def test_the_same_key_with_another_body_is_a_conflict_the_sdk_does_not_retry(
     gateway: str, account: Account, upstreams: Upstreams
 ) -> None:
