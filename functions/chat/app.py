@@ -5,7 +5,9 @@ streams through API Gateway unbuffered; `handler` serves the same app through Ma
 for `sam local` and the API Gateway event tests.
 """
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gatewayz import openapi
@@ -81,10 +83,25 @@ async def create_embeddings(request: Request) -> Response:
 
 
 @router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)
-async def list_models() -> JSONResponse:
+async def list_models(
+    supported_parameters: Annotated[
+        str | None, Query(description="comma list: models supporting every one")
+    ] = None,
+    input_modalities: Annotated[
+        str | None, Query(description="comma list: models accepting every one")
+    ] = None,
+    output_modalities: Annotated[
+        str | None, Query(description="comma list: models producing any one; `all`: any")
+    ] = None,
+) -> JSONResponse:
     from gatewayz.chat import listing
 
-    return JSONResponse(listing.list_served(), headers={"cache-control": "public, max-age=60"})
+    served = listing.list_served(
+        supported_parameters=supported_parameters,
+        input_modalities=input_modalities,
+        output_modalities=output_modalities,
+    )
+    return JSONResponse(served, headers={"cache-control": "public, max-age=60"})
 
 
 @router.get("/v1/models/{model_id:path}", summary="Describe one model", openapi_extra=PUBLIC)

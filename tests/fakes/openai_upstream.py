@@ -2,7 +2,8 @@
 
 Speaks what OpenRouter, Chutes or Featherless speak: `POST /v1/chat/completions` and the
 legacy `POST /v1/completions` (JSON, or SSE with `stream: true`), `POST /v1/embeddings`
-(floats, see `embedding`) and `GET /v1/models`.
+(floats, see `embedding`) and `GET /v1/models` (`model_list`, entries in OpenRouter's
+shape from `openrouter_model`; `models_status` other than 200 answers an error instead).
 Each completion request takes the next queued `Behaviour` (the `default` one when the
 queue is empty), which scripts failures, delays, tool calls, usage and broken streams.
 Every request is recorded in `requests`.
@@ -138,6 +139,9 @@ class FakeUpstream:
         self.base_url = f"http://127.0.0.1:{port}/v1"
         self.requests: list[Received] = []
         self.default = Behaviour()
+        # `GET /v1/models`: these entries (see `openrouter_model`), or this status's error.
+        self.model_list: list[Any] = _default_models()
+        self.models_status = 200
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
 
@@ -152,6 +156,8 @@ class FakeUpstream:
             self._queue.clear()
             self.requests.clear()
             self.default = Behaviour()
+            self.model_list = _default_models()
+            self.models_status = 200
 
     @property
     def last(self) -> Received:
@@ -180,8 +186,9 @@ class FakeUpstream:
         query = scope.get("query_string", b"").decode("latin-1")
         self.requests.append(Received(method, path, query, headers, body))
         if method == "GET" and path == "/v1/models":
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
-            return await _json(send, 200, {"object": "list", "data": data})
+            if self.models_status != 200:
+                return await _json(send, self.models_status, DEFAULT_ERROR)
+            return await _json(send, 200, {"object": "list", "data": self.model_list})
         if method == "POST" and path == "/v1/embeddings" and isinstance(body, dict):
             return await _embeddings(send, self._next(), body)
         kind = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(path)
@@ -190,6 +197,52 @@ class FakeUpstream:
         if not isinstance(body, dict):
             return await _json(send, 400, _error("Invalid JSON body.", "invalid_json"))
         await _answer(send, self._next(), kind, body)
+
+
+def _default_models() -> list[Any]:
+    return [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
+
+
+def openrouter_model(
+    model_id: str,
+    *,
+    prompt: str | None = None,
+    completion: str | None = None,
+    context_length: int = 32_768,
+    max_completion_tokens: int | None = 4096,
+    input_modalities: tuple[str, ...] = ("text",),
+    output_modalities: tuple[str, ...] = ("text",),
+    supported_parameters: tuple[str, ...] = ("max_tokens", "temperature"),
+    **pricing: str,
+) -> dict[str, Any]:
+    """One entry of OpenRouter's `GET /api/v1/models`: prices are USD per token, as strings
+    (`prompt`, `completion`, and any other `pricing` field by keyword); no prices at all
+    when neither is given (as Chutes or Featherless list their models)."""
+    entry: dict[str, Any] = {
+        "id": model_id,
+        "canonical_slug": model_id,
+        "name": f"Fake: {model_id}",
+        "created": 1_700_000_000,
+        "description": f"{model_id}, served by the fake upstream.",
+        "context_length": context_length,
+        "architecture": {
+            "modality": f"{'+'.join(input_modalities)}->{'+'.join(output_modalities)}",
+            "input_modalities": list(input_modalities),
+            "output_modalities": list(output_modalities),
+            "tokenizer": "Other",
+            "instruct_type": None,
+        },
+        "top_provider": {
+            "context_length": context_length,
+            "max_completion_tokens": max_completion_tokens,
+            "is_moderated": False,
+        },
+        "per_request_limits": None,
+        "supported_parameters": list(supported_parameters),
+    }
+    if prompt is not None or completion is not None:
+        entry["pricing"] = {"prompt": prompt, "completion": completion, "request": "0", **pricing}
+    return entry
 
 
 def _error(message: str, code: str) -> dict[str, Any]:

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Bring-your-own-key: a request served with the account's own provider key pays only
     # this percentage of its catalog cost (the provider bills the rest to that key).
     byok_fee_percent: Decimal = Field(default=Decimal(5), ge=0, le=100, allow_inf_nan=False)
+    # `catalog_refresh` prices an offer from a provider's list at its price plus this
+    # percentage, rounded up, so no offer is ever below its upstream cost.
+    price_markup_percent: Decimal = Field(default=Decimal(0), ge=0, le=1000, allow_inf_nan=False)
 
     @field_validator(
         "key_hash_secret",

@@ -65,6 +65,12 @@ def _trial_expiry() -> dict[str, Any]:
     return trial_expiry.run()
 
 
+def _catalog_refresh() -> dict[str, Any]:
+    from gatewayz.chat import catalog_refresh
+
+    return catalog_refresh.refresh()
+
+
 def _low_balance_alerts() -> dict[str, Any]:
     from gatewayz.billing import alerts
 
@@ -78,6 +84,7 @@ JOBS: dict[str, Callable[[], dict[str, Any]]] = {
     "email_outbox": _email_outbox,
     "trial_expiry": _trial_expiry,
     "low_balance_alerts": _low_balance_alerts,
+    "catalog_refresh": _catalog_refresh,
 }
 
 

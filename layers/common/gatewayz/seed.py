@@ -2,7 +2,8 @@
 infra/seed/*.toml.
 
 Upserts by id, so it is safe to run again after editing a file; rows the files do not
-mention are left alone.
+mention are left alone. A model the file names is curated: `catalog_refresh` no longer
+changes its metadata.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ ON CONFLICT (id) DO UPDATE SET
     context_length = EXCLUDED.context_length, max_output_tokens = EXCLUDED.max_output_tokens,
     input_modalities = EXCLUDED.input_modalities, output_modalities = EXCLUDED.output_modalities,
     supported_parameters = EXCLUDED.supported_parameters,
-    max_image_tokens = EXCLUDED.max_image_tokens, updated_at = now()
+    max_image_tokens = EXCLUDED.max_image_tokens, listed_by = NULL, updated_at = now()
 """
 
 _OFFER_SQL = """
@@ -146,6 +147,8 @@ def apply(conn: psycopg.Connection[Any], directory: Path) -> dict[str, int]:
     plans, packs = plan_rows(plans_file), pack_rows(plans_file)
     models, offers = catalog_rows(tomllib.loads((directory / "catalog.toml").read_text()))
     with conn.transaction(), conn.cursor() as cur:
+        # Price changes are kept with their source (migration 0021's trigger).
+        cur.execute("SELECT set_config('gatewayz.price_source', 'seed', true)")
         cur.executemany(_PLAN_SQL, plans)
         if packs:
             cur.executemany(_PACK_SQL, packs)

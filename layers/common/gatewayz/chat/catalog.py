@@ -37,13 +37,16 @@ SELECT m.id, m.name, m.description, m.context_length, m.max_output_tokens,
 
 
 _lock = threading.Lock()
-_loaded: tuple[float, dict[str, Model]] | None = None
+# (loaded at, generation, catalog): the generation keys the served views, so a view of an
+# older catalog is never taken for the current one (an object's id() can be reused).
+_loaded: tuple[float, int, dict[str, Model]] | None = None
+_generation = 0
 
 
 def models(upstreams: dict[str, Upstream], *, now: float | None = None) -> dict[str, Model]:
     """Every servable model by id, its offers limited to `upstreams` (the available ones)."""
-    catalog = _catalog(time.monotonic() if now is None else now)
-    key = (id(catalog), tuple(upstreams))
+    generation, catalog = _catalog(time.monotonic() if now is None else now)
+    key = (generation, tuple(upstreams))
     cached = _served.get(key)
     if cached is not None:
         return cached
@@ -74,18 +77,20 @@ def refresh() -> None:
         _served.clear()
 
 
-def _catalog(now: float) -> dict[str, Model]:
-    global _loaded
+def _catalog(now: float) -> tuple[int, dict[str, Model]]:
+    global _loaded, _generation
     with _lock:
         if _loaded is not None and now - _loaded[0] < CATALOG_TTL_S:
-            return _loaded[1]
+            return _loaded[1], _loaded[2]
     from gatewayz import db
 
     rows = db.execute(_SQL).fetchall()
     loaded = _build(rows)
     with _lock:
-        _loaded = (now, loaded)
-    return loaded
+        _generation += 1
+        _loaded = (now, _generation, loaded)
+        _served.clear()  # views of older catalogs are never asked for again
+        return _generation, loaded
 
 
 def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:

@@ -3,6 +3,7 @@ with OpenRouter's metadata (context, modalities, per-token prices, providers).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,13 +70,48 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def list_served() -> dict[str, Any]:
-    """`GET /v1/models`: every model this deploy serves, OpenAI's list shape."""
+def list_served(
+    *,
+    supported_parameters: str | None = None,
+    input_modalities: str | None = None,
+    output_modalities: str | None = None,
+) -> dict[str, Any]:
+    """`GET /v1/models`: every model this deploy serves, OpenAI's list shape, narrowed by
+    OpenRouter's filters (comma lists): models supporting every one of
+    `supported_parameters`, accepting every one of `input_modalities`, and producing any
+    one of `output_modalities` (`all`, or no value: any output)."""
     from gatewayz.chat import catalog, providers
     from gatewayz.config import get_settings
 
     served = catalog.models(providers.available(get_settings()))
-    return {"object": "list", "data": [listing(m) for _, m in sorted(served.items())]}
+    wanted = Filters(
+        parameters=_names(supported_parameters),
+        inputs=_names(input_modalities),
+        outputs=frozenset() if _names(output_modalities) & {"all"} else _names(output_modalities),
+    )
+    data = [listing(m) for _, m in sorted(served.items()) if wanted.match(m)]
+    return {"object": "list", "data": data}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What `GET /v1/models` was asked to narrow to; empty sets match every model."""
+
+    parameters: frozenset[str] = frozenset()
+    inputs: frozenset[str] = frozenset()
+    outputs: frozenset[str] = frozenset()
+
+    def match(self, model: Model) -> bool:
+        return (
+            self.parameters <= set(model.supported_parameters)
+            and self.inputs <= set(model.input_modalities)
+            and (not self.outputs or bool(self.outputs & set(model.output_modalities)))
+        )
+
+
+def _names(value: str | None) -> frozenset[str]:
+    """A comma list's names, blanks dropped."""
+    return frozenset(n.strip() for n in (value or "").split(",") if n.strip())
 
 
 def describe(model_id: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The `gatewayz` command: `dev`, `migrate`, `seed`, `session`, `reencrypt`, `openapi`,
-`admin`, `jobs`, `outbox`."""
+`admin`, `jobs`, `catalog`, `outbox`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     job_commands.add_parser("run", help="run one job, as its schedule would").add_argument(
         "name", help="the job: " + ", ".join(JOB_NAMES)
     )
+    catalog = commands.add_parser("catalog", help="the model catalog")
+    catalog.add_subparsers(dest="action", required=True).add_parser(
+        "refresh", help="read the configured providers' model lists and prices now"
+    )
     outbox = commands.add_parser("outbox", help="list the local outbox's e-mails, newest first")
     outbox.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
@@ -55,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return admin_commands.run(args)
     if args.command == "jobs":
         return _run_job(args.name)
+    if args.command == "catalog":
+        return _run_job("catalog_refresh")
     if args.command == "outbox":
         return _outbox(args.limit)
     if args.command == "dev":
