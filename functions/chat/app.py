@@ -35,9 +35,11 @@ COMPLETION = {
     ),
 )
 async def chat_completions(request: Request) -> Response:
-    from gatewayz.chat import completions
+    from gatewayz.chat import completions, idempotency
 
-    return await completions.complete(request, chat=True)
+    return await idempotency.guard(
+        request, ("chat",), lambda: completions.complete(request, chat=True)
+    )
 
 
 @router.post(
@@ -51,9 +53,11 @@ async def chat_completions(request: Request) -> Response:
     ),
 )
 async def legacy_completions(request: Request) -> Response:
-    from gatewayz.chat import completions
+    from gatewayz.chat import completions, idempotency
 
-    return await completions.complete(request, chat=False)
+    return await idempotency.guard(
+        request, ("chat",), lambda: completions.complete(request, chat=False)
+    )
 
 
 @router.post(
@@ -74,9 +78,9 @@ async def legacy_completions(request: Request) -> Response:
     ),
 )
 async def create_embeddings(request: Request) -> Response:
-    from gatewayz.chat import embeddings
+    from gatewayz.chat import embeddings, idempotency
 
-    return await embeddings.create(request)
+    return await idempotency.guard(request, embeddings.SCOPES, lambda: embeddings.create(request))
 
 
 @router.post(

@@ -43,7 +43,7 @@ def test_keys_made_with_the_old_defaults_gain_embeddings_and_narrowed_keys_do_no
                     "admin": [*OLD_DEFAULTS, "admin"],
                 }.items()
             }
-        assert migrate.apply(conn, MIGRATIONS)[-1:] == ["0022"]
+        assert "0022" in migrate.apply(conn, MIGRATIONS)
         scopes = dict(conn.execute("SELECT id::text, scopes FROM api_keys").fetchall())
     assert scopes[made["defaults"]] == [*OLD_DEFAULTS, "embeddings"]
     assert scopes[made["chat only"]] == ["chat"]

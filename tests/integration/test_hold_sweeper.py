@@ -69,6 +69,7 @@ def test_the_sweeper_releases_only_expired_holds_and_reports_them(
         "holds_charged": 0,
         "charged_nanos": 0,
         "uncollected_nanos": 0,
+        "idempotency_records_deleted": 0,
     }
     # Each account gets back exactly its own expired holds; live ones stay held.
     assert balances(conn, first.account_id, second.account_id) == [

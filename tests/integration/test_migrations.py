@@ -26,7 +26,7 @@ TABLES = {
     "provider_credentials", "chat_sessions", "chat_messages", "referrals", "coupons",
     "coupon_redemptions", "payments", "stripe_events", "audit_log", "email_outbox",
     "schema_migrations", "trial_claims", "team_invitations", "credit_packs",
-    "model_price_changes",
+    "idempotency_records", "model_price_changes",
 }  # fmt: skip
 
 

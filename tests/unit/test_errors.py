@@ -72,7 +72,9 @@ def test_what_a_retry_cannot_change_says_so_and_nothing_else_does(
     cls: type[errors.GatewayError],
 ) -> None:
     # The SDKs retry 408, 409, 429 and 5xx unless told not to; they never retry other 4xx.
-    final = cls.status in FINAL_STATUSES or cls in (
+    # A 409 for an idempotent twin still running is meant to be retried.
+    retried = cls is errors.IdempotencyInProgress
+    final = (cls.status in FINAL_STATUSES and not retried) or cls in (
         errors.NoProviderAvailable,
         errors.UpstreamRefused,
     )

@@ -341,3 +341,22 @@ class UpstreamTimeout(GatewayError):
     """The provider did not answer in time."""
 
     status, type, code = 504, "upstream_error", "upstream_timeout"
+
+
+class IdempotencyKeyReused(Conflict):
+    """The `Idempotency-Key` was used for another request (another body or route)."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(GatewayError):
+    """The first request with this `Idempotency-Key` is still being served: retry soon."""
+
+    status, type, code = 409, "conflict_error", "idempotency_in_progress"
+    retryable = True
+
+
+class IdempotentAnswerNotKept(Conflict):
+    """The first answer for this `Idempotency-Key` was too large to keep for a replay."""
+
+    code = "idempotent_answer_not_kept"

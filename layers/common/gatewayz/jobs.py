@@ -27,8 +27,11 @@ JOB_NAMES = (
 
 def _hold_sweeper() -> dict[str, Any]:
     from gatewayz.billing import credits
+    from gatewayz.chat import idempotency_store
 
-    return credits.release_expired_holds()
+    # Idempotency records outlive their requests as holds do: the same sweep ends both.
+    report = credits.release_expired_holds()
+    return {**report, "idempotency_records_deleted": idempotency_store.sweep()}
 
 
 def _key_rotation() -> dict[str, Any]:
