@@ -102,9 +102,9 @@ async def create_embeddings(request: Request) -> Response:
     ),
 )
 async def create_response(request: Request) -> Response:
-    from gatewayz.chat import responses
+    from gatewayz.chat import idempotency, responses
 
-    return await responses.create(request)
+    return await idempotency.guard(request, ("chat",), lambda: responses.create(request))
 
 
 @router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)

@@ -1,6 +1,6 @@
 """`Idempotency-Key` through the chat function's real Lambda handler and API Gateway
 events, offline (`mock/echo`, `mock/embed`): a replay is the first answer, charged once,
-for chat (JSON and streamed) and embeddings alike."""
+for chat (JSON and streamed), responses and embeddings alike."""
 
 from __future__ import annotations
 
@@ -52,10 +52,16 @@ CASES = [
         },
     ),
     ("embeddings", {"model": "mock/embed", "input": ["one", "two words"]}),
+    ("responses", {"model": "mock/echo", "input": "hi from the Responses API"}),
+    ("responses", {"model": "mock/echo", "input": "a streamed response", "stream": True}),
 ]
 
 
-@pytest.mark.parametrize(("name", "body"), CASES, ids=["chat", "stream", "embeddings"])
+@pytest.mark.parametrize(
+    ("name", "body"),
+    CASES,
+    ids=["chat", "stream", "embeddings", "responses", "responses-stream"],
+)
 def test_the_retry_gets_the_first_answer_and_pays_nothing(name: str, body: dict[str, Any]) -> None:
     owner = new_owner(plan_id="trial")
     secret = new_key(owner).secret
@@ -74,8 +80,10 @@ def test_the_retry_gets_the_first_answer_and_pays_nothing(name: str, body: dict[
     assert header(again, "content-type") == header(first, "content-type")
     assert balance(owner.account_id) == before - charged
     assert usage_rows(owner.account_id) == 1
-    if body.get("stream"):
+    if body.get("stream") and name == "chat-completions":
         assert again["body"].endswith("data: [DONE]\n\n")
+    if body.get("stream") and name == "responses":
+        assert "event: response.completed" in again["body"]
 
 
 def test_another_body_with_the_key_is_a_409_and_runs_nothing() -> None:

@@ -79,6 +79,7 @@ EXPOSE_HEADERS = (
     "retry-after",
     "retry-after-ms",
     "x-should-retry",
+    "idempotent-replayed",
 )
 
 # Browsers cap it (Chromium at 2 hours, Firefox at 24): one preflight per path per page.
