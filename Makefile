@@ -29,7 +29,17 @@ $(BROWSER_JS): tests/browser/package.json tests/browser/package-lock.json
 			|| echo "npm ci failed: the real-browser test will be skipped"; \
 	else echo "npm not found: the real-browser test will be skipped"; fi
 
-test: $(STAMP) $(BROWSER_JS)
+# The JavaScript clients of the client suite (tests/e2e/test_js_clients.py): the openai
+# SDK and the Vercel AI SDK; without npm (or node) those tests are skipped.
+CLIENTS_JS := tests/clients/node_modules/.package-lock.json
+
+$(CLIENTS_JS): tests/clients/package.json tests/clients/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/clients --silent --no-audit --no-fund && touch $@ \
+			|| echo "npm ci failed: the JavaScript client tests will be skipped"; \
+	else echo "npm not found: the JavaScript client tests will be skipped"; fi
+
+test: $(STAMP) $(BROWSER_JS) $(CLIENTS_JS)
 	$(VENV)/bin/pytest $(ARGS)
 
 lint: $(STAMP)
