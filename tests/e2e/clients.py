@@ -10,12 +10,13 @@ import pytest
 from gatewayz import db
 from gatewayz.dev import local, samtemplate
 from tests.conftest import reset_caches
-from tests.e2e.conftest import Account
 from tests.fakes.asgi_server import serve_asgi
 from tests.pg import ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from tests.e2e.conftest import Account
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ pytestmark = [
 def run(script: str, base_url: str, account: Account) -> dict[str, Any]:
     assert NODE is not None
     env = {**os.environ, "GATEWAYZ_BASE_URL": base_url, "GATEWAYZ_API_KEY": account.secret}
-    done = subprocess.run(  # noqa: S603 - our own script, by path
+    done = subprocess.run(
         [NODE, str(SCRIPTS / script)], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr

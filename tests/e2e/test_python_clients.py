@@ -53,7 +53,11 @@ def test_langchain_chat_invokes_streams_calls_tools_and_answers_structured_outpu
     assert answer.text == "hello from langchain"  # the mock echoes
     assert answer.usage_metadata is not None
     assert answer.usage_metadata["output_tokens"] == 3
-    chunks = list(chat_model(offline, account, use_responses_api=use_responses_api, stream_usage=True).stream("a streamed answer"))
+    chunks = list(
+        chat_model(offline, account, use_responses_api=use_responses_api, stream_usage=True).stream(
+            "a streamed answer"
+        )
+    )
     assert "".join(chunk.text for chunk in chunks) == "a streamed answer"
     called = llm.bind_tools([GetWeather]).invoke("Weather in Lyon?")
     [call] = called.tool_calls
@@ -67,9 +71,7 @@ def test_langchain_chat_invokes_streams_calls_tools_and_answers_structured_outpu
     assert before - account.balance() == sum(costs)
 
 
-def test_langchain_embeddings_embed_documents_and_a_query(
-    offline: str, account: Account
-) -> None:
+def test_langchain_embeddings_embed_documents_and_a_query(offline: str, account: Account) -> None:
     before = account.balance()
     embedder = OpenAIEmbeddings(
         base_url=offline,
