@@ -19,25 +19,18 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(VENV)/bin/gatewayz dev
 
-# The openai JS SDK the real-browser test loads (tests/e2e/test_browser.py), when npm
-# exists; without it (or without Chromium) that test is skipped.
+# JavaScript packages, installed when npm exists; without them the tests that need them
+# are skipped. tests/browser: the openai JS SDK the real-browser test loads
+# (tests/e2e/test_browser.py). tests/clients: the openai SDK and the Vercel AI SDK of the
+# client suite (tests/e2e/test_js_clients.py).
 BROWSER_JS := tests/browser/node_modules/.package-lock.json
-
-$(BROWSER_JS): tests/browser/package.json tests/browser/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --prefix tests/browser --silent --no-audit --no-fund && touch $@ \
-			|| echo "npm ci failed: the real-browser test will be skipped"; \
-	else echo "npm not found: the real-browser test will be skipped"; fi
-
-# The JavaScript clients of the client suite (tests/e2e/test_js_clients.py): the openai
-# SDK and the Vercel AI SDK; without npm (or node) those tests are skipped.
 CLIENTS_JS := tests/clients/node_modules/.package-lock.json
 
-$(CLIENTS_JS): tests/clients/package.json tests/clients/package-lock.json
+tests/%/node_modules/.package-lock.json: tests/%/package.json tests/%/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --prefix tests/clients --silent --no-audit --no-fund && touch $@ \
-			|| echo "npm ci failed: the JavaScript client tests will be skipped"; \
-	else echo "npm not found: the JavaScript client tests will be skipped"; fi
+		npm ci --prefix tests/$* --silent --no-audit --no-fund && touch $@ \
+			|| echo "npm ci failed: the tests that use tests/$* will be skipped"; \
+	else echo "npm not found: the tests that use tests/$* will be skipped"; fi
 
 test: $(STAMP) $(BROWSER_JS) $(CLIENTS_JS)
 	$(VENV)/bin/pytest $(ARGS)
