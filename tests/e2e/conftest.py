@@ -89,6 +89,16 @@ def gateway(database_url: str, upstreams: Upstreams) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def offline(database_url: str) -> Iterator[str]:
+    """The base URL (`.../v1`) of the local gateway with no provider key set: only the
+    offline models (`mock/echo`, `mock/embed`)."""
+    reset_caches()
+    template = samtemplate.load(ROOT / "template.yaml")
+    with serve_asgi(local.LocalGateway(template, local.load_functions(ROOT, template))) as port:
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(scope="module")
 def redis_gateways(gateway: str, upstreams: Upstreams, redis_url: str) -> Iterator[list[str]]:
     """The base URLs of two chat function processes (uvicorn, as the Lambda Web Adapter runs
     it) sharing the test Redis as their rate-limit store: think two warm Lambda sandboxes."""

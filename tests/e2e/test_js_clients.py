@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.clients import nanos, offline, recorded_costs
+from tests.e2e.clients import nanos, recorded_costs
 from tests.e2e.conftest import Account, new_account
 from tests.pg import ROOT
-
-__all__ = ["offline"]
 
 SCRIPTS = ROOT / "tests" / "clients"
 NODE = shutil.which("node")

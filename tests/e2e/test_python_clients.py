@@ -12,10 +12,8 @@ import pydantic
 import pytest
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-from tests.e2e.clients import nanos, offline, recorded_costs
+from tests.e2e.clients import nanos, recorded_costs
 from tests.e2e.conftest import Account, new_account
-
-__all__ = ["offline"]
 
 MODEL = "mock/echo"
 

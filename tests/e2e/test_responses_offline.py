@@ -13,15 +13,9 @@ import pydantic
 import pytest
 
 from gatewayz import db
-from gatewayz.dev import local, samtemplate
-from tests.conftest import reset_caches
 from tests.e2e.conftest import INPUT_NANOS, OUTPUT_NANOS, Account, new_account
-from tests.fakes.asgi_server import serve_asgi
-from tests.pg import ROOT
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from openai.types.responses import ResponseUsage
 
 MODEL = "mock/echo"
@@ -43,15 +37,6 @@ class Booking(pydantic.BaseModel):
     restaurant: str
     guests: int
     seating: Literal["inside", "terrace"]
-
-
-@pytest.fixture(scope="module")
-def offline(database_url: str) -> Iterator[str]:
-    """The base URL (`.../v1`) of the local gateway, no provider key set: only the mock."""
-    reset_caches()
-    template = samtemplate.load(ROOT / "template.yaml")
-    with serve_asgi(local.LocalGateway(template, local.load_functions(ROOT, template))) as port:
-        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture
