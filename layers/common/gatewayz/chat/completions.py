@@ -82,16 +82,7 @@ async def complete(
     try:
         if fresh is not caller:  # its allowlist may have changed: so may the fallbacks
             caller, plan = fresh, _plan(fresh, parsed, settings)
-        outcome = credits.reserve(
-            account_id=caller.account_id,
-            api_key_id=caller.key_id,
-            request_id=state.request_id,
-            max_nanos=plan.max_nanos,
-            min_nanos=plan.min_nanos,
-            ttl_s=settings.hold_ttl_s,
-            concurrency=caller.limits.concurrent_requests,
-            key_concurrency=caller.limits.key_concurrent_requests,
-        )
+        outcome = hold(caller, plan, state.request_id, settings)
         if isinstance(outcome, credits.Refusal):
             raise _refused(outcome.reason, parsed, plan.max_nanos, caller.account_id)
     except BaseException:
@@ -118,6 +109,23 @@ async def complete(
     except BaseException as exc:
         call.fail(exc)
         raise
+
+
+def hold(
+    caller: Caller, plan: budget.Budget, request_id: str, settings: config.Settings
+) -> credits.Hold | credits.Refusal:
+    """Reserve what `plan` may cost, within the account's and the key's in-flight limits:
+    the one hold every billed route (completions, responses, embeddings) takes."""
+    return credits.reserve(
+        account_id=caller.account_id,
+        api_key_id=caller.key_id,
+        request_id=request_id,
+        max_nanos=plan.max_nanos,
+        min_nanos=plan.min_nanos,
+        ttl_s=settings.hold_ttl_s,
+        concurrency=caller.limits.concurrent_requests,
+        key_concurrency=caller.limits.key_concurrent_requests,
+    )
 
 
 def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) -> budget.Budget:

@@ -66,16 +66,7 @@ async def create(request: Request) -> Response:
     try:
         if fresh is not caller:
             caller, plan = fresh, _plan(fresh, parsed, settings)
-        outcome = credits.reserve(
-            account_id=caller.account_id,
-            api_key_id=caller.key_id,
-            request_id=state.request_id,
-            max_nanos=plan.max_nanos,
-            min_nanos=plan.min_nanos,
-            ttl_s=settings.hold_ttl_s,
-            concurrency=caller.limits.concurrent_requests,
-            key_concurrency=caller.limits.key_concurrent_requests,
-        )
+        outcome = completions.hold(caller, plan, state.request_id, settings)
         if isinstance(outcome, credits.Refusal):
             raise _refused(outcome, as_completion, plan.max_nanos, caller.account_id)
     except BaseException:
