@@ -47,6 +47,7 @@ provider: the fake sets `received` when the request arrives, then answers only o
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -200,6 +201,8 @@ class FakeUpstream:
             return await _json(send, 200, {"object": "list", "data": self.model_list})
         if method == "POST" and path == "/v1/embeddings" and isinstance(body, dict):
             return await _embeddings(send, self._next(), body)
+        if path.startswith("/v1/images/"):
+            return await _images(send, self, Received(method, path, query, headers, body))
         kind = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(path)
         if method != "POST" or kind is None:
             return await _json(send, 404, _error(f"Unknown path: {method} {path}", "not_found"))
@@ -520,6 +523,52 @@ async def _embeddings(send: Send, b: Behaviour, body: dict[str, Any]) -> None:
     if b.usage_in_answer:
         payload["usage"] = b.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
     await _json(send, 200, payload, b.headers)
+
+
+def fake_image(prompt: str, index: int, size: str) -> bytes:
+    """The fake's PNG for image `index` of `prompt` at `size` (`WIDTHxHEIGHT`)."""
+    from gatewayz.chat.offline import png
+
+    width, _, height = size.partition("x")
+    return png.picture(json.dumps(["fake", prompt, index]).encode(), int(width), int(height))
+
+
+async def _images(send: Send, fake: FakeUpstream, got: Received) -> None:
+    """`POST /v1/images/generations` as OpenAI answers it: `gpt-image` models with
+    `b64_json`, others (DALL-E) with a `url` on this fake (`GET /v1/images/files?...`,
+    which serves `fake_image`) and a `revised_prompt`. A behaviour's `status`,
+    `error_body`, `raw_body`, `headers` and `delay_s` apply as for completions."""
+    from urllib.parse import parse_qs, urlencode
+
+    if got.method == "GET" and got.path == "/v1/images/files":
+        query = {k: v[0] for k, v in parse_qs(got.query).items()}
+        data = fake_image(query["prompt"], int(query["index"]), query["size"])
+        await _start(send, 200, "image/png", {})
+        await send({"type": "http.response.body", "body": data})
+        return
+    body = got.json
+    if got.method != "POST" or got.path != "/v1/images/generations" or not isinstance(body, dict):
+        return await _json(send, 404, _error(f"Unknown path: {got.method} {got.path}", "not_found"))
+    b = fake._next()
+    if b.delay_s:
+        await asyncio.sleep(b.delay_s)
+    if b.raw_body is not None or b.status >= 400:
+        error = DEFAULT_ERROR if b.error_body is None else b.error_body
+        data = b.raw_body if b.raw_body is not None else json.dumps(error)
+        await _start(send, b.status, "application/json", b.headers)
+        await send({"type": "http.response.body", "body": data.encode()})
+        return
+    prompt, size = str(body.get("prompt")), str(body.get("size") or "1024x1024")
+    items: list[dict[str, Any]] = []
+    for index in range(int(body.get("n") or 1)):
+        if "gpt-image" in str(body.get("model")):
+            encoded = base64.b64encode(fake_image(prompt, index, size)).decode()
+            items.append({"b64_json": encoded})
+        else:
+            query = urlencode({"prompt": prompt, "index": index, "size": size})
+            url = f"{fake.base_url}/images/files?{query}"
+            items.append({"url": url, "revised_prompt": f"{prompt}, revised"})
+    await _json(send, 200, {"created": int(time.time()), "data": items}, b.headers)
 
 
 @contextmanager

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_anon_key: SecretStr | None = None
     supabase_jwt_secret: SecretStr | None = None
+    # Generated images (docs/api.md, images): stored in this Supabase Storage bucket with
+    # the service role key, answered as signed URLs valid this long.
+    supabase_service_role_key: SecretStr | None = None
+    images_bucket: str = Field(default="images", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    images_url_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    # A provider's image URL is fetched (to store it) within these bounds.
+    images_fetch_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    images_fetch_timeout_s: float = Field(default=30.0, gt=0)
 
     # Local state (embedded PostgreSQL, the dev key pepper, dev keys) lives here.
     gatewayz_home: Path = Path(".gatewayz")
@@ -116,6 +124,7 @@ class Settings(BaseSettings):
         "stripe_webhook_secret",
         "resend_api_key",
         "supabase_jwt_secret",
+        "supabase_service_role_key",
         "upstash_redis_rest_token",
     )
     @classmethod

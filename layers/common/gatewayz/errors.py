@@ -313,6 +313,12 @@ class UpstreamRefused(UpstreamError):
     retryable = False
 
 
+class ImageStorageFailed(UpstreamError):
+    """Storing a generated image (Supabase Storage) failed; nothing was charged."""
+
+    code = "image_storage_failed"
+
+
 class ServiceUnavailable(GatewayError):
     """A dependency (database, Redis) is down."""
 

@@ -113,17 +113,23 @@ def known_providers() -> frozenset[str]:
 
 
 def no_attempts(
-    models: Sequence[Model], prefs: Preferences, upstreams: dict[str, Upstream]
+    models: Sequence[Model],
+    prefs: Preferences,
+    upstreams: dict[str, Upstream],
+    *,
+    images: bool = False,
 ) -> errors.GatewayError:
     """Why `plan` found nothing to try: the client's `provider` preferences left no
     provider (a 400 naming the field, since a retry cannot change it), or none is
     available for these models (a 503)."""
-    if not plan(models, Preferences(), upstreams):
+    if not plan(models, Preferences(), upstreams, images=images):
         return errors.NoProviderAvailable("No provider is available for this model.")
-    if prefs.only is not None and not plan(models, Preferences(only=prefs.only), upstreams):
+    if prefs.only is not None and not plan(
+        models, Preferences(only=prefs.only), upstreams, images=images
+    ):
         field = "only"
     elif prefs.ignore and not plan(
-        models, Preferences(only=prefs.only, ignore=prefs.ignore), upstreams
+        models, Preferences(only=prefs.only, ignore=prefs.ignore), upstreams, images=images
     ):
         field = "ignore"
     else:  # `order` with `allow_fallbacks: false`
@@ -135,21 +141,30 @@ def no_attempts(
 
 
 def plan(
-    models: Sequence[Model], prefs: Preferences, upstreams: dict[str, Upstream]
+    models: Sequence[Model],
+    prefs: Preferences,
+    upstreams: dict[str, Upstream],
+    *,
+    images: bool = False,
 ) -> list[Attempt]:
-    """Every attempt in the order to try them."""
+    """Every attempt in the order to try them: offers priced for text, or with
+    `images` those priced per image (gatewayz/images)."""
     attempts = []
     for model in models:
         offers = [
             o
             for o in model.offers
             if o.provider in upstreams
-            and o.price.serves_text
+            and (o.price.image is not None if images else o.price.serves_text)
             and (prefs.only is None or o.provider in prefs.only)
             and o.provider not in prefs.ignore
         ]
         if prefs.sort == "price":
-            offers.sort(key=lambda o: (o.price.input or 0) + (o.price.output or 0))
+            offers.sort(
+                key=lambda o: (o.price.image or 0)
+                if images
+                else (o.price.input or 0) + (o.price.output or 0)
+            )
         if prefs.order:
             ranked = {name: i for i, name in enumerate(prefs.order)}
             listed = sorted(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gatewayz import errors, http
-from gatewayz.dev import gateway_responses, openapi, samtemplate
+from gatewayz.dev import gateway_responses, image_files, openapi, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -167,8 +167,9 @@ class LocalGateway:
     ):
         self.routes = template.routes
         self.functions = functions
-        # Local-only apps under a path prefix (the Stripe stand-in at /_stripe).
-        self.mounts = mounts or {}
+        # Local-only apps under a path prefix (the Stripe stand-in at /_stripe, images
+        # stored without Supabase at /_images).
+        self.mounts = {image_files.PREFIX: image_files.app, **(mounts or {})}
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
         # The headers (CORS) API Gateway gives its own answers: no route, too large.
         self._no_route = gateway_responses.mappings(template, "MISSING_AUTHENTICATION_TOKEN")
