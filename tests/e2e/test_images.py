@@ -86,9 +86,7 @@ def test_urls_are_stored_by_the_gateway_and_each_image_is_billed(
     cost = round(answer.usage.cost * 1e9)  # type: ignore[union-attr, attr-defined]
     assert cost == 2 * per_image
     assert before - account.balance() == cost
-    assert image_usage(account) == [
-        ("images.generations", MODEL, "openrouter", 2, cost, 200)
-    ]
+    assert image_usage(account) == [("images.generations", MODEL, "openrouter", 2, cost, 200)]
     sent = upstreams.primary.requests[0]
     assert sent.path == "/v1/images/generations"
     assert sent.json["model"] == "openrouter/dall-e-2"

@@ -70,9 +70,10 @@ class FakeStorage:
             return await self._download(send, path[len(_SIGN) :], query.get("token", [""])[0])
         if method != "POST" or not path.startswith(_OBJECT):
             return await _error(send, 404, "not_found", "Route not found")
-        if headers.get("authorization") != f"Bearer {SERVICE_KEY}" or headers.get(
-            "apikey"
-        ) != SERVICE_KEY:
+        if (
+            headers.get("authorization") != f"Bearer {SERVICE_KEY}"
+            or headers.get("apikey") != SERVICE_KEY
+        ):
             return await _error(send, 403, "Unauthorized", "Invalid Compact JWS")
         if path.startswith(_SIGN):
             return await self._sign(send, path[len(_SIGN) :], body)

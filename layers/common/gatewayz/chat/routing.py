@@ -161,9 +161,9 @@ def plan(
         ]
         if prefs.sort == "price":
             offers.sort(
-                key=lambda o: (o.price.image or 0)
-                if images
-                else (o.price.input or 0) + (o.price.output or 0)
+                key=lambda o: (
+                    (o.price.image or 0) if images else (o.price.input or 0) + (o.price.output or 0)
+                )
             )
         if prefs.order:
             ranked = {name: i for i, name in enumerate(prefs.order)}

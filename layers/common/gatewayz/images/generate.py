@@ -27,8 +27,8 @@ from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.prompt_size import PromptSize
 from gatewayz.identity import access, policy, provider_keys
-from gatewayz.images import results, rules, storage
 from gatewayz.images import request as image_request
+from gatewayz.images import results, rules, storage
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
@@ -123,9 +123,7 @@ def _plan(caller: Caller, parsed: ImageRequest, settings: config.Settings) -> bu
     factor = rules.rule(parsed.model).factor(parsed.quality, parsed.size)
     routes = tuple(_route(a, model, parsed, factor, settings) for a in attempts)
     usage = pricing.Usage(images=parsed.n)
-    held = max(
-        min(r.charge_nanos(r.catalog_nanos(usage)), budget.MAX_HOLD_NANOS) for r in routes
-    )
+    held = max(min(r.charge_nanos(r.catalog_nanos(usage)), budget.MAX_HOLD_NANOS) for r in routes)
     return budget.Budget(
         routes=routes, max_nanos=held, min_nanos=held, outputs=1, extra_output_tokens=0,
         explicit=True,

@@ -10,12 +10,14 @@ some (gpt-image-1) refuse it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz import errors
-from gatewayz.images.rules import Rule
+
+if TYPE_CHECKING:
+    from gatewayz.images.rules import Rule
 
 RESPONSE_FORMATS = ("url", "b64_json")
 _KNOWN = frozenset(

@@ -8,6 +8,7 @@ that is not an image of a type we serve is a failed attempt, never passed on.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
@@ -72,22 +73,21 @@ async def fetch(url: str, max_bytes: int, timeout_s: float) -> bytes:
     Raises:
         Retryable: not a 200, too large, too slow, or the connection failed.
     """
-    import asyncio
-
     try:
-        async with asyncio.timeout(timeout_s), httpx.AsyncClient(timeout=timeout_s) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise routing.Retryable(f"fetching the image: status {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise routing.Retryable("the image at the answer's URL is too large")
-                return bytes(body)
-    except TimeoutError:
-        raise routing.Retryable("fetching the image timed out", timeout=True) from None
-    except httpx.TimeoutException:
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(timeout=timeout_s) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise routing.Retryable(f"fetching the image: status {response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise routing.Retryable("the image at the answer's URL is too large")
+            return bytes(body)
+    except (TimeoutError, httpx.TimeoutException):
         raise routing.Retryable("fetching the image timed out", timeout=True) from None
     except httpx.HTTPError as exc:
         raise routing.Retryable(f"fetching the image: {type(exc).__name__}") from None
