@@ -25,7 +25,6 @@ from gatewayz.chat import (
     parameters,
     providers,
     routing,
-    upstream,
 )
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
@@ -258,19 +257,7 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
     """One non-streamed attempt: the whole answer, or a retryable failure."""
     body = call.begin(attempt)
     path = "/chat/completions" if call.request.chat else "/completions"
-    reply = await routing.open_response(attempt, path, body, stream=False, limits=limits())
-    try:
-        raw = await reply.read()
-    except upstream.Timeout:
-        raise routing.Retryable("timeout reading the answer", timeout=True) from None
-    except upstream.Broken as exc:
-        raise routing.Retryable(f"reading the answer: {exc}") from None
-    finally:
-        await reply.close()
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise routing.Retryable("the answer is not JSON") from None
+    payload = await routing.post_json(attempt, path, body, limits=limits())
     if not isinstance(payload, dict) or "error" in payload:
         raise routing.Retryable("the answer is an error")
     return _Answer(attempt, payload)

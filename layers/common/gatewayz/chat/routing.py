@@ -314,3 +314,28 @@ async def open_response(
         # Our key or the model id the provider refused: the same until an operator acts.
         raise errors.UpstreamRefused(f"The provider refused the request (status {status}).")
     raise errors.UpstreamError(f"The provider refused the request (status {status}).")
+
+
+async def post_json(attempt: Attempt, path: str, body: dict[str, Any], *, limits: Limits) -> Any:
+    """Send a non-streamed request and read its whole answer as JSON.
+
+    Raises:
+        Retryable: what `open_response` retries, a timeout or broken connection while
+            reading, or an answer that is not JSON.
+        what `open_response` raises otherwise.
+    """
+    from gatewayz.chat import upstream as http
+
+    reply = await open_response(attempt, path, body, stream=False, limits=limits)
+    try:
+        raw = await reply.read()
+    except http.Timeout:
+        raise Retryable("timeout reading the answer", timeout=True) from None
+    except http.Broken as exc:
+        raise Retryable(f"reading the answer: {exc}") from None
+    finally:
+        await reply.close()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise Retryable("the answer is not JSON") from None

@@ -21,15 +21,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, jsonbody
-from gatewayz.billing import credits, pricing
-from gatewayz.chat import budget, catalog, completions, providers, routing, upstream
+from gatewayz.billing import pricing
+from gatewayz.chat import admission, budget, catalog, completions, providers, routing
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.prompt_size import PromptSize
 from gatewayz.identity import access, policy, provider_keys
 from gatewayz.images import request as image_request
 from gatewayz.images import results, rules, storage
-from gatewayz.ratelimit import get_store, limiter
+from gatewayz.ratelimit import limiter
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -59,24 +59,21 @@ async def create(request: Request) -> Response:
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
 
-    state = request.state
     limiter.require_fits(caller, plan.least_tokens, param="prompt")
-    admission = limiter.admit(get_store(), caller, plan.tokens)
-    state.response_headers.update(admission.headers)
-    fresh = access.reauthorize(request, caller, admission, SCOPES, model=model_id)
     as_completion = _as_completion(parsed)
-    try:
-        if fresh is not caller:
-            caller, plan = fresh, _plan(fresh, parsed, settings)
-        outcome = completions.hold(caller, plan, state.request_id, settings)
-        if isinstance(outcome, credits.Refusal):
-            raise completions.refusal(
-                outcome.reason, as_completion, plan.max_nanos, caller.account_id
-            )
-    except BaseException:
-        limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
-        raise
-    call = Call(caller, as_completion, plan, outcome, admission, started, state.request_id)
+    call = admission.reserve(
+        request,
+        caller,
+        plan,
+        as_completion,
+        scopes=SCOPES,
+        model=model_id,
+        replan=lambda fresh: _plan(fresh, parsed, settings),
+        refuse=lambda refusal, held, who: completions.refusal(
+            refusal.reason, as_completion, held.max_nanos, who.account_id
+        ),
+        started=started,
+    )
     call.endpoint = ENDPOINT
     try:
         made = await routing.first_success(
@@ -176,21 +173,9 @@ async def _fetch(
     """One attempt: the images, or a retryable failure."""
     call.route = next(r for r in call.plan.routes if r.attempt is attempt)
     call.upstream_started = time.perf_counter()
-    reply = await routing.open_response(
-        attempt, "/images/generations", parsed.upstream_body(), stream=False, limits=limits()
+    payload = await routing.post_json(
+        attempt, "/images/generations", parsed.upstream_body(), limits=limits()
     )
-    try:
-        raw = await reply.read()
-    except upstream.Timeout:
-        raise routing.Retryable("timeout reading the answer", timeout=True) from None
-    except upstream.Broken as exc:
-        raise routing.Retryable(f"reading the answer: {exc}") from None
-    finally:
-        await reply.close()
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise routing.Retryable("the answer is not JSON") from None
     return await results.images(
         payload,
         parsed.n,
