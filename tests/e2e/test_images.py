@@ -15,12 +15,15 @@ import openai
 import pytest
 
 from gatewayz import db
-from gatewayz.chat import catalog, routing
+from gatewayz.chat import routing
 from gatewayz.images import results
 from tests.e2e.conftest import new_account
+from tests.e2e.image_models import image_models
 from tests.fakes.openai_upstream import Behaviour, fake_image
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tests.e2e.conftest import Account, Upstreams
 
 # Served by `openrouter` (tried first, answers with URLs) and `featherless` (a gpt-image
@@ -31,26 +34,13 @@ IMAGE_NANOS = 40_000_000  # $0.04 an image
 
 
 @pytest.fixture(scope="module", autouse=True)
-def image_models(gateway: str) -> None:
-    with db.transaction() as cur:
-        for model in (MODEL, SINGLE):
-            cur.execute(
-                """INSERT INTO models (id, name, context_length, output_modalities)
-                   VALUES (%s, %s, 4000, '{image}') ON CONFLICT (id) DO NOTHING""",
-                (model, f"Test: {model}"),
-            )
-            for provider, priority, upstream_id in (
-                ("openrouter", 10, "openrouter/dall-e-2"),
-                ("featherless", 20, "featherless/gpt-image-1"),
-            ):
-                cur.execute(
-                    """INSERT INTO model_offers (model_id, provider, provider_model_id,
-                                                 priority, image_price)
-                       VALUES (%s, %s, %s, %s, %s)
-                       ON CONFLICT (model_id, provider) DO NOTHING""",
-                    (model, provider, upstream_id, priority, Decimal("0.04")),
-                )
-    catalog.refresh()
+def served(gateway: str) -> Iterator[None]:
+    offers = (
+        ("openrouter", 10, "openrouter/dall-e-2"),
+        ("featherless", 20, "featherless/gpt-image-1"),
+    )
+    with image_models((MODEL, SINGLE), offers, Decimal("0.04")):
+        yield
 
 
 def image_usage(account: Account) -> list[tuple[object, ...]]:

@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from gatewayz import db
-from gatewayz.chat import catalog
 from tests.conftest import reset_caches
+from tests.e2e.image_models import image_models
 from tests.fakes import supabase_storage
 from tests.fakes.openai_upstream import fake_image
 
@@ -31,21 +31,9 @@ TTL_S = 3600
 
 
 @pytest.fixture(scope="module", autouse=True)
-def paint_model(gateway: str) -> None:
-    with db.transaction() as cur:
-        cur.execute(
-            """INSERT INTO models (id, name, context_length, output_modalities)
-               VALUES (%s, 'Test: Paint', 4000, '{image}') ON CONFLICT (id) DO NOTHING""",
-            (MODEL,),
-        )
-        cur.execute(
-            """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
-                                         image_price)
-               VALUES (%s, 'openrouter', 'openrouter/dall-e-3', 10, %s)
-               ON CONFLICT (model_id, provider) DO NOTHING""",
-            (MODEL, Decimal("0.04")),
-        )
-    catalog.refresh()
+def served(gateway: str) -> Iterator[None]:
+    with image_models((MODEL,), (("openrouter", 10, "openrouter/dall-e-3"),), Decimal("0.04")):
+        yield
 
 
 @pytest.fixture
