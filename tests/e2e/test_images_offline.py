@@ -82,3 +82,12 @@ def test_a_chat_model_makes_no_images(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         sdk.images.generate(model="mock/echo", prompt="a lighthouse")
     assert raised.value.param == "model"
+
+
+def test_an_image_model_on_the_chat_route_is_a_400_pointing_to_the_images_route(
+    sdk: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.param == "model"
+    assert "/v1/images/generations" in raised.value.message

@@ -141,7 +141,7 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     wanted = [
         served[m]
         for m in parsed.models
-        if m in served and not served[m].embeds and _allowed(caller, m)
+        if m in served and not served[m].embeds and not served[m].draws and _allowed(caller, m)
     ]
     if not wanted:
         if parsed.model not in served:
@@ -151,6 +151,11 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
         if served[parsed.model].embeds:
             raise errors.InvalidRequest(
                 f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
+                param="model",
+            )
+        if served[parsed.model].draws:
+            raise errors.InvalidRequest(
+                f"The model `{parsed.model}` makes images: use POST /v1/images/generations.",
                 param="model",
             )
         policy.require_model(caller, parsed.model)  # raises: the key may not use it
