@@ -92,8 +92,9 @@ def _body(raw: bytes) -> dict[str, Any]:
         body = jsonbody.loads(raw)
     except RecursionError:
         raise errors.InvalidJSON("Request body is nested too deeply.") from None
-    image_request.model_of(body)  # an object with a model, or a 400
-    return body  # type: ignore[no-any-return]
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("The request body must be a JSON object.")
+    return body
 
 
 def _plan(caller: Caller, parsed: ImageRequest, settings: config.Settings) -> budget.Budget:
