@@ -6,6 +6,7 @@ funding, Idempotency-Key replays, and the 400s of bad input."""
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -17,9 +18,10 @@ import pytest
 from gatewayz import db
 from gatewayz.chat import routing
 from gatewayz.images import results
+from tests.conftest import reset_caches
 from tests.e2e.conftest import new_account
 from tests.e2e.image_models import image_models
-from tests.fakes.openai_upstream import Behaviour, fake_image
+from tests.fakes.openai_upstream import Behaviour, FakeUpstream, fake_image, serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -213,3 +215,40 @@ async def test_a_provider_url_is_fetched_within_its_size_bound(upstreams: Upstre
     assert await results.fetch(url, len(whole), timeout_s=5) == whole
     with pytest.raises(routing.Retryable):
         await results.fetch(url, len(whole) - 1, timeout_s=5)
+
+
+@pytest.fixture
+def portkey(gateway: str) -> Iterator[FakeUpstream]:
+    """Portkey configured, in front of a fake of its own, while the test runs."""
+    with serve() as fake:
+        os.environ.update({"PORTKEY_API_KEY": "pk-test", "PORTKEY_BASE_URL": fake.base_url})
+        reset_caches()
+        try:
+            yield fake
+        finally:
+            for name in ("PORTKEY_API_KEY", "PORTKEY_BASE_URL"):
+                os.environ.pop(name, None)
+            reset_caches()
+
+
+def test_the_seeded_dall_e_3_through_portkey_costs_three_times_its_price_in_hd_wide(
+    client: openai.OpenAI, account: Account, portkey: FakeUpstream
+) -> None:
+    before = account.balance()
+    answer = client.images.generate(
+        model="openai/dall-e-3", prompt="a city", size="1792x1024", quality="hd", style="vivid"
+    )
+    [image] = answer.data
+    assert httpx.get(image.url or "").content == fake_image("a city", 0, "1792x1024")
+    assert answer.provider == "portkey"  # type: ignore[attr-defined]
+    assert before - account.balance() == 3 * IMAGE_NANOS  # $0.12, as OpenAI charges
+    sent = portkey.requests[0]  # then the fetch of its URL
+    assert sent.headers["x-portkey-api-key"] == "pk-test"
+    assert sent.json == {
+        "model": "@openai/dall-e-3",
+        "prompt": "a city",
+        "n": 1,
+        "size": "1792x1024",
+        "quality": "hd",
+        "style": "vivid",
+    }
