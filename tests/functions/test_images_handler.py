@@ -147,3 +147,25 @@ def test_a_key_without_the_images_scope_is_refused() -> None:
     result = generate(key.secret)
     assert result["statusCode"] == 403
     assert json_body(result)["error"]["code"] == "scope_denied"
+
+
+@pytest.fixture
+def small_answers() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IMAGES_MAX_ANSWER_BYTES", "10000")
+        reset_caches()
+        yield
+    reset_caches()
+
+
+@pytest.mark.usefixtures("small_answers")
+def test_b64_images_too_large_to_answer_are_a_400_and_cost_nothing() -> None:
+    owner = new_owner(plan_id="trial")
+    key = new_key(owner)
+    before = balance(owner.account_id)
+    asked = {"model": "mock/image", "prompt": "a cat", "response_format": "b64_json"}
+    result = generate(key.secret, {**asked, "size": "1024x1024", "n": 4})
+    assert result["statusCode"] == 400, result["body"]
+    assert json_body(result)["error"]["param"] == "response_format"
+    assert balance(owner.account_id) == before
+    assert generate(key.secret, {**asked, "size": "256x256"})["statusCode"] == 200

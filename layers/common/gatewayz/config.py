@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # A provider's image URL is fetched (to store it) within these bounds.
     images_fetch_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     images_fetch_timeout_s: float = Field(default=30.0, gt=0)
+    # A `b64_json` answer larger than this is refused uncharged (Lambda answers <= 6 MB).
+    images_max_answer_bytes: int = Field(default=5_800_000, gt=0)
 
     # Local state (embedded PostgreSQL, the dev key pepper, dev keys) lives here.
     gatewayz_home: Path = Path(".gatewayz")

@@ -205,6 +205,7 @@ async def _answer(
         if image.revised_prompt is not None:
             item["revised_prompt"] = image.revised_prompt
         data.append(item)
+    _require_answerable(data, config.get_settings().images_max_answer_bytes)
     usage = pricing.Usage(input_tokens=parsed.prompt_tokens, images=len(made))
     cost = call.settle(usage, status=200)
     answer = {
@@ -215,3 +216,20 @@ async def _answer(
         "provider": route.attempt.upstream.name,
     }
     return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")
+
+
+def _require_answerable(data: list[dict[str, Any]], max_bytes: int) -> None:
+    """Refuse, before charging, an answer too large to reach the client: Lambda's
+    buffered response holds 6 MB, so many large images as `b64_json` never would.
+
+    Raises:
+        InvalidRequest: naming `response_format` (a `url` answer is small).
+    """
+    size = sum(len(item.get("b64_json", "")) for item in data)
+    if size > max_bytes:
+        raise errors.InvalidRequest(
+            f"These images are {size / 1e6:.1f} MB as b64_json, more than the "
+            f"{max_bytes / 1e6:.1f} MB an answer may hold: ask for response_format url, "
+            "or fewer images.",
+            param="response_format",
+        )
