@@ -6,7 +6,6 @@ funding, Idempotency-Key replays, and the 400s of bad input."""
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,9 +17,9 @@ import pytest
 from gatewayz import db
 from gatewayz.chat import routing
 from gatewayz.images import results
-from tests.conftest import reset_caches
 from tests.e2e.conftest import new_account
 from tests.e2e.image_models import image_models
+from tests.environment import settings
 from tests.fakes.openai_upstream import Behaviour, FakeUpstream, fake_image, serve
 
 if TYPE_CHECKING:
@@ -220,15 +219,8 @@ async def test_a_provider_url_is_fetched_within_its_size_bound(upstreams: Upstre
 @pytest.fixture
 def portkey(gateway: str) -> Iterator[FakeUpstream]:
     """Portkey configured, in front of a fake of its own, while the test runs."""
-    with serve() as fake:
-        os.environ.update({"PORTKEY_API_KEY": "pk-test", "PORTKEY_BASE_URL": fake.base_url})
-        reset_caches()
-        try:
-            yield fake
-        finally:
-            for name in ("PORTKEY_API_KEY", "PORTKEY_BASE_URL"):
-                os.environ.pop(name, None)
-            reset_caches()
+    with serve() as fake, settings(PORTKEY_API_KEY="pk-test", PORTKEY_BASE_URL=fake.base_url):
+        yield fake
 
 
 def test_the_seeded_dall_e_3_through_portkey_costs_three_times_its_price_in_hd_wide(

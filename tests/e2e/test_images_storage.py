@@ -5,7 +5,6 @@ nothing."""
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,8 @@ import openai
 import pytest
 
 from gatewayz import db
-from tests.conftest import reset_caches
 from tests.e2e.image_models import image_models
+from tests.environment import settings
 from tests.fakes import supabase_storage
 from tests.fakes.openai_upstream import fake_image
 
@@ -39,21 +38,15 @@ def served(gateway: str) -> Iterator[None]:
 @pytest.fixture
 def storage(gateway: str) -> Iterator[FakeStorage]:
     """The gateway's settings point at the Supabase stand-in while the test runs."""
-    settings = {
-        "SUPABASE_URL": None,
-        "SUPABASE_SERVICE_ROLE_KEY": supabase_storage.SERVICE_KEY,
-        "IMAGES_URL_TTL_S": str(TTL_S),
-    }
-    with supabase_storage.serve() as fake:
-        settings["SUPABASE_URL"] = fake.url
-        os.environ.update({k: v for k, v in settings.items() if v is not None})
-        reset_caches()
-        try:
-            yield fake
-        finally:
-            for name in settings:
-                os.environ.pop(name, None)
-            reset_caches()
+    with (
+        supabase_storage.serve() as fake,
+        settings(
+            SUPABASE_URL=fake.url,
+            SUPABASE_SERVICE_ROLE_KEY=supabase_storage.SERVICE_KEY,
+            IMAGES_URL_TTL_S=str(TTL_S),
+        ),
+    ):
+        yield fake
 
 
 def test_images_are_uploaded_and_answered_as_signed_urls_that_fetch_them(

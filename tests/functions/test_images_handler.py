@@ -13,7 +13,7 @@ import pytest
 
 from gatewayz import db
 from gatewayz.chat.offline import png
-from tests.conftest import reset_caches
+from tests.environment import settings
 from tests.factories import new_key, new_owner
 from tests.functions.events import event, header, invoke, json_body, sent_with_key
 
@@ -102,11 +102,8 @@ def test_a_body_that_is_not_json_is_a_400() -> None:
 
 @pytest.fixture
 def supabase_without_key() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SUPABASE_URL", "http://127.0.0.1:9")
-        reset_caches()
+    with settings(SUPABASE_URL="http://127.0.0.1:9"):
         yield
-    reset_caches()
 
 
 @pytest.mark.usefixtures("supabase_without_key")
@@ -151,11 +148,8 @@ def test_a_key_without_the_images_scope_is_refused() -> None:
 
 @pytest.fixture
 def small_answers() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IMAGES_MAX_ANSWER_BYTES", "10000")
-        reset_caches()
+    with settings(IMAGES_MAX_ANSWER_BYTES="10000"):
         yield
-    reset_caches()
 
 
 @pytest.mark.usefixtures("small_answers")
