@@ -338,7 +338,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _allowed(request: Request) -> str:
     """Every method some route of this app takes on the path (Starlette's own `Allow`
-    names only the first route whose path matched)."""
+    names only the first route whose path matched), and `OPTIONS`: the app answers
+    browsers' preflights on every path (gatewayz/cors.py)."""
     from starlette.routing import Match
 
     routes = request.app.router.routes
@@ -347,7 +348,7 @@ def _allowed(request: Request) -> str:
         for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
         if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
     ]
-    return ", ".join(allowed)
+    return ", ".join([*allowed, "OPTIONS"])
 
 
 def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
