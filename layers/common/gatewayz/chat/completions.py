@@ -10,12 +10,11 @@ rate-limit call gives its token estimate back at once.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, errors, http, jsonbody
+from gatewayz import config, errors, fastjson, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
 from gatewayz.chat import (
     answer_shape,
@@ -268,7 +267,7 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
     finally:
         await reply.close()
     try:
-        payload = json.loads(raw)
+        payload = fastjson.loads(raw)
     except ValueError:
         raise routing.Retryable("the answer is not JSON") from None
     if not isinstance(payload, dict) or "error" in payload:
@@ -302,14 +301,10 @@ def _answer(call: Call, answer: _Answer) -> Response:
 
 def _json_response(payload: dict[str, Any]) -> Response:
     """The answer as JSON; what the provider wrote passes on as written, even an unpaired
-    surrogate (kept as its escape) or a NaN (which the client's parser will judge)."""
+    surrogate (kept as its escape)."""
     from starlette.responses import Response
 
-    try:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+    return Response(fastjson.dumps(payload), media_type="application/json")
 
 
 def _openai_usage(usage: pricing.Usage) -> dict[str, int]:
