@@ -1,7 +1,9 @@
 """A running gateway for end-to-end tests: the local gateway (routing as template.yaml
 does) on a real socket, in front of two fake providers (OpenRouter and Featherless),
-with real PostgreSQL and the rate-limit store of the environment; and, for what only
-shows across processes, two chat function processes sharing the real Redis."""
+with real PostgreSQL and the rate-limit store of the environment; the same gateway with
+no provider key (the offline mock); `backend`, either of the two, for the client suite;
+and, for what only shows across processes, two chat function processes sharing the real
+Redis."""
 
 from __future__ import annotations
 
