@@ -33,22 +33,15 @@ TIME: Any = {"type": "function", "function": {"name": "get_time", "parameters": 
 USER: Any = [{"role": "user", "content": "Weather in Lyon?"}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeUpstream]:
-    with serve() as fake:
-        yield fake
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    with serve() as running:
+        yield running
 
 
 @pytest.fixture
-def fake(server: FakeUpstream) -> FakeUpstream:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(fake: FakeUpstream) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=fake.base_url, api_key="k", max_retries=0) as sdk:
-        yield sdk
+def client(fake: FakeUpstream) -> openai.OpenAI:
+    return openai.OpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
 
 
 def test_tools_get_a_call_of_the_first_tool_with_arguments_its_schema_accepts(
