@@ -37,16 +37,18 @@ def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
         and t.get("type") == "function"
         and isinstance(t.get("function"), dict)
     ]
-    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    function = choice.get("function") if isinstance(choice, dict) else None
+    named = function.get("name") if isinstance(function, dict) else None
     chosen = next((f for f in functions if named in (None, f.get("name"))), None)
     if chosen is None:
         return None
     value = sample(chosen.get("parameters") or {})
     arguments = json.dumps(value if isinstance(value, dict) else {})
+    name = chosen.get("name")
     return {
         "id": f"call_{secrets.token_hex(12)}",
         "type": "function",
-        "function": {"name": chosen.get("name", ""), "arguments": arguments},
+        "function": {"name": name if isinstance(name, str) else "", "arguments": arguments},
     }
 
 
