@@ -6,6 +6,7 @@ saved (streamed answers too); another account's session is a 404 before any char
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from gatewayz import db
 from gatewayz.history import records
 from tests.e2e.conftest import INPUT_NANOS, MODEL, OUTPUT_NANOS, ledger_usage, new_account
+from tests.fakes.openai_upstream import Behaviour
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Account, Upstreams
@@ -234,3 +236,70 @@ def test_a_deleted_session_is_not_found(
             messages=[{"role": "user", "content": "hi"}],
             extra_body={"session_id": sid},
         )
+
+
+def test_streamed_tool_calls_are_saved_and_replayed(
+    gateway: str, client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    upstreams.primary.enqueue(Behaviour(tool_calls=[call]))
+    sid = session_with(gateway, account)
+    list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "weather in Paris"}],
+            stream=True,
+            extra_body={"session_id": sid},
+        )
+    )
+    asked = stored(gateway, account, sid)[-1]
+    assert asked["role"] == "assistant"
+    assert asked["tool_calls"] == [call]
+    result = {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    client.chat.completions.create(model=MODEL, messages=[result], extra_body={"session_id": sid})
+    sent = upstreams.primary.last.json["messages"]
+    assert sent == [
+        {"role": "user", "content": "weather in Paris"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        result,
+    ]
+
+
+def test_a_session_deleted_mid_request_still_answers_and_bills(
+    gateway: str, client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    sid = session_with(gateway, account, SYSTEM)
+    at_provider, release = threading.Event(), threading.Event()
+    upstreams.primary.enqueue(Behaviour(received=at_provider, release=release))
+    answers: list[Any] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "still here"}],
+                extra_body={"session_id": sid},
+            )
+        )
+    )
+    before = account.balance()
+    slow.start()
+    try:
+        assert at_provider.wait(30)
+        with api(gateway, account) as http:
+            assert http.delete(f"/chat/sessions/{sid}").status_code == 200
+    finally:
+        release.set()
+        slow.join()
+    (answer,) = answers
+    assert answer.choices[0].message.content == "still here"
+    usage = answer.usage
+    assert usage is not None
+    charged = usage.prompt_tokens * INPUT_NANOS + usage.completion_tokens * OUTPUT_NANOS
+    assert before - account.balance() == charged
+    # The save found no live session: nothing was added to it.
+    count = db.execute("SELECT count(*) FROM chat_messages WHERE session_id = %s", (sid,))
+    assert count.fetchone() == (1,)
