@@ -121,46 +121,68 @@ def inject(
         InvalidRequest / ContextLengthExceeded: as for any chat request.
     """
     budget = min(default_tokens if ask.max_tokens is None else ask.max_tokens, _room(parsed, plan))
+    thread = _read(owner, ask.session_id, budget)
+    own = parsed.body["messages"]
+    lead = 0  # the request's own leading system messages stay first
+    while lead < len(own) and own[lead].get("role") in records.SYSTEM_ROLES:
+        lead += 1
+    prefix: list[dict[str, Any]] = []
+    used = 0
+    system = thread.system
+    if system is not None and not lead:
+        prefix, used = [records.replayed(system[2], system[3], system[4])], system[5] or 0
+    picked, fitted = _fit(thread.turns, budget - used, skip=system[1] if system else None)
+    history = prefix + picked
+    body = {**parsed.body, "messages": [*own[:lead], *history, *own[lead:]]}
+    # The session keeps its system prompt: a request's own is not saved over it.
+    new = own[lead:] if system is not None else own
+    transcript = Transcript(
+        session_id=ask.session_id,
+        account_id=owner.account_id,
+        user_id=owner.user_id,
+        parent_id=thread.head,
+        new_messages=[m for m in new if m.get("role") in records.ROLES],
+        request_id=request_id,
+        injected_messages=len(history),
+        injected_tokens=used + fitted,
+    )
+    return chat_request.parse(body, chat=True), transcript
+
+
+@dataclass(frozen=True, slots=True)
+class _Thread:
+    """What one read of a session returns: its newest message, its system prompt (a row),
+    and the current thread's messages, newest first, as far as the budget may reach."""
+
+    head: int | None
+    system: tuple[Any, ...] | None
+    turns: list[tuple[Any, ...]]
+
+
+def _read(owner: Owner, session_id: str, budget: int) -> _Thread:
+    """One round trip: the session, if the owner's, and its thread.
+
+    Raises:
+        SessionNotFound: not the owner's session (or deleted, or none).
+    """
     rows = db.execute(
         _THREAD,
         {
-            "session": ask.session_id,
+            "session": session_id,
             "account": owner.account_id,
             "user": owner.user_id,
             "budget": budget,
             "depth": MAX_DEPTH,
         },
     ).fetchall()
-    if not any(row[0] == "session" for row in rows):
-        raise session_not_found(ask.session_id, param="session_id")
-    head = next(row[1] for row in rows if row[0] == "session")
-    system = next((row for row in rows if row[0] == "system"), None)
-    turns = sorted((row for row in rows if row[0] == "turn"), key=lambda row: row[6])
-    own = parsed.body["messages"]
-    lead = 0
-    while lead < len(own) and own[lead].get("role") in records.SYSTEM_ROLES:
-        lead += 1
-    prefix, used = [], 0
-    if system is not None and not lead:
-        prefix, used = [records.replayed(system[2], system[3], system[4])], system[5] or 0
-    picked, fitted = _fit(turns, budget - used, skip=system[1] if system is not None else None)
-    history = prefix + picked
-    body = {**parsed.body, "messages": [*own[:lead], *history, *own[lead:]]}
-    injected = chat_request.parse(body, chat=True)
-    new = [m for m in own if m.get("role") in records.ROLES]
-    if system is not None:  # the session keeps its system prompt: not saved again
-        new = new[lead:]
-    transcript = Transcript(
-        session_id=ask.session_id,
-        account_id=owner.account_id,
-        user_id=owner.user_id,
-        parent_id=head,
-        new_messages=new,
-        request_id=request_id,
-        injected_messages=len(history),
-        injected_tokens=used + fitted,
+    session = next((row for row in rows if row[0] == "session"), None)
+    if session is None:
+        raise session_not_found(session_id, param="session_id")
+    return _Thread(
+        head=session[1],
+        system=next((row for row in rows if row[0] == "system"), None),
+        turns=sorted((row for row in rows if row[0] == "turn"), key=lambda row: row[6]),
     )
-    return injected, transcript
 
 
 def _fit(

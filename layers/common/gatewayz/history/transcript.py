@@ -38,7 +38,6 @@ class Transcript:
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-    model: str | None = None
 
     def observe(self, choice: dict[str, Any]) -> None:
         """One streamed choice chunk: the first choice's delta is the answer so far."""
