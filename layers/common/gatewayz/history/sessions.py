@@ -25,6 +25,7 @@ SCOPES = ("history",)
 MAX_TITLE = 500
 _COLUMNS = "id, title, model, metadata, created_at, updated_at"
 _OWNED = "account_id = %s AND user_id = %s AND deleted_at IS NULL"
+_ONE = f"id = %s AND {_OWNED}"
 
 
 class SessionCreate(BaseModel):
@@ -86,16 +87,7 @@ def get(owner: Owner, session_id: str) -> dict[str, Any]:
     Raises:
         SessionNotFound: not the owner's (or deleted, or no such id).
     """
-    found = records.session_uuid(session_id)
-    row = None
-    if found is not None:
-        row = db.execute(
-            f"SELECT {_COLUMNS} FROM chat_sessions WHERE id = %s AND {_OWNED}",
-            (found, owner.account_id, owner.user_id),
-        ).fetchone()
-    if row is None:
-        raise session_not_found(session_id)
-    return shape(row)
+    return shape(_owned(owner, session_id, f"SELECT {_COLUMNS} FROM chat_sessions WHERE {_ONE}"))
 
 
 def update(owner: Owner, session_id: str, body: object) -> dict[str, Any]:
@@ -106,24 +98,13 @@ def update(owner: Owner, session_id: str, body: object) -> dict[str, Any]:
         InvalidRequest: a bad field (named).
     """
     fields = _validate(SessionUpdate, body)
-    found = records.session_uuid(session_id)
-    row = None
-    if found is not None:
-        row = db.execute(
-            "UPDATE chat_sessions SET title = COALESCE(%s, title),"
-            " metadata = COALESCE(%s, metadata), updated_at = now()"
-            f" WHERE id = %s AND {_OWNED} RETURNING {_COLUMNS}",
-            (
-                fields.title,
-                None if fields.metadata is None else Jsonb(fields.metadata),
-                found,
-                owner.account_id,
-                owner.user_id,
-            ),
-        ).fetchone()
-    if row is None:
-        raise session_not_found(session_id)
-    return shape(row)
+    metadata = None if fields.metadata is None else Jsonb(fields.metadata)
+    statement = (
+        "UPDATE chat_sessions SET title = COALESCE(%s, title),"
+        f" metadata = COALESCE(%s, metadata), updated_at = now() WHERE {_ONE}"
+        f" RETURNING {_COLUMNS}"
+    )
+    return shape(_owned(owner, session_id, statement, fields.title, metadata))
 
 
 def delete(owner: Owner, session_id: str) -> dict[str, Any]:
@@ -132,16 +113,25 @@ def delete(owner: Owner, session_id: str) -> dict[str, Any]:
     Raises:
         SessionNotFound: not the owner's.
     """
+    statement = f"UPDATE chat_sessions SET deleted_at = now() WHERE {_ONE} RETURNING id"
+    row = _owned(owner, session_id, statement)
+    return {"id": str(row[0]), "object": "chat.session", "deleted": True}
+
+
+def _owned(owner: Owner, session_id: str, statement: str, *leading: Any) -> tuple[Any, ...]:
+    """The row `statement` (its last condition `_ONE`) gives for the owner's session.
+
+    Raises:
+        SessionNotFound: no such session of the owner's (a malformed id included).
+    """
     found = records.session_uuid(session_id)
     row = None
     if found is not None:
-        row = db.execute(
-            f"UPDATE chat_sessions SET deleted_at = now() WHERE id = %s AND {_OWNED} RETURNING id",
-            (found, owner.account_id, owner.user_id),
-        ).fetchone()
+        params = (*leading, found, owner.account_id, owner.user_id)
+        row = db.execute(statement, params).fetchone()
     if row is None:
         raise session_not_found(session_id)
-    return {"id": str(row[0]), "object": "chat.session", "deleted": True}
+    return tuple(row)
 
 
 def shape(row: tuple[Any, ...]) -> dict[str, Any]:
