@@ -222,6 +222,9 @@ def test_bad_session_fields_are_400s(client: openai.OpenAI, gateway: str, accoun
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model=MODEL, prompt="hi", extra_body={"session_id": sid})
     assert caught.value.body["param"] == "session_id"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=MODEL, input="hi", extra_headers={"X-Session-Id": sid})
+    assert caught.value.body["param"] == "session_id"  # type: ignore[index]
 
 
 def test_a_deleted_session_is_not_found(
