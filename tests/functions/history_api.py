@@ -3,9 +3,12 @@ its Mangum handler), as a key of a given owner."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from tests.factories import new_key
+from tests.functions.events import event, invoke
 from tests.functions.keys_api import Reply, call
 
 if TYPE_CHECKING:
@@ -36,3 +39,18 @@ def append(secret: str, session_id: str, *messages: dict[str, Any], **more: Any)
     )
     assert reply.status == 201, reply.body
     return list(reply.body["data"])
+
+
+def chat(
+    secret: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A chat completion through the chat function's handler (an API Gateway event)."""
+    lambda_event = event("chat", "chat-completions")
+    for name, value in {"Authorization": f"Bearer {secret}", **(headers or {})}.items():
+        lambda_event["headers"][name] = value
+        lambda_event["multiValueHeaders"][name] = [value]
+    for sent in (lambda_event["headers"], lambda_event["multiValueHeaders"]):
+        sent.pop("Content-Length", None)
+    lambda_event["body"] = json.dumps(body)
+    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
+    return invoke("chat", lambda_event)

@@ -6,9 +6,7 @@ history read) and no more: the new turn is saved by the settling statement."""
 
 from __future__ import annotations
 
-import json
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +14,14 @@ import pytest
 
 from gatewayz import db
 from tests.factories import new_key, new_owner
-from tests.functions.events import event, invoke
-from tests.functions.history_api import append, history, new_session
+from tests.functions.history_api import append, chat, history, new_session
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
 
-def chat(
-    secret: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    lambda_event = event("chat", "chat-completions")
-    for name, value in {"Authorization": f"Bearer {secret}", **(headers or {})}.items():
-        lambda_event["headers"][name] = value
-        lambda_event["multiValueHeaders"][name] = [value]
-    for sent in (lambda_event["headers"], lambda_event["multiValueHeaders"]):
-        sent.pop("Content-Length", None)
-    lambda_event["body"] = json.dumps(body)
-    lambda_event["requestContext"]["requestId"] = str(uuid.uuid4())
-    result = invoke("chat", lambda_event)
+def answered(secret: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    result = chat(secret, body, headers)
     assert result["statusCode"] == 200, result["body"]
-    return result
 
 
 def round_trips(send: Any) -> int:
@@ -59,12 +45,14 @@ def test_a_session_costs_one_round_trip_and_no_session_costs_none() -> None:
     sid = new_session(secret)
     append(secret, sid, {"role": "user", "content": "earlier"})
     plain = {"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}
-    chat(secret, plain)  # warm: the key and the catalog are cached from here on
+    assert (
+        chat(secret, plain)["statusCode"] == 200
+    )  # warm: the key and the catalog are cached from here on
     assert history("GET", "/v1/chat/sessions", secret).status == 200  # the same connection
 
-    assert round_trips(lambda: chat(secret, plain)) == 2
-    assert round_trips(lambda: chat(secret, {**plain, "session_id": sid})) == 3
-    assert round_trips(lambda: chat(secret, plain, {"X-Session-Id": sid})) == 3
-    assert round_trips(lambda: chat(secret, {**plain, "stream": True, "session_id": sid})) == 3
+    assert round_trips(lambda: answered(secret, plain)) == 2
+    assert round_trips(lambda: answered(secret, {**plain, "session_id": sid})) == 3
+    assert round_trips(lambda: answered(secret, plain, {"X-Session-Id": sid})) == 3
+    assert round_trips(lambda: answered(secret, {**plain, "stream": True, "session_id": sid})) == 3
     saved = history("GET", f"/v1/chat/sessions/{sid}/messages", secret).body["data"]
     assert [m["content"] for m in saved] == ["earlier", *["hi"] * 6]
