@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from gatewayz.history.types import Owner
 
 HEADER = "x-session-id"
-FIELDS = ("session_id", "history")  # body fields the gateway reads and never sends upstream
 MAX_DEPTH = 1000  # messages read back through a thread, at most
 _THREAD = """
 WITH RECURSIVE
