@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # A hold outlives the longest request (the chat function's timeout, 600 s); the
     # hold_sweeper ends it after that.
     hold_ttl_s: int = Field(default=1200, ge=60)
+    # Chat history injection: the tokens of a session's history put in front of a chat
+    # request that names the session, unless it names its own budget (docs/api.md).
+    history_max_tokens: int = Field(default=8000, ge=0)
     # Bring-your-own-key: a request served with the account's own provider key pays only
     # this percentage of its catalog cost (the provider bills the rest to that key).
     byok_fee_percent: Decimal = Field(default=Decimal(5), ge=0, le=100, allow_inf_nan=False)

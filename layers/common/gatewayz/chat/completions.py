@@ -30,6 +30,7 @@ from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
+from gatewayz.history import injection
 from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import get_store, limiter
 
@@ -66,6 +67,14 @@ async def complete(
 
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
+    transcript = None
+    ask = injection.asked(request, parsed, chat=chat and parse is None)
+    if ask is not None:  # one more round trip, only for a request naming a chat session
+        parsed, transcript = injection.inject(
+            caller, ask, parsed, plan, settings.history_max_tokens, request.state.request_id
+        )
+        plan = _plan(caller, parsed, settings)
+        request.state.response_headers.update(injection.headers(transcript))
 
     state = request.state
     limiter.require_fits(
@@ -90,6 +99,7 @@ async def complete(
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
     call.endpoint = endpoint
+    call.transcript = transcript
     try:
         routes = call.routes()
         if parsed.stream:
@@ -284,6 +294,8 @@ def _answer(call: Call, answer: _Answer) -> Response:
     choices = payload.get("choices")
     choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
     finish = choices[0].get("finish_reason") if choices else None
+    if call.transcript is not None:
+        call.transcript.answered(choices)
     estimated = not isinstance(reported, dict)
     if estimated:
         meter = OutputMeter()

@@ -327,6 +327,8 @@ class Relay(Response):
             if self.call.first_token is None:
                 self.call.first_token = time.perf_counter()
             self.meter.choice(choice)
+            if self.call.transcript is not None:  # a chat session's answer, to save
+                self.call.transcript.observe(choice)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
 
