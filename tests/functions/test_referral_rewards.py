@@ -144,7 +144,8 @@ def test_the_referrers_stripe_customer_voids_it(fake: FakeStripe) -> None:
     row = db.execute(
         "SELECT stripe_customer_id FROM accounts WHERE id = %s", (referrer.account_id,)
     ).fetchone()
-    assert row is not None and row[0]
+    assert row is not None
+    assert row[0]
     referred = api.referred_by(referrer)
     # Stripe reports the referred account's paid session as the referrer's customer.
     payment, session_id = hooks.checkout_payment(
