@@ -239,3 +239,25 @@ def test_users_who_came_to_share_an_account_are_not_rewarded(fake: FakeStripe) -
     api.buy(fake, referred, 10)
     assert api.referral(referred) == ("void", "same_account", 0, 0)
     assert api.rewards(referrer.account_id) == []
+
+
+def test_a_partial_refund_keeps_the_rewards_and_a_dispute_takes_them(fake: FakeStripe) -> None:
+    referrer = api.person()
+    referred = api.referred_by(referrer)
+    session_id = api.buy(fake, referred, 20)
+    intent = fake.client().v1.checkout.sessions.retrieve(session_id).payment_intent
+    assert isinstance(intent, str)
+    fake.client().v1.refunds.create(params={"payment_intent": intent, "amount": 500})
+    assert api.referral(referred)[0] == "rewarded"
+    assert hooks.balance(referrer.account_id) == REFERRER
+    charge = fake.client().v1.payment_intents.retrieve(intent).latest_charge
+    assert isinstance(charge, str)
+    assert fake.control(f"charges/{charge}/dispute", amount="1500").status_code == 200
+    assert api.referral(referred)[0] == "reversed"
+    assert hooks.balance(referrer.account_id) == 0
+    taken = db.execute(
+        """SELECT kind, amount_nanos FROM credit_transactions
+            WHERE account_id = %s AND external_ref LIKE 'referral:%%:reversed'""",
+        (referrer.account_id,),
+    ).fetchall()
+    assert taken == [("dispute", -REFERRER)]
