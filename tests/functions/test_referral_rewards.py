@@ -191,12 +191,19 @@ def test_a_referrer_over_the_total_cap_earns_nothing_more(
     assert api.rewards(referrer.account_id) == [REFERRER]
 
 
-def test_a_refund_in_full_takes_both_rewards_back(fake: FakeStripe) -> None:
+def _rewarded(fake: FakeStripe, usd: int) -> tuple[api.Person, api.Person, str]:
+    """A referrer, the user they referred who bought `usd`, and that purchase's intent."""
     referrer = api.person()
     referred = api.referred_by(referrer)
-    session_id = api.buy(fake, referred, 10)
+    session_id = api.buy(fake, referred, usd)
     intent = fake.client().v1.checkout.sessions.retrieve(session_id).payment_intent
     assert isinstance(intent, str)
+    assert api.referral(referred)[0] == "rewarded"
+    return referrer, referred, intent
+
+
+def test_a_refund_in_full_takes_both_rewards_back(fake: FakeStripe) -> None:
+    referrer, referred, intent = _rewarded(fake, 10)
     fake.client().v1.refunds.create(params={"payment_intent": intent})
     assert api.referral(referred)[0] == "reversed"
     assert hooks.balance(referrer.account_id) == 0
@@ -242,11 +249,7 @@ def test_users_who_came_to_share_an_account_are_not_rewarded(fake: FakeStripe) -
 
 
 def test_a_partial_refund_keeps_the_rewards_and_a_dispute_takes_them(fake: FakeStripe) -> None:
-    referrer = api.person()
-    referred = api.referred_by(referrer)
-    session_id = api.buy(fake, referred, 20)
-    intent = fake.client().v1.checkout.sessions.retrieve(session_id).payment_intent
-    assert isinstance(intent, str)
+    referrer, referred, intent = _rewarded(fake, 20)
     fake.client().v1.refunds.create(params={"payment_intent": intent, "amount": 500})
     assert api.referral(referred)[0] == "rewarded"
     assert hooks.balance(referrer.account_id) == REFERRER
