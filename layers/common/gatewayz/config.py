@@ -112,6 +112,25 @@ class Settings(BaseSettings):
     # percentage, rounded up, so no offer is ever below its upstream cost.
     price_markup_percent: Decimal = Field(default=Decimal(0), ge=0, le=1000, allow_inf_nan=False)
 
+    # Referrals (docs/api.md, referrals): what each side gets, in USD, once the referred
+    # account's first purchase of at least the minimum (what the card was charged) is paid.
+    referral_referrer_reward_usd: Decimal = Field(
+        default=Decimal(5), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    referral_referred_reward_usd: Decimal = Field(
+        default=Decimal(5), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    referral_min_purchase_usd: Decimal = Field(
+        default=Decimal(10), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    # A code applies within this many days of the referred user's sign-up.
+    referral_apply_days: int = Field(default=7, ge=0)
+    # Per referrer: at most this many rewarded referrals, and this much reward in USD.
+    referral_max_rewards: int = Field(default=50, ge=0)
+    referral_max_reward_usd: Decimal = Field(
+        default=Decimal(250), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+
     @field_validator(
         "key_hash_secret",
         "encryption_keys",

@@ -95,6 +95,18 @@ class TokenRateLimitTooSmall(InvalidRequest):
     code = "exceeds_tokens_per_minute"
 
 
+class InvalidReferralCode(InvalidRequest):
+    """No user has this referral code, or it is the caller's own (or a teammate's)."""
+
+    code = "invalid_referral_code"
+
+
+class ReferralWindowClosed(InvalidRequest):
+    """A referral code applies only within days of sign-up and before the first purchase."""
+
+    code = "referral_window_closed"
+
+
 class InvalidApiKey(GatewayError):
     """No key, or a key that does not exist."""
 
@@ -262,6 +274,12 @@ class PlanConflict(Conflict):
     """Another plan has this id or this Stripe price."""
 
     code = "plan_exists"
+
+
+class ReferralAlreadyApplied(Conflict):
+    """The user (or their account) has already applied a referral code."""
+
+    code = "referral_already_applied"
 
 
 class InvitationEmailMismatch(PermissionDenied):
