@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 from gatewayz.billing import payments
 from gatewayz.billing.webhook_event import ref
+from gatewayz.coupons import discount
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
 
@@ -47,6 +48,7 @@ def checkout_completed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     payments.settle(
         cur, payment, payment_intent_id=intent_id, charge_id=charge_id, payment_method_id=method_id
     )
+    discount.consume(cur, payment)  # the percent coupon this checkout carried is used up
     return payment.account_id
 
 

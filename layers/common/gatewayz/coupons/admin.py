@@ -107,8 +107,11 @@ def update(
         row = fields.changes(body, current=before)
         if row:
             sets = ", ".join(f"{name} = %({name})s" for name in row)
+            # Only a real change moves updated_at (and is audited).
+            differ = " OR ".join(f"{name} IS DISTINCT FROM %({name})s" for name in row)
             cur.execute(
-                f"UPDATE coupons SET {sets}, updated_at = now() WHERE id = %(coupon_id)s",
+                f"""UPDATE coupons SET {sets}, updated_at = now()
+                     WHERE id = %(coupon_id)s AND ({differ})""",
                 {**row, "coupon_id": before["id"]},
             )
         after = _view(cur, before["id"])
