@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -57,7 +56,7 @@ def list_coupons(query: Mapping[str, str]) -> dict[str, Any]:
         params.append(active == "true")
     if page.after is not None:
         where.append("(c.created_at, c.id) < (%s, %s)")
-        params += _after(page.after)
+        params += fields.cursor_after(page.after)
     rows = db.execute(
         f"""SELECT {views.COUPON_COLUMNS} FROM coupons c WHERE {" AND ".join(where)}
              ORDER BY c.created_at DESC, c.id DESC LIMIT %s""",
@@ -83,7 +82,10 @@ def create(body: dict[str, Any], *, actor: Principal, request: Request) -> dict[
         found = cur.execute(f"INSERT INTO coupons ({names}) VALUES ({values}) RETURNING id", row)
         coupon_id = str((found.fetchone() or ("",))[0])
         created = _view(cur, coupon_id)
-        _audit(cur, actor, request, "coupon.create", coupon_id, None, created)
+        audit.record(
+            cur, action="coupon.create", target_type="coupon", target_id=coupon_id,
+            account_id=None, principal=actor, after=created, request=request,
+        )  # fmt: skip
     return created
 
 
@@ -116,7 +118,10 @@ def update(
             )
         after = _view(cur, before["id"])
         if after != before:
-            _audit(cur, actor, request, "coupon.update", before["id"], before, after)
+            audit.record(
+                cur, action="coupon.update", target_type="coupon", target_id=before["id"],
+                account_id=None, principal=actor, before=before, after=after, request=request,
+            )  # fmt: skip
     return after
 
 
@@ -175,14 +180,6 @@ def _view(cur: psycopg.Cursor[Any], coupon_id: str, *, lock: bool = False) -> di
     return views.coupon(row)
 
 
-def _after(values: tuple[Any, ...]) -> list[Any]:
-    """A coupons cursor's (created_at, id), checked: a forged one is a 400."""
-    try:
-        return [datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))]
-    except ValueError:
-        raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor") from None
-
-
 @contextmanager
 def _conflicts() -> Iterator[None]:
     """A code another coupon has (the unique index) is a 409."""
@@ -190,18 +187,3 @@ def _conflicts() -> Iterator[None]:
         yield
     except psycopg.errors.UniqueViolation:
         raise errors.CouponExists("Another coupon has this code.", param="code") from None
-
-
-def _audit(
-    cur: psycopg.Cursor[Any],
-    actor: Principal,
-    request: Request,
-    action: str,
-    coupon_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any],
-) -> None:
-    audit.record(
-        cur, action=action, target_type="coupon", target_id=coupon_id, account_id=None,
-        principal=actor, before=before, after=after, request=request,
-    )  # fmt: skip

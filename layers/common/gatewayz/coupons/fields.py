@@ -177,3 +177,15 @@ def _consistent(row: dict[str, Any], current: dict[str, Any] | None) -> None:
 
 def _parsed(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def cursor_after(values: tuple[Any, ...]) -> list[Any]:
+    """A coupons or redemptions cursor's (created_at, id), checked.
+
+    Raises:
+        InvalidRequest: a cursor this list did not give out (param `cursor`).
+    """
+    try:
+        return [datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))]
+    except ValueError:
+        raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor") from None

@@ -10,9 +10,7 @@ queue on its row lock, so a limit of 10 grants exactly 10.
 
 from __future__ import annotations
 
-import uuid
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -103,14 +101,8 @@ def list_redemptions(caller: Principal, query: Mapping[str, str]) -> dict[str, A
     where = ["r.account_id = %s"]
     params: list[Any] = [caller.account_id]
     if page.after is not None:
-        try:
-            after = [datetime.fromisoformat(str(page.after[0])), uuid.UUID(str(page.after[1]))]
-        except ValueError:
-            raise errors.InvalidRequest(
-                "cursor is not valid for this list.", param="cursor"
-            ) from None
         where.append("(r.created_at, r.id) < (%s, %s)")
-        params += after
+        params += fields.cursor_after(page.after)
     rows = db.execute(
         f"""SELECT {views.REDEMPTION_COLUMNS} FROM {views.REDEMPTION_FROM}
              WHERE {" AND ".join(where)} ORDER BY r.created_at DESC, r.id DESC LIMIT %s""",
