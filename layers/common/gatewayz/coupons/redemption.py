@@ -72,8 +72,7 @@ def redeem(caller: Principal, body: Any, *, request: Request | None = None) -> d
         assert found is not None
         redemption_id = str(found[0])
         cur.execute(
-            """UPDATE coupons SET redemption_count = redemption_count + 1, updated_at = now()
-                WHERE id = %s""",
+            "UPDATE coupons SET redemption_count = redemption_count + 1 WHERE id = %s",
             (coupon_id,),
         )
         if kind == "credit":
