@@ -109,7 +109,9 @@ def test_discounted_charge_full_credit_once_coupon_consumed(
     assert ledger.invariant_holds(conn, owner.account_id)
 
 
-def test_an_expired_checkout_leaves_the_coupon_for_the_next(fake: FakeStripe, admin: str) -> None:
+def test_an_expired_or_failed_checkout_leaves_the_coupon_for_the_next(
+    fake: FakeStripe, admin: str
+) -> None:
     owner = new_owner()
     key = new_key(owner)
     attached(admin, key.secret, 50)
@@ -117,12 +119,19 @@ def test_an_expired_checkout_leaves_the_coupon_for_the_next(fake: FakeStripe, ad
     fake.client().v1.checkout.sessions.expire(first["id"])
     assert hooks.state(first["payment_id"])["status"] == "expired"
     assert statuses(owner.account_id) == [("attached", first["payment_id"])]
+    # A delayed payment method that fails in the end (Stripe's async failure event).
     second = buy(key.secret, {"amount": 30})
     assert second["coupon"]["discount"] == 15.0
-    assert fake.client().v1.checkout.sessions.retrieve(second["id"]).amount_total == 1500
-    fake.pay(second["id"])
+    session = fake.client().v1.checkout.sessions.retrieve(second["id"]).to_dict()
+    failed = hooks.stripe_event("checkout.session.async_payment_failed", session)
+    assert to_webhooks_function(*fake.signed(failed)) == 200
+    assert hooks.state(second["payment_id"])["status"] == "failed"
+    assert statuses(owner.account_id) == [("attached", second["payment_id"])]
+    third = buy(key.secret, {"amount": 30})
+    assert fake.client().v1.checkout.sessions.retrieve(third["id"]).amount_total == 1500
+    fake.pay(third["id"])
     assert balance(owner.account_id) == 30 * USD
-    assert statuses(owner.account_id) == [("consumed", second["payment_id"])]
+    assert statuses(owner.account_id) == [("consumed", third["payment_id"])]
 
 
 def test_a_new_checkout_takes_the_coupon_from_an_unpaid_one(fake: FakeStripe, admin: str) -> None:
