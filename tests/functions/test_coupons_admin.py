@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gatewayz.identity import keys
+from tests.conftest import reset_caches
 from tests.factories import new_key, new_owner
 from tests.functions.coupons_api import call, create, new_code, redeem
 from tests.functions.operators import operator_key
@@ -85,6 +86,7 @@ def test_codes_are_unique_whatever_their_case(admin: str) -> None:
         ({"code": "OK-CODE", "kind": "credit"}, "amount"),
         ({"code": "OK-CODE", "kind": "credit", "amount": 0}, "amount"),
         ({"code": "OK-CODE", "kind": "credit", "amount": 1e9}, "amount"),
+        ({"code": "OK-CODE", "kind": "credit", "amount": 500.01}, "amount"),  # the setting's cap
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "percent_off": 5}, "percent_off"),
         ({"code": "OK-CODE", "kind": "percent"}, "percent_off"),
         ({"code": "OK-CODE", "kind": "percent", "percent_off": 101}, "percent_off"),
@@ -127,6 +129,21 @@ def test_codes_are_unique_whatever_their_case(admin: str) -> None:
 def test_bad_coupons_are_400s(admin: str, body: dict[str, Any], param: str) -> None:
     refused = call("POST", "/admin/coupons", admin, body)
     assert (refused.status, refused.body["error"]["param"]) == (400, param), refused.raw
+
+
+def test_the_credit_cap_is_a_setting(admin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert create(admin, amount=500)["amount"] == 500
+    monkeypatch.setenv("COUPON_MAX_CREDIT_USD", "20")
+    reset_caches()
+    try:
+        body = {"code": new_code(), "kind": "credit", "amount": 21}
+        refused = call("POST", "/admin/coupons", admin, body)
+        assert (refused.status, refused.body["error"]["param"]) == (400, "amount")
+        assert "COUPON_MAX_CREDIT_USD" in refused.body["error"]["message"]
+        assert create(admin, amount=20)["amount"] == 20
+    finally:
+        monkeypatch.undo()
+        reset_caches()
 
 
 def test_fixed_fields_cannot_change_and_limits_not_below_use(admin: str) -> None:
