@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Credit bought with an amount (`POST /v1/billing/checkout {"amount": ...}`), in USD.
     checkout_min_usd: Decimal = Field(default=Decimal(5), gt=0, allow_inf_nan=False)
     checkout_max_usd: Decimal = Field(default=Decimal(1000), gt=0, allow_inf_nan=False)
+    # The largest grant a `credit` coupon may carry, in USD (a guard against typos).
+    coupon_max_credit_usd: Decimal = Field(default=Decimal(500), gt=0, allow_inf_nan=False)
     # Where Stripe sends the customer back after a checkout or the billing portal.
     public_url: str = "http://127.0.0.1:8000"
 

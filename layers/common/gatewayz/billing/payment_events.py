@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 from gatewayz.billing import payments
 from gatewayz.billing.webhook_event import ref
+from gatewayz.coupons import discount
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
 
@@ -48,6 +49,7 @@ def checkout_completed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
         cur, payment, payment_intent_id=intent_id, charge_id=charge_id, payment_method_id=method_id,
         card_fingerprint=card, customer_id=ref(session.get("customer")),
     )  # fmt: skip
+    discount.consume(cur, payment)  # the percent coupon this checkout carried is used up
     return payment.account_id
 
 
