@@ -122,7 +122,7 @@ def test_an_unknown_path_is_our_404_with_a_request_id(gateway: str, account: Acc
 def test_a_known_path_with_the_wrong_method_is_a_405_with_allow(gateway: str) -> None:
     response = httpx.get(f"{gateway}/chat/completions")
     assert response.status_code == 405
-    assert response.headers["allow"] == "OPTIONS, POST"  # OPTIONS: browsers' preflights
+    assert response.headers["allow"] == "POST, OPTIONS"  # OPTIONS: browsers' preflights
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert response.headers["x-request-id"].startswith("req_")
     assert response.headers["x-should-retry"] == "false"

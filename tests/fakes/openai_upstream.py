@@ -2,8 +2,9 @@
 
 Speaks what OpenRouter, Chutes or Featherless speak: `POST /v1/chat/completions` and the
 legacy `POST /v1/completions` (JSON, or SSE with `stream: true`), `POST /v1/embeddings`
-(floats, see `embedding`) and `GET /v1/models` (`model_list`, entries in OpenRouter's
-shape from `openrouter_model`; `models_status` other than 200 answers an error instead).
+(floats, see `embedding`, or base64 as `encoding_format` asks) and `GET /v1/models`
+(`model_list`, entries in OpenRouter's shape from `openrouter_model`; `models_status`
+other than 200 answers an error instead).
 Each completion request takes the next queued `Behaviour` (the `default` one when the
 queue is empty), which scripts failures, delays, tool calls, usage and broken streams.
 Every request is recorded in `requests`.
@@ -14,10 +15,14 @@ Every request is recorded in `requests`.
 
 Like the mock provider, the answer echoes the last user message, counts words as tokens
 (prompt = Σ over messages (words + 4), completion = words of the content and of each tool
-call's arguments), and honours `max_tokens`/`max_completion_tokens` with "length". A
-stream sends a role chunk, one chunk per word (then per tool-call fragment, index-based as
-OpenAI does), a finish chunk, a usage chunk with `choices: []` when
-`stream_options.include_usage` asks for it, then `data: [DONE]`.
+call's arguments), and honours `max_tokens`/`max_completion_tokens` with "length". Unless
+a behaviour scripts the content or the tool calls, a chat request with function `tools`
+gets a tool call and one with `response_format` JSON, as a real model answers them
+(tests/fakes/openai_answers.py). A stream sends a role chunk, one chunk per word (then per
+tool-call fragment, index-based as OpenAI does; an answer of tool calls only opens with the
+role and the first call's name in one chunk, as OpenAI's does), a finish chunk, a usage
+chunk with `choices: []` when `stream_options.include_usage` asks for it, then
+`data: [DONE]`.
 
 `ignore_max_tokens` answers with every word whatever the cap says (a provider that ignores
 it); `usage_in_answer=False` leaves `usage` out of a non-streamed answer; `reasoning` is
@@ -59,6 +64,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes import openai_answers
 from tests.fakes.asgi_server import serve_asgi
 
 if TYPE_CHECKING:
@@ -307,6 +313,11 @@ def _plan(b: Behaviour, kind: str, body: dict[str, Any]) -> _Answer:
     content = b.content
     if content is None and not calls:
         content = next((text for role, text in reversed(messages) if role == "user"), "")
+        asked = openai_answers.tool_call(body) if kind == "chat" and b.tool_calls is None else None
+        if asked is not None:
+            calls, content = [asked], None
+        elif kind == "chat":
+            content = openai_answers.content(body, content.strip())
     words: list[str] = _WORD.findall((content or "").strip())
     finish = "tool_calls" if calls else b.finish_reason
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -472,9 +483,14 @@ async def _stream(
     if b.first_chunk is not None:
         await send({"type": "http.response.body", "body": b"", "more_body": True})
         await asyncio.to_thread(b.first_chunk.wait, RELEASE_TIMEOUT_S)
-    if kind == "chat":
-        await emit(chunk({"delta": {"role": "assistant", "content": ""}}, None, 0))
     pieces = _pieces(kind, answer)
+    if kind == "chat" and answer.tool_calls and not answer.words and not answer.reasoning:
+        # As OpenAI opens a tool-call stream: the role and the first call in one chunk.
+        opening = {"role": "assistant", "content": None, "refusal": None}
+        pieces[0] = {"delta": {**opening, **pieces[0]["delta"]}}
+    elif kind == "chat":
+        opening = {"role": "assistant", "content": "", "refusal": None}
+        await emit(chunk({"delta": opening}, None, 0))
     for done, piece in enumerate(pieces):
         if b.cut_after is not None and done >= b.cut_after:
             raise _Cut
@@ -515,7 +531,11 @@ async def _embeddings(send: Send, b: Behaviour, body: dict[str, Any]) -> None:
     inputs = raw if isinstance(raw, list) else []
     dimensions = body.get("dimensions")
     data = [
-        {"object": "embedding", "index": i, "embedding": embedding(item, i, dimensions)}
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": openai_answers.encoded(embedding(item, i, dimensions), body),
+        }
         for i, item in enumerate(inputs)
     ]
     tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)

@@ -78,18 +78,22 @@ async def test_a_path_no_function_owns_is_a_404_like_every_other_answer(
     assert response.headers["x-should-retry"] == "false"
 
 
-async def test_a_method_the_template_does_not_route_is_a_405_naming_those_it_does(
+async def test_a_wrong_method_on_a_known_path_is_the_functions_405_naming_those_it_takes(
     client: httpx.AsyncClient,
 ) -> None:
+    # template.yaml hands every method of /v1/plans to the billing function; its app
+    # answers, as it would behind API Gateway.
     response = await client.delete("/v1/plans")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, OPTIONS"  # OPTIONS: browsers' preflights
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert response.headers["x-request-id"].startswith("req_")
-    # A path with parameters: the methods its resource takes.
+    assert response.headers["x-should-retry"] == "false"
+    # A path with parameters, in the streamed chat function.
     response = await client.post("/v1/models/openai/gpt-4o")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, OPTIONS"
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 async def test_a_wrong_method_inside_a_functions_own_routes_is_its_405(

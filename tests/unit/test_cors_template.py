@@ -60,3 +60,14 @@ def test_the_preflight_names_every_header_openai_node_sends() -> None:
     allowed = {name.strip() for name in listed.split(",")}
     assert sent <= allowed
     assert all("*" not in name for name in allowed)
+
+
+def test_every_path_hands_every_method_to_its_function(template: samtemplate.Template) -> None:
+    # API Gateway answers a method a resource lacks with a 403 "Missing Authentication
+    # Token" (our 404); routed as ANY, the function's app answers it with a 405 naming
+    # the methods it takes in `Allow`, as OpenAI does.
+    explicit = sorted(f"{r.method} {r.path}" for r in template.routes if r.method != "ANY")
+    assert explicit == []
+    # One event per path: an explicit method beside ANY would shadow the app's answer.
+    paths = [(route.group, route.path) for route in template.routes]
+    assert len(paths) == len(set(paths)) > 40

@@ -5,9 +5,9 @@ request carrying `Origin` (errors included, so a browser shows a 401/403/429 ins
 network error) as readable by that origin. The origin is echoed, never `*` with
 credentials: the API is authenticated by the bearer key, not by cookies, so any page may
 call it with a key it holds, and a key restricted to some referers still refuses a
-foreign origin with its 403 (`policy.require_origin`). template.yaml routes `OPTIONS` on
-every `/v1` path to the function serving it and gives API Gateway's own answers the
-same headers.
+foreign origin with its 403 (`policy.require_origin`). template.yaml routes every method
+of a path, `OPTIONS` included, to the function serving it and gives API Gateway's own
+answers the same headers.
 """
 
 from __future__ import annotations

@@ -10,12 +10,11 @@ rate-limit call gives its token estimate back at once.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, errors, http, jsonbody
+from gatewayz import config, errors, fastjson, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
 from gatewayz.chat import (
     answer_shape,
@@ -30,6 +29,7 @@ from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
+from gatewayz.history import injection
 from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import get_store, limiter
 
@@ -66,6 +66,14 @@ async def complete(
 
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
+    transcript = None
+    ask = injection.asked(request, parsed, chat=chat and parse is None)
+    if ask is not None:  # one more round trip, only for a request naming a chat session
+        parsed, transcript = injection.inject(
+            caller, ask, parsed, plan, settings.history_max_tokens, request.state.request_id
+        )
+        plan = _plan(caller, parsed, settings)
+        request.state.response_headers.update(injection.headers(transcript))
 
     state = request.state
     limiter.require_fits(
@@ -90,6 +98,7 @@ async def complete(
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
     call.endpoint = endpoint
+    call.transcript = transcript
     try:
         routes = call.routes()
         if parsed.stream:
@@ -277,6 +286,8 @@ def _answer(call: Call, answer: _Answer) -> Response:
     choices = payload.get("choices")
     choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
     finish = choices[0].get("finish_reason") if choices else None
+    if call.transcript is not None:
+        call.transcript.answered(choices)
     estimated = not isinstance(reported, dict)
     if estimated:
         meter = OutputMeter()
@@ -294,14 +305,10 @@ def _answer(call: Call, answer: _Answer) -> Response:
 
 def _json_response(payload: dict[str, Any]) -> Response:
     """The answer as JSON; what the provider wrote passes on as written, even an unpaired
-    surrogate (kept as its escape) or a NaN (which the client's parser will judge)."""
+    surrogate (kept as its escape)."""
     from starlette.responses import Response
 
-    try:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+    return Response(fastjson.dumps(payload), media_type="application/json")
 
 
 def _openai_usage(usage: pricing.Usage) -> dict[str, int]:

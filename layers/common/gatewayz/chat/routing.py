@@ -11,12 +11,11 @@ upstream errors are final.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gatewayz import errors
+from gatewayz import errors, fastjson
 from gatewayz.chat import refusals
 
 if TYPE_CHECKING:
@@ -266,7 +265,9 @@ async def open_response(
 
     provider = attempt.upstream.provider
     try:
-        payload = json.dumps(provider.body(body, attempt.offer.provider_model_id, stream=stream))
+        payload = fastjson.dumps(
+            provider.body(body, attempt.offer.provider_model_id, stream=stream)
+        )
     except RecursionError:
         raise errors.InvalidRequest("Request body is nested too deeply.") from None
     headers = {
@@ -278,7 +279,7 @@ async def open_response(
         reply = await http.post(
             attempt.upstream.base_url,
             path,
-            payload.encode(),
+            payload,
             headers,
             limits,
             local=provider.serve_locally(),
@@ -336,6 +337,6 @@ async def post_json(attempt: Attempt, path: str, body: dict[str, Any], *, limits
     finally:
         await reply.close()
     try:
-        return json.loads(raw)
+        return fastjson.loads(raw)
     except ValueError:
         raise Retryable("the answer is not JSON") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib.util
 import json
 import sys
@@ -19,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
 
 from gatewayz import errors, http
 from gatewayz.dev import gateway_responses, image_files, openapi, samtemplate
@@ -211,7 +214,10 @@ class LocalGateway:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         matched = self.match(scope["method"], raw_path.decode("latin-1"))
         if matched is None:
-            err = self._unrouted(scope["method"], raw_path.decode("latin-1"))
+            # API Gateway's answer for a path no function serves; a known path takes every
+            # method (template.yaml), so its function's app answers a wrong one with a 405.
+            where = f"{scope['method']} {errors.quote(raw_path.decode('latin-1'))}"
+            err = errors.NotFound(f"Unknown path: {where}.")
             await _send_error(
                 send, err, gateway_responses.headers_for(self._no_route, scope["headers"])
             )
@@ -224,30 +230,21 @@ class LocalGateway:
         else:
             await self._invoke(function, route, params, scope, receive, send, client[0])
 
-    def _unrouted(self, method: str, path: str) -> errors.GatewayError:
-        """A 405 naming the methods a known path takes (`Allow`), else a 404: answered
-        here as the functions' apps answer them."""
-        where = f"{method} {errors.quote(path)}"
-        methods = {route.method for route in self.routes} - {"ANY"}
-        allowed = sorted(m for m in methods if self.match(m, path) is not None)
-        if allowed:
-            return errors.MethodNotAllowed(
-                f"Method not allowed: {where}.", headers={"allow": ", ".join(allowed)}
-            )
-        return errors.NotFound(f"Unknown path: {where}.")
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """Start at once; on shutdown close the upstream connection pool of this loop."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                from gatewayz.chat.upstream import close_session
-
-                await close_session()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        """Start the streamed functions' apps as the Lambda Web Adapter does in INIT
+        (their lifespan: the chat function's warm-up), and stop them on shutdown."""
+        async with contextlib.AsyncExitStack() as started:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    for function in self.functions.values():
+                        app = function.app
+                        if function.streaming and isinstance(app, Starlette):
+                            await started.enter_async_context(app.router.lifespan_context(app))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    break
+        await send({"type": "lifespan.shutdown.complete"})
 
     async def _invoke(
         self,
