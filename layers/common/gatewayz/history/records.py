@@ -78,7 +78,7 @@ def stored(
     message: dict[str, Any], *, model: str | None = None, request_id: str | None = None
 ) -> dict[str, Any]:
     """`message` (a chat message) as `chat_messages_append` takes it."""
-    message = _clean(message)
+    message = clean(message)
     content = message.get("content")
     return {
         "role": message["role"],
@@ -120,11 +120,12 @@ def session_uuid(value: str) -> str | None:
         return None
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """`value` with every NUL, in strings and keys, as U+FFFD (PostgreSQL takes no NUL)."""
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd")
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
+        return {clean(k): clean(v) for k, v in value.items()}
     return value

@@ -47,7 +47,7 @@ def create(owner: Owner, body: object) -> dict[str, Any]:
     Raises:
         InvalidRequest: a bad field (named).
     """
-    fields = _validate(SessionCreate, body if body is not None else {})
+    fields = _validate(SessionCreate, records.clean(body if body is not None else {}))
     row = db.execute(
         f"INSERT INTO chat_sessions (account_id, user_id, title, model, metadata)"
         f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
@@ -97,7 +97,7 @@ def update(owner: Owner, session_id: str, body: object) -> dict[str, Any]:
         SessionNotFound: not the owner's.
         InvalidRequest: a bad field (named).
     """
-    fields = _validate(SessionUpdate, body)
+    fields = _validate(SessionUpdate, records.clean(body))
     metadata = None if fields.metadata is None else Jsonb(fields.metadata)
     statement = (
         "UPDATE chat_sessions SET title = COALESCE(%s, title),"

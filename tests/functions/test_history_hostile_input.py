@@ -1,0 +1,35 @@
+"""Hostile input to the history function's routes, through its real handler (API Gateway
+events): values PostgreSQL cannot take as sent (NUL, integers past bigint) and tampered
+cursors are a 400 naming the field, or stored as U+FFFD as message content is, never a
+500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import new_owner
+from tests.functions.history_api import history, key_of
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+def test_nul_in_a_sessions_fields_is_stored_as_a_replacement_character() -> None:
+    secret = key_of(new_owner())
+    created = history(
+        "POST",
+        "/v1/chat/sessions",
+        secret,
+        {"title": "a\u0000b", "model": "m\u0000", "metadata": {"k\u0000": "v\u0000"}},
+    )
+    assert created.status == 201, created.body
+    session = created.body["data"]
+    assert (session["title"], session["model"], session["metadata"]) == (
+        "a\ufffdb",
+        "m\ufffd",
+        {"k\ufffd": "v\ufffd"},
+    )
+    renamed = history(
+        "PATCH", f"/v1/chat/sessions/{session['id']}", secret, {"title": "\u0000", "metadata": {}}
+    )
+    assert renamed.status == 200, renamed.body
+    assert (renamed.body["data"]["title"], renamed.body["data"]["metadata"]) == ("\ufffd", {})
