@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import new_owner
-from tests.functions.history_api import history, key_of
+from tests.functions.history_api import append, history, key_of, new_session
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -33,3 +33,17 @@ def test_nul_in_a_sessions_fields_is_stored_as_a_replacement_character() -> None
     )
     assert renamed.status == 200, renamed.body
     assert (renamed.body["data"]["title"], renamed.body["data"]["metadata"]) == ("\ufffd", {})
+
+
+def test_a_parent_id_past_bigint_is_a_400() -> None:
+    secret = key_of(new_owner())
+    sid = new_session(secret)
+    append(secret, sid, {"role": "user", "content": "hi"})
+    for parent in (2**63, 10**30):
+        reply = history(
+            "POST",
+            f"/v1/chat/sessions/{sid}/messages",
+            secret,
+            {"role": "user", "content": "x", "parent_id": parent},
+        )
+        assert (reply.status, reply.body["error"]["param"]) == (400, "parent_id"), reply.body

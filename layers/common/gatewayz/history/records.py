@@ -24,6 +24,7 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 SYSTEM_ROLES = frozenset({"system", "developer"})
 EXTRA_FIELDS = ("name", "tool_calls", "tool_call_id", "refusal")
 MAX_MESSAGES = 100  # appended in one request
+MAX_ID = 2**63 - 1  # a message id is a bigint: a larger value names none
 
 
 class MessageIn(BaseModel):
@@ -44,7 +45,7 @@ class MessagesIn(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def parse_append(body: object) -> tuple[list[dict[str, Any]], int | None]:
