@@ -5,8 +5,11 @@ cursors are a 400 naming the field, or stored as U+FFFD as message content is, n
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from gatewayz import pagination
 from tests.factories import new_owner
 from tests.functions.history_api import append, history, key_of, new_session
 
@@ -47,3 +50,39 @@ def test_a_parent_id_past_bigint_is_a_400() -> None:
             {"role": "user", "content": "x", "parent_id": parent},
         )
         assert (reply.status, reply.body["error"]["param"]) == (400, "parent_id"), reply.body
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "values"),
+    [
+        ("/v1/chat/sessions", {}, ("yesterday", str(uuid.uuid4()))),
+        ("/v1/chat/sessions", {}, ("2026-13-45T99:00:00", str(uuid.uuid4()))),
+        ("/v1/chat/sessions", {}, ("2026-01-01T00:00:00+00:00", "not-a-uuid")),
+        ("/v1/chat/sessions/search", {"q": "hello"}, (10**30, 1)),
+        ("/v1/chat/sessions/search", {"q": "hello"}, (1, -(10**30))),
+        ("/v1/chat/sessions/search", {"q": "hello"}, ("1", 1)),
+    ],
+)
+def test_a_tampered_cursor_is_a_400(
+    path: str, query: dict[str, str], values: tuple[object, ...]
+) -> None:
+    secret = key_of(new_owner())
+    sid = new_session(secret)
+    append(secret, sid, {"role": "user", "content": "hello world"})
+    reply = history("GET", path, secret, cursor=pagination.encode(*values), **query)
+    assert (reply.status, reply.body["error"]["param"]) == (400, "cursor"), reply.body
+
+
+def test_a_message_cursor_past_bigint_is_a_400() -> None:
+    secret = key_of(new_owner())
+    sid = new_session(secret)
+    append(secret, sid, {"role": "user", "content": "hello world"})
+    for order in ("asc", "desc"):
+        reply = history(
+            "GET",
+            f"/v1/chat/sessions/{sid}/messages",
+            secret,
+            cursor=pagination.encode(10**30),
+            order=order,
+        )
+        assert (reply.status, reply.body["error"]["param"]) == (400, "cursor"), reply.body

@@ -113,6 +113,11 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def is_id(value: object) -> bool:
+    """Whether a cursor's `value` can be a message id (or a search score): a bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID
+
+
 def session_uuid(value: str) -> str | None:
     """`value` as a canonical session id, or None when it is not a UUID."""
     try:

@@ -8,6 +8,7 @@ read, search and injection.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -67,7 +68,7 @@ def list_page(owner: Owner, limit: str | None, cursor: str | None) -> dict[str, 
     after, params = "", [owner.account_id, owner.user_id]
     if page.after is not None:
         updated, last_id = page.after
-        if not isinstance(updated, str) or records.session_uuid(str(last_id)) is None:
+        if not _timestamp(updated) or records.session_uuid(str(last_id)) is None:
             raise _bad_cursor()
         after = " AND (updated_at, id) < (%s::timestamptz, %s::uuid)"
         params += [updated, last_id]
@@ -152,6 +153,15 @@ def _validate[M: BaseModel](model: type[M], body: object) -> M:
         return model.model_validate(body)
     except ValidationError as exc:
         raise chat_request.invalid(exc) from None
+
+
+def _timestamp(value: object) -> bool:
+    """Whether a cursor's `value` is a timestamp this list wrote (PostgreSQL would fail
+    the whole query on one it cannot read)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value) is not None
+    except ValueError:
+        return False
 
 
 def _bad_cursor() -> errors.InvalidRequest:
