@@ -4,13 +4,14 @@ Stored: the role, `content` as the client sent it (a string, content parts, or n
 its text for search, the other fields a replay needs (`extra`: name, tool calls, tool
 call id, refusal) and a typical token count, the same count the chat path's prompt
 estimate makes (chat/prompt_size.py), so injection can keep a session's history within a
-token budget without a tokenizer. NUL characters, which PostgreSQL text and jsonb
-refuse, are stored as U+FFFD.
+token budget without a tokenizer. NUL characters and lone UTF-16 surrogates, which
+PostgreSQL text and jsonb refuse, are stored as U+FFFD.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 SYSTEM_ROLES = frozenset({"system", "developer"})
 EXTRA_FIELDS = ("name", "tool_calls", "tool_call_id", "refusal")
 MAX_MESSAGES = 100  # appended in one request
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MAX_ID = 2**63 - 1  # a message id is a bigint: a larger value names none
 
 
@@ -127,9 +129,11 @@ def session_uuid(value: str) -> str | None:
 
 
 def clean(value: Any) -> Any:
-    """`value` with every NUL, in strings and keys, as U+FFFD (PostgreSQL takes no NUL)."""
+    """`value` with every NUL and lone UTF-16 surrogate (a provider's token that split an
+    emoji), in strings and keys, as U+FFFD: PostgreSQL takes neither, and a value it
+    refuses would fail the statement that settles the answer."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
         return [clean(v) for v in value]
     if isinstance(value, dict):
