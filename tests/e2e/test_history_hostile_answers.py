@@ -2,7 +2,8 @@
 session, through the `openai` SDK against the running gateway (fake providers): a lone
 UTF-16 surrogate (a token that split an emoji, which providers send) is delivered,
 charged once with its usage record, and saved as U+FFFD, never a failed settlement that
-leaves the answer unpaid."""
+leaves the answer unpaid. A stream without a session meters it too (the meter that
+estimates delivered output once crashed on it, breaking the stream)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def saved(gateway: str, account: Account, sid: str) -> list[tuple[str, object]]:
     return [(m["role"], m["content"]) for m in reply.json()["data"]]
 
 
-@pytest.mark.parametrize("stream", [False])
+@pytest.mark.parametrize("stream", [False, True])
 def test_a_lone_surrogate_in_the_answer_is_charged_and_saved(
     gateway: str, client: openai.OpenAI, account: Account, upstreams: Upstreams, stream: bool
 ) -> None:
@@ -64,3 +65,17 @@ def test_a_lone_surrogate_in_the_answer_is_charged_and_saved(
     assert charged[0] < 0
     assert before - account.balance() == -charged[0]
     assert saved(gateway, account, sid) == [("user", "hi"), ("assistant", "smile \ufffd")]
+
+
+def test_a_lone_surrogate_in_a_stream_without_a_session_is_metered_and_charged(
+    client: openai.OpenAI, account: Account, upstreams: Upstreams
+) -> None:
+    upstreams.primary.enqueue(Behaviour(content=SPLIT_EMOJI, usage_in_stream=False))
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == SPLIT_EMOJI
+    (charged,) = ledger_usage(account.account_id)
+    assert charged[0] < 0  # no usage from the provider: the meter's estimate is charged
