@@ -86,3 +86,12 @@ def test_a_message_cursor_past_bigint_is_a_400() -> None:
             order=order,
         )
         assert (reply.status, reply.body["error"]["param"]) == (400, "cursor"), reply.body
+
+
+@pytest.mark.parametrize("body", ["[]", "false", "0", '""', "[1]", '"title"'])
+def test_a_rename_that_is_not_an_object_is_a_400(body: str) -> None:
+    secret = key_of(new_owner())
+    sid = new_session(secret, title="kept")
+    reply = history("PATCH", f"/v1/chat/sessions/{sid}", secret, body)
+    assert reply.status == 400, reply.body
+    assert history("GET", f"/v1/chat/sessions/{sid}", secret).body["data"]["title"] == "kept"
