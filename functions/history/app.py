@@ -65,7 +65,8 @@ async def update_session(request: Request, session_id: str) -> JSONResponse:
     from gatewayz.history import sessions
 
     owner = principal.from_request(request, SCOPES)
-    updated = sessions.update(owner, session_id, _body(await request.body()) or {})
+    body = _body(await request.body())
+    updated = sessions.update(owner, session_id, {} if body is None else body)
     return JSONResponse({"data": updated})
 
 

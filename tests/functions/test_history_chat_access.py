@@ -59,3 +59,18 @@ def test_nul_characters_are_stored_as_replacement_characters() -> None:
     assert result["statusCode"] == 200, result["body"]
     saved = history("GET", f"/v1/chat/sessions/{sid}/messages", secret).body["data"]
     assert [m["content"] for m in saved] == ["a\ufffdb", "c\ufffdd", "c\ufffdd"]
+
+
+def test_a_key_without_the_history_scope_cannot_name_a_session() -> None:
+    owner = new_owner(plan_id="trial")
+    sid = new_session(new_key(owner).secret)
+    append(new_key(owner).secret, sid, {"role": "user", "content": "private notes"})
+    chat_only = new_key(owner, scopes=("chat",)).secret
+    for headers, body in [(None, {**HELLO, "session_id": sid}), ({"X-Session-Id": sid}, HELLO)]:
+        result = chat(chat_only, body, headers)
+        error = json.loads(result["body"])["error"]
+        assert (result["statusCode"], error["code"]) == (403, "scope_denied"), result["body"]
+    assert usage_count(owner.account_id) == 0
+    saved = history("GET", f"/v1/chat/sessions/{sid}/messages", new_key(owner).secret)
+    assert [m["content"] for m in saved.body["data"]] == ["private notes"]
+    assert chat(chat_only, HELLO)["statusCode"] == 200  # without a session: as before

@@ -69,6 +69,7 @@ async def complete(
     transcript = None
     ask = injection.asked(request, parsed, chat=chat and parse is None)
     if ask is not None:  # one more round trip, only for a request naming a chat session
+        policy.require_scope(caller, "history")  # it reads and writes the user's history
         parsed, transcript = injection.inject(
             caller, ask, parsed, plan, settings.history_max_tokens, request.state.request_id
         )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 REPLAYED = "idempotent-replayed"
+SESSION_HEADER = "x-session-id"  # chat history's (gatewayz/history/injection.py)
 TTL_S = 24 * 3600
 MAX_KEPT_BYTES = 4 * 1024 * 1024  # as the table allows; larger answers are not kept
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces (Stripe's 255)
@@ -61,7 +62,10 @@ async def guard(
             "without spaces.",
             param="Idempotency-Key",
         )
-    digest = fingerprint(request.url.path, await request.body())
+    # The same body can ask for different answers: the chat history it names is the
+    # caller's own, and a session may be named by a header.
+    context = f"{caller.user_id}\n{request.headers.get(SESSION_HEADER, '')}"
+    digest = fingerprint(request.url.path, await request.body(), context)
     held = store.claim(
         caller.account_id,
         key,
@@ -79,14 +83,15 @@ async def guard(
     return _Recording(response, held)
 
 
-def fingerprint(path: str, body: bytes) -> bytes:
-    """SHA-256 of the route and the body as canonical JSON (key order and spacing do not
-    matter), or of the raw bytes when the body is not JSON."""
+def fingerprint(path: str, body: bytes, context: str = "") -> bytes:
+    """SHA-256 of the route, `context` (who asks, and the chat session a header names) and
+    the body as canonical JSON (key order and spacing do not matter), or of the raw bytes
+    when the body is not JSON."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         canonical = body
-    return hashlib.sha256(path.encode() + b"\n" + canonical).digest()
+    return hashlib.sha256(f"{path}\n{context}\n".encode() + canonical).digest()
 
 
 def _replay(held: store.Existing, digest: bytes) -> Response:

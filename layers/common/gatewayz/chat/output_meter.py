@@ -32,7 +32,7 @@ class OutputMeter:
         for name in _TEXT_FIELDS:
             value = delta.get(name)
             if isinstance(value, str):
-                size += len(value.encode())
+                size += _size(value)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for call in calls:
@@ -40,7 +40,7 @@ class OutputMeter:
                 if isinstance(function, dict):
                     for part in (function.get("name"), function.get("arguments")):
                         if isinstance(part, str):
-                            size += len(part.encode())
+                            size += _size(part)
         if size:
             self.bytes += size
             self.pieces += 1
@@ -58,3 +58,9 @@ class OutputMeter:
     def tokens(self) -> int:
         """The output estimate in tokens."""
         return max(-(-self.bytes // TYPICAL_BYTES_PER_TOKEN), self.pieces)
+
+
+def _size(text: str) -> int:
+    """UTF-8 bytes of `text`; a lone surrogate (a provider's token that split an emoji,
+    which the chat path passes on) counts its three bytes instead of raising."""
+    return len(text.encode(errors="surrogatepass"))

@@ -98,7 +98,7 @@ def page_of(
     after = ""
     params: list[Any] = [session_id, owner.account_id, owner.user_id]
     if page.after is not None:
-        if not isinstance(page.after[0], int):
+        if not records.is_id(page.after[0]):
             raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor")
         after = "AND id > %s" if order == "asc" else "AND id < %s"
         params.append(page.after[0])

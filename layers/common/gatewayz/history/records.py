@@ -4,13 +4,14 @@ Stored: the role, `content` as the client sent it (a string, content parts, or n
 its text for search, the other fields a replay needs (`extra`: name, tool calls, tool
 call id, refusal) and a typical token count, the same count the chat path's prompt
 estimate makes (chat/prompt_size.py), so injection can keep a session's history within a
-token budget without a tokenizer. NUL characters, which PostgreSQL text and jsonb
-refuse, are stored as U+FFFD.
+token budget without a tokenizer. NUL characters and lone UTF-16 surrogates, which
+PostgreSQL text and jsonb refuse, are stored as U+FFFD.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 SYSTEM_ROLES = frozenset({"system", "developer"})
 EXTRA_FIELDS = ("name", "tool_calls", "tool_call_id", "refusal")
 MAX_MESSAGES = 100  # appended in one request
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_ID = 2**63 - 1  # a message id is a bigint: a larger value names none
 
 
 class MessageIn(BaseModel):
@@ -44,7 +47,7 @@ class MessagesIn(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def parse_append(body: object) -> tuple[list[dict[str, Any]], int | None]:
@@ -78,7 +81,7 @@ def stored(
     message: dict[str, Any], *, model: str | None = None, request_id: str | None = None
 ) -> dict[str, Any]:
     """`message` (a chat message) as `chat_messages_append` takes it."""
-    message = _clean(message)
+    message = clean(message)
     content = message.get("content")
     return {
         "role": message["role"],
@@ -112,6 +115,11 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def is_id(value: object) -> bool:
+    """Whether a cursor's `value` can be a message id (or a search score): a bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID
+
+
 def session_uuid(value: str) -> str | None:
     """`value` as a canonical session id, or None when it is not a UUID."""
     try:
@@ -120,11 +128,14 @@ def session_uuid(value: str) -> str | None:
         return None
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """`value` with every NUL and lone UTF-16 surrogate (a provider's token that split an
+    emoji), in strings and keys, as U+FFFD: PostgreSQL takes neither, and a value it
+    refuses would fail the statement that settles the answer."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
+        return {clean(k): clean(v) for k, v in value.items()}
     return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors, pagination
+from gatewayz.history import records
 
 if TYPE_CHECKING:
     from gatewayz.history.types import Owner
@@ -53,7 +54,7 @@ def search(owner: Owner, q: str | None, limit: str | None, cursor: str | None) -
     score = last = None
     if page.after is not None:
         score, last = page.after
-        if not isinstance(score, int) or not isinstance(last, int):
+        if not records.is_id(score) or not records.is_id(last):
             raise errors.InvalidRequest("cursor is not valid for this list.", param="cursor")
     rows = db.execute(
         _SEARCH,

@@ -8,6 +8,7 @@ read, search and injection.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -47,7 +48,7 @@ def create(owner: Owner, body: object) -> dict[str, Any]:
     Raises:
         InvalidRequest: a bad field (named).
     """
-    fields = _validate(SessionCreate, body if body is not None else {})
+    fields = _validate(SessionCreate, records.clean(body if body is not None else {}))
     row = db.execute(
         f"INSERT INTO chat_sessions (account_id, user_id, title, model, metadata)"
         f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
@@ -67,7 +68,7 @@ def list_page(owner: Owner, limit: str | None, cursor: str | None) -> dict[str, 
     after, params = "", [owner.account_id, owner.user_id]
     if page.after is not None:
         updated, last_id = page.after
-        if not isinstance(updated, str) or records.session_uuid(str(last_id)) is None:
+        if not _timestamp(updated) or records.session_uuid(str(last_id)) is None:
             raise _bad_cursor()
         after = " AND (updated_at, id) < (%s::timestamptz, %s::uuid)"
         params += [updated, last_id]
@@ -97,7 +98,7 @@ def update(owner: Owner, session_id: str, body: object) -> dict[str, Any]:
         SessionNotFound: not the owner's.
         InvalidRequest: a bad field (named).
     """
-    fields = _validate(SessionUpdate, body)
+    fields = _validate(SessionUpdate, records.clean(body))
     metadata = None if fields.metadata is None else Jsonb(fields.metadata)
     statement = (
         "UPDATE chat_sessions SET title = COALESCE(%s, title),"
@@ -152,6 +153,15 @@ def _validate[M: BaseModel](model: type[M], body: object) -> M:
         return model.model_validate(body)
     except ValidationError as exc:
         raise chat_request.invalid(exc) from None
+
+
+def _timestamp(value: object) -> bool:
+    """Whether a cursor's `value` is a timestamp this list wrote (PostgreSQL would fail
+    the whole query on one it cannot read)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value) is not None
+    except ValueError:
+        return False
 
 
 def _bad_cursor() -> errors.InvalidRequest:
