@@ -46,12 +46,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import selectors
+import socket
+import subprocess
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -158,7 +162,7 @@ class ClientSide(asyncio.Protocol):
         # The handshake: the first byte reaches the server no sooner than one RTT from now
         # (its answer then takes another).
         self.to_server.not_before = loop.time() + self.route.delay
-        loop.create_task(self._connect(transport))
+        self.connecting = loop.create_task(self._connect(transport))
 
     async def _connect(self, client: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
@@ -169,7 +173,7 @@ class ClientSide(asyncio.Protocol):
         except OSError:
             client.close()
             return
-        self.to_server.attach(server)  # type: ignore[arg-type]
+        self.to_server.attach(server)
 
     def data_received(self, data: bytes) -> None:
         if self.request_start is None:
@@ -222,9 +226,7 @@ async def serve(routes: list[Route], stats: Stats) -> None:
     for route in routes:
         server = await loop.create_server(route.protocol, "127.0.0.1", 0, backlog=1024)
         ports[route.name] = server.sockets[0].getsockname()[1]
-    ctl = await asyncio.start_server(
-        lambda r, w: control(stats, r, w), "127.0.0.1", 0
-    )
+    ctl = await asyncio.start_server(lambda r, w: control(stats, r, w), "127.0.0.1", 0)
     print(json.dumps({"ports": ports, "control": ctl.sockets[0].getsockname()[1]}), flush=True)
     await asyncio.Event().wait()
 
@@ -233,6 +235,68 @@ def parse_target(text: str) -> tuple[str, str, int]:
     name, _, address = text.partition("=")
     host, _, port = address.rpartition(":")
     return name, host or "127.0.0.1", int(port)
+
+
+# --- the remote control, for bench/overhead.py -----------------------------------------
+
+
+class Proxy:
+    """A proxy process: started with its routes, asked for its counts, stopped."""
+
+    def __init__(self, delay_ms: float, forward: dict[str, int], watch: dict[str, int]) -> None:
+        command = [sys.executable, str(Path(__file__)), "--delay-ms", str(delay_ms)]
+        command += [f"--forward={name}=127.0.0.1:{port}" for name, port in forward.items()]
+        command += [f"--watch={name}=127.0.0.1:{port}" for name, port in watch.items()]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        started = json.loads(self.process.stdout.readline() or b"{}")
+        if "ports" not in started:
+            self.stop()
+            raise RuntimeError("the latency proxy did not start")
+        self.ports: dict[str, int] = started["ports"]
+        self.control = socket.create_connection(("127.0.0.1", started["control"]))
+        self.buffer = b""
+
+    def _ask(self, line: bytes) -> dict[str, object]:
+        self.control.sendall(line + b"\n")
+        while b"\n" not in self.buffer:
+            self.buffer += self.control.recv(1 << 20)
+        answer, _, self.buffer = self.buffer.partition(b"\n")
+        return dict(json.loads(answer))
+
+    def stats(self) -> dict[str, object]:
+        return self._ask(b"stats")
+
+    def reset(self) -> None:
+        self._ask(b"reset")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def split_trips(
+    trips: list[list[object]], marks: list[int], upstream: str = "upstream"
+) -> dict[str, tuple[float, float]]:
+    """Round trips per request to each store, (before, after) the request's upstream call.
+
+    `marks` are the monotonic times each request was sent, one at a time, with a pause
+    after each, so a request's round trips fall between its mark and the next one. A
+    request without an upstream call counts all its round trips as before it.
+    """
+    bounds = [*marks, 2**63]
+    stamped = sorted((int(str(t[2])), str(t[0])) for t in trips)
+    counts: dict[str, list[int]] = {}
+    for start, end in itertools.pairwise(bounds):
+        mine = [(at, name) for at, name in stamped if start <= at < end]
+        first_call = min((at for at, name in mine if name == upstream), default=2**63)
+        for at, name in mine:
+            if name != upstream:
+                pair = counts.setdefault(name, [0, 0])
+                pair[0 if at < first_call else 1] += 1
+    n = max(1, len(marks))
+    return {name: (pair[0] / n, pair[1] / n) for name, pair in sorted(counts.items())}
 
 
 def main() -> int:
