@@ -165,13 +165,13 @@ def report(estimates: list[Estimate], m: Measured, args: argparse.Namespace) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--cpu-ms-completion", type=float, default=1.6, help="gateway CPU ms a completion")
-    add("--cpu-ms-stream", type=float, default=1.9, help="gateway CPU ms a stream")
-    add("--ttft-ms", type=float, default=2.0, help="added TTFT at store RTT 0 (ms)")
+    add("--cpu-ms-completion", type=float, default=1.56, help="gateway CPU ms a completion")
+    add("--cpu-ms-stream", type=float, default=1.96, help="gateway CPU ms a stream")
+    add("--ttft-ms", type=float, default=2.44, help="added TTFT at store RTT 0 (ms)")
     add("--ttft-store-ms", type=float, default=0.65, help="the stores' time before it (ms)")
     add("--trips-before", type=float, default=2, help="store round trips before upstream")
     add("--trips-total", type=float, default=3, help="store round trips a request")
-    add("--store-server-ms", type=float, default=1.3, help="the stores' own time a request")
+    add("--store-server-ms", type=float, default=1.45, help="the stores' own time a request")
     add("--peak-rss-mb", type=float, default=89)
     add("--rtt-ms", type=float, default=1.0, help="Lambda to Supabase/Upstash round trip")
     add("--upstream-s", type=float, default=1.0, help="a non-streamed answer's upstream time")
