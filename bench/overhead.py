@@ -23,6 +23,11 @@ the key lookups), and the commands Redis received from the gateway's own connect
 `--breakdown` then runs a gateway whose request-path steps are wrapped in a thread-CPU
 clock (this file, `--instrumented-gateway`): the CPU each step costs per request.
 
+`--store-latency-ms 0,1` runs everything once per value with `bench/latency_proxy.py`
+between the gateway and its stores (localhost ones: the proxy forwards to 127.0.0.1),
+adding that round trip time to each of their round trips, and reports the store round
+trips the proxy counted before and after each request's upstream call.
+
 Run: `.venv/bin/python bench/overhead.py` (see `--help`).
 """
 
@@ -800,7 +805,8 @@ def start_proxy(
         watch={"upstream": upstream},
     )
     ports = proxy.ports
-    redis_at = redis._replace(netloc=f"{redis.hostname}:{ports['redis']}")
+    userinfo, at, _ = redis.netloc.rpartition("@")
+    redis_at = redis._replace(netloc=f"{userinfo}{at}127.0.0.1:{ports['redis']}")
     return proxy, env | {
         "DATABASE_URL": make_conninfo(fixture.url, host="127.0.0.1", port=str(ports["postgres"])),
         "REDIS_URL": urlunsplit(redis_at),
