@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gatewayz import openapi
+from gatewayz.chat import warmup
 from gatewayz.http import create_app, lambda_handler
 
 router = APIRouter()
@@ -147,5 +148,6 @@ async def generation(request: Request, id: str) -> JSONResponse:
     return JSONResponse(generations.lookup(caller, id))
 
 
-app = create_app("chat", [router])
+# Behind the Lambda Web Adapter the app starts during INIT: the cold path is paid there.
+app = create_app("chat", [router], startup=warmup.prepare)
 handler = lambda_handler(app)

@@ -1,10 +1,90 @@
-"""The coupons function: coupon redemption and coupon admin (docs/architecture.md).
-
-Until its issue lands this function serves only `GET /health`; its other paths are
-routed here by template.yaml and answer 404 in the error envelope.
+"""The coupons function: coupon redemption and coupon admin (docs/api.md, coupons).
+Routes only: each parses, calls the `gatewayz.coupons` function that does the work, and
+shapes the answer; the package is imported on first use (cold start).
 """
+
+from typing import Any
+
+from fastapi import Request
 
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("coupons")
 handler = lambda_handler(app)
+
+
+@app.post("/v1/coupons/redeem", status_code=201)
+async def redeem(request: Request) -> dict[str, Any]:
+    from gatewayz import jsonbody
+    from gatewayz.coupons import redemption
+    from gatewayz.identity import principal
+
+    caller = principal.from_request(request, redemption.SCOPES)
+    raw = await request.body()
+    body = jsonbody.loads(raw) if raw.strip() else None
+    return {"data": redemption.redeem(caller, body, request=request)}
+
+
+@app.get("/v1/coupons/redemptions")
+def list_redemptions(request: Request) -> dict[str, Any]:
+    from gatewayz.coupons import redemption
+    from gatewayz.identity import principal
+
+    caller = principal.from_request(request, redemption.SCOPES)
+    return redemption.list_redemptions(caller, request.query_params)
+
+
+@app.get("/admin/coupons")
+def admin_list_coupons(request: Request) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    admin.operator(request)
+    return coupons.list_coupons(request.query_params)
+
+
+@app.post("/admin/coupons", status_code=201)
+async def admin_create_coupon(request: Request) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    body = admin.object_body(await request.body())
+    return {"data": coupons.create(body, actor=actor, request=request)}
+
+
+@app.get("/admin/coupons/{coupon_id}")
+def admin_get_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    admin.operator(request)
+    return {"data": coupons.get(coupon_id)}
+
+
+@app.patch("/admin/coupons/{coupon_id}")
+async def admin_update_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    body = admin.object_body(await request.body())
+    return {"data": coupons.update(coupon_id, body, actor=actor, request=request)}
+
+
+@app.delete("/admin/coupons/{coupon_id}")
+def admin_deactivate_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    actor = admin.operator(request)
+    return {"data": coupons.deactivate(coupon_id, actor=actor, request=request)}
+
+
+@app.get("/admin/coupons/{coupon_id}/analytics")
+def admin_coupon_analytics(request: Request, coupon_id: str) -> dict[str, Any]:
+    from gatewayz.coupons import admin as coupons
+    from gatewayz.identity import admin
+
+    admin.operator(request)
+    return {"data": coupons.analytics(coupon_id)}

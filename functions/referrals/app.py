@@ -1,10 +1,35 @@
-"""The referrals function: referral codes and their rewards (docs/architecture.md).
-
-Until its issue lands this function serves only `GET /health`; its other paths are
-routed here by template.yaml and answer 404 in the error envelope.
+"""The referrals function: my referral code and stats, and applying a code (docs/api.md,
+referrals). Routes only: each parses, calls `gatewayz.referrals`, and shapes the answer.
 """
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("referrals")
 handler = lambda_handler(app)
+
+
+@app.get("/v1/referrals")
+def get_referrals(request: Request) -> dict[str, Any]:
+    from gatewayz.identity import principal
+    from gatewayz.referrals import applying, summary
+
+    caller = principal.from_request(request, applying.SCOPES)
+    return summary.overview(caller, request.query_params)
+
+
+@app.post("/v1/referrals/apply")
+async def apply_code(request: Request) -> JSONResponse:
+    from gatewayz import jsonbody
+    from gatewayz.identity import principal
+    from gatewayz.referrals import applying
+
+    caller = principal.from_request(request, applying.SCOPES)
+    raw = await request.body()
+    body = jsonbody.loads(raw) if raw.strip() else None
+    referral = applying.apply(caller, body, request=request)
+    return JSONResponse({"data": referral}, status_code=201)

@@ -1,6 +1,7 @@
 // The Vercel AI SDK (v5, @ai-sdk/openai v2) against the gateway: generateText and
 // streamText through the Responses API (the provider's default) and the chat API,
-// generateObject with a zod schema, a tool call, embed and embedMany. Prints one JSON
+// generateObject with a zod schema, a tool call (generated and streamed), embed and
+// embedMany. The models come from GATEWAYZ_MODEL and GATEWAYZ_EMBED_MODEL. Prints one JSON
 // object; `calls` counts the requests made, each of which the gateway bills.
 import { createOpenAI } from "@ai-sdk/openai";
 import { embed, embedMany, generateObject, generateText, streamText, tool } from "ai";
@@ -10,7 +11,7 @@ const openai = createOpenAI({
   baseURL: process.env.GATEWAYZ_BASE_URL,
   apiKey: process.env.GATEWAYZ_API_KEY,
 });
-const model = "mock/echo";
+const model = process.env.GATEWAYZ_MODEL;
 const out = {};
 let calls = 0;
 
@@ -62,16 +63,36 @@ for (const [name, chosen] of [
   out[name] = {
     finishReason: result.finishReason,
     calls: result.toolCalls.map((c) => ({ name: c.toolName, input: c.input })),
+    usage: usage(result.usage),
   };
   calls += 1;
 }
 
-const embedder = openai.textEmbeddingModel("mock/embed");
+for (const [name, chosen] of [
+  ["responses_tool_stream", openai(model)],
+  ["chat_tool_stream", openai.chat(model)],
+]) {
+  const result = streamText({ model: chosen, tools: { weather }, prompt: "Weather in Lyon?", maxRetries: 0 });
+  const deltas = [];
+  for await (const part of result.fullStream) {
+    if (part.type === "tool-input-delta") deltas.push(part.delta);
+    if (part.type === "error") throw part.error;
+  }
+  out[name] = {
+    finishReason: await result.finishReason,
+    calls: (await result.toolCalls).map((c) => ({ name: c.toolName, input: c.input })),
+    deltas: deltas.join(""),
+    usage: usage(await result.usage),
+  };
+  calls += 1;
+}
+
+const embedder = openai.textEmbeddingModel(process.env.GATEWAYZ_EMBED_MODEL);
 const single = await embed({ model: embedder, value: "one text", maxRetries: 0 });
-out.embed = { length: single.embedding.length, tokens: single.usage.tokens };
+out.embed = { embedding: single.embedding, tokens: single.usage.tokens };
 calls += 1;
 const many = await embedMany({ model: embedder, values: ["first", "second", "third"], maxRetries: 0 });
-out.embed_many = { count: many.embeddings.length, lengths: many.embeddings.map((e) => e.length) };
+out.embed_many = { embeddings: many.embeddings, tokens: many.usage.tokens };
 calls += 1;
 
 out.calls = calls;

@@ -1,6 +1,8 @@
-// The openai JS SDK (v5) against the gateway: chat, stream, tools, structured output,
-// the Responses API and embeddings. Prints one JSON object of what each call returned;
-// `costs` lists every answer's own `usage.cost` (dollars) for the balance check.
+// The openai JS SDK (v5) against the gateway: chat, stream, tools (whole and streamed),
+// structured output, the Responses API (whole and streamed) and embeddings (floats and the
+// SDK's default base64). The models come from GATEWAYZ_MODEL and GATEWAYZ_EMBED_MODEL.
+// Prints one JSON object of what each call returned; `usage` lists every answer's own
+// usage in order: input and output tokens and `cost` (dollars), for the billing check.
 import OpenAI from "openai";
 
 const client = new OpenAI({
@@ -8,16 +10,18 @@ const client = new OpenAI({
   apiKey: process.env.GATEWAYZ_API_KEY,
   maxRetries: 0,
 });
-const model = "mock/echo";
-const costs = [];
-const out = {};
+const model = process.env.GATEWAYZ_MODEL;
+const embedModel = process.env.GATEWAYZ_EMBED_MODEL;
+const usage = [];
+const out = { usage };
+const chatUsage = (u) => usage.push({ input: u.prompt_tokens, output: u.completion_tokens, cost: u.cost });
 
 const chat = await client.chat.completions.create({
   model,
   messages: [{ role: "user", content: "hello from node" }],
 });
 out.chat = chat.choices[0].message.content;
-costs.push(chat.usage.cost);
+chatUsage(chat.usage);
 
 let streamed = "";
 let streamUsage = null;
@@ -32,7 +36,7 @@ for await (const chunk of stream) {
   if (chunk.usage) streamUsage = chunk.usage;
 }
 out.stream = streamed;
-costs.push(streamUsage.cost);
+chatUsage(streamUsage);
 
 const tools = [
   {
@@ -50,18 +54,47 @@ const tools = [
     },
   },
 ];
-const toolAnswer = await client.chat.completions.create({
-  model,
-  messages: [{ role: "user", content: "Weather in Lyon?" }],
-  tools,
-});
+const weather = [{ role: "user", content: "Weather in Lyon?" }];
+const toolAnswer = await client.chat.completions.create({ model, messages: weather, tools });
 const call = toolAnswer.choices[0].message.tool_calls[0];
 out.tool = {
   finish_reason: toolAnswer.choices[0].finish_reason,
+  content: toolAnswer.choices[0].message.content,
   name: call.function.name,
   arguments: JSON.parse(call.function.arguments),
 };
-costs.push(toolAnswer.usage.cost);
+chatUsage(toolAnswer.usage);
+
+// A streamed tool call, put together from its deltas by hand as applications do.
+const calls = [];
+let finish = null;
+let toolUsage = null;
+const toolStream = await client.chat.completions.create({
+  model,
+  messages: weather,
+  tools,
+  stream: true,
+  stream_options: { include_usage: true },
+});
+for await (const chunk of toolStream) {
+  if (chunk.usage) toolUsage = chunk.usage;
+  const choice = chunk.choices[0];
+  if (!choice) continue;
+  finish = choice.finish_reason ?? finish;
+  for (const delta of choice.delta?.tool_calls ?? []) {
+    calls[delta.index] ??= { id: "", name: "", arguments: "", deltas: 0 };
+    const into = calls[delta.index];
+    into.id += delta.id ?? "";
+    into.name += delta.function?.name ?? "";
+    into.arguments += delta.function?.arguments ?? "";
+    into.deltas += 1;
+  }
+}
+out.tool_stream = {
+  finish_reason: finish,
+  calls: calls.map((c) => ({ id: c.id, name: c.name, arguments: JSON.parse(c.arguments), deltas: c.deltas })),
+};
+chatUsage(toolUsage);
 
 const structured = await client.chat.completions.create({
   model,
@@ -81,11 +114,12 @@ const structured = await client.chat.completions.create({
   },
 });
 out.structured = JSON.parse(structured.choices[0].message.content);
-costs.push(structured.usage.cost);
+chatUsage(structured.usage);
 
+const responsesUsage = (u) => usage.push({ input: u.input_tokens, output: u.output_tokens, cost: u.cost });
 const response = await client.responses.create({ model, input: "respond to me", store: false });
 out.responses = { status: response.status, text: response.output_text };
-costs.push(response.usage.cost);
+responsesUsage(response.usage);
 
 const events = [];
 let completed = null;
@@ -103,19 +137,18 @@ out.responses_stream = {
   last: events.at(-1),
   text: completed.output_text ?? completed.output[0].content[0].text,
 };
-costs.push(completed.usage.cost);
+responsesUsage(completed.usage);
 
+const embeddingUsage = (u) => usage.push({ input: u.prompt_tokens, output: 0, cost: u.cost });
+const texts = ["first text", "second text"];
+const floats = await client.embeddings.create({ model: embedModel, input: texts, encoding_format: "float" });
+embeddingUsage(floats.usage);
 // No encoding_format: the SDK asks for base64 and decodes it into numbers itself.
-const embeddings = await client.embeddings.create({
-  model: "mock/embed",
-  input: ["first text", "second text"],
-});
-out.embeddings = embeddings.data.map((item) => ({
-  index: item.index,
-  length: item.embedding.length,
-  numbers: item.embedding.every((value) => typeof value === "number" && Number.isFinite(value)),
-}));
-costs.push(embeddings.usage.cost);
+const decoded = await client.embeddings.create({ model: embedModel, input: texts });
+embeddingUsage(decoded.usage);
+out.embeddings = {
+  floats: floats.data.map((item) => ({ index: item.index, embedding: item.embedding })),
+  decoded: decoded.data.map((item) => ({ index: item.index, embedding: item.embedding })),
+};
 
-out.costs = costs;
 console.log(JSON.stringify(out));

@@ -1,7 +1,9 @@
 """A running gateway for end-to-end tests: the local gateway (routing as template.yaml
 does) on a real socket, in front of two fake providers (OpenRouter and Featherless),
-with real PostgreSQL and the rate-limit store of the environment; and, for what only
-shows across processes, two chat function processes sharing the real Redis."""
+with real PostgreSQL and the rate-limit store of the environment; the same gateway with
+no provider key (the offline mock); `backend`, either of the two, for the client suite;
+and, for what only shows across processes, two chat function processes sharing the real
+Redis."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from gatewayz.dev import local, samtemplate
 from gatewayz.identity import auth, keys
 from tests import factories
 from tests.conftest import reset_caches
+from tests.e2e.clients import Backend, add_upstream_embed_model
 from tests.e2e.processes import chat_processes
 from tests.fakes.asgi_server import serve_asgi
 from tests.fakes.openai_upstream import FakeUpstream, serve
@@ -96,6 +99,18 @@ def offline(database_url: str) -> Iterator[str]:
     template = samtemplate.load(ROOT / "template.yaml")
     with serve_asgi(local.LocalGateway(template, local.load_functions(ROOT, template))) as port:
         yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(scope="module", params=["offline", "upstream"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each client-suite test runs twice: against the offline mock (`mock/echo`,
+    `mock/embed`) and against the gateway in front of the fake providers (`test/echo`,
+    `test/clients-embed`). One gateway per module and backend; the offline tests run
+    first, as the fake providers' keys, once set, hide the mock."""
+    if request.param == "offline":
+        return Backend("offline", request.getfixturevalue("offline"), "mock/echo", "mock/embed")
+    base_url = request.getfixturevalue("gateway")
+    return Backend("upstream", base_url, MODEL, add_upstream_embed_model())
 
 
 @pytest.fixture(scope="module")

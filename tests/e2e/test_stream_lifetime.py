@@ -205,4 +205,4 @@ def test_a_provider_that_ignores_the_cap_is_charged_the_hold_and_the_rest_is_vis
     assert error["level"] == "ERROR"
     assert error["uncollected_nanos"] == cost - hold
     (metric,) = [line for line in lines if "UncollectedNanos" in line]
-    assert metric["UncollectedNanos"] == [cost - hold]
+    assert metric["UncollectedNanos"] == cost - hold

@@ -2,8 +2,9 @@
 
 Speaks what OpenRouter, Chutes or Featherless speak: `POST /v1/chat/completions` and the
 legacy `POST /v1/completions` (JSON, or SSE with `stream: true`), `POST /v1/embeddings`
-(floats, see `embedding`) and `GET /v1/models` (`model_list`, entries in OpenRouter's
-shape from `openrouter_model`; `models_status` other than 200 answers an error instead).
+(floats, see `embedding`, or base64 as `encoding_format` asks) and `GET /v1/models`
+(`model_list`, entries in OpenRouter's shape from `openrouter_model`; `models_status`
+other than 200 answers an error instead).
 Each completion request takes the next queued `Behaviour` (the `default` one when the
 queue is empty), which scripts failures, delays, tool calls, usage and broken streams.
 Every request is recorded in `requests`.
@@ -14,10 +15,14 @@ Every request is recorded in `requests`.
 
 Like the mock provider, the answer echoes the last user message, counts words as tokens
 (prompt = Σ over messages (words + 4), completion = words of the content and of each tool
-call's arguments), and honours `max_tokens`/`max_completion_tokens` with "length". A
-stream sends a role chunk, one chunk per word (then per tool-call fragment, index-based as
-OpenAI does), a finish chunk, a usage chunk with `choices: []` when
-`stream_options.include_usage` asks for it, then `data: [DONE]`.
+call's arguments), and honours `max_tokens`/`max_completion_tokens` with "length". Unless
+a behaviour scripts the content or the tool calls, a chat request with function `tools`
+gets a tool call and one with `response_format` JSON, as a real model answers them
+(tests/fakes/openai_answers.py). A stream sends a role chunk, one chunk per word (then per
+tool-call fragment, index-based as OpenAI does; an answer of tool calls only opens with the
+role and the first call's name in one chunk, as OpenAI's does), a finish chunk, a usage
+chunk with `choices: []` when `stream_options.include_usage` asks for it, then
+`data: [DONE]`.
 
 `ignore_max_tokens` answers with every word whatever the cap says (a provider that ignores
 it); `usage_in_answer=False` leaves `usage` out of a non-streamed answer; `reasoning` is
@@ -47,6 +52,7 @@ provider: the fake sets `received` when the request arrives, then answers only o
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -58,6 +64,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes import openai_answers
 from tests.fakes.asgi_server import serve_asgi
 
 if TYPE_CHECKING:
@@ -200,6 +207,8 @@ class FakeUpstream:
             return await _json(send, 200, {"object": "list", "data": self.model_list})
         if method == "POST" and path == "/v1/embeddings" and isinstance(body, dict):
             return await _embeddings(send, self._next(), body)
+        if path.startswith("/v1/images/"):
+            return await _images(send, self, Received(method, path, query, headers, body))
         kind = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(path)
         if method != "POST" or kind is None:
             return await _json(send, 404, _error(f"Unknown path: {method} {path}", "not_found"))
@@ -304,6 +313,11 @@ def _plan(b: Behaviour, kind: str, body: dict[str, Any]) -> _Answer:
     content = b.content
     if content is None and not calls:
         content = next((text for role, text in reversed(messages) if role == "user"), "")
+        asked = openai_answers.tool_call(body) if kind == "chat" and b.tool_calls is None else None
+        if asked is not None:
+            calls, content = [asked], None
+        elif kind == "chat":
+            content = openai_answers.content(body, content.strip())
     words: list[str] = _WORD.findall((content or "").strip())
     finish = "tool_calls" if calls else b.finish_reason
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -469,9 +483,14 @@ async def _stream(
     if b.first_chunk is not None:
         await send({"type": "http.response.body", "body": b"", "more_body": True})
         await asyncio.to_thread(b.first_chunk.wait, RELEASE_TIMEOUT_S)
-    if kind == "chat":
-        await emit(chunk({"delta": {"role": "assistant", "content": ""}}, None, 0))
     pieces = _pieces(kind, answer)
+    if kind == "chat" and answer.tool_calls and not answer.words and not answer.reasoning:
+        # As OpenAI opens a tool-call stream: the role and the first call in one chunk.
+        opening = {"role": "assistant", "content": None, "refusal": None}
+        pieces[0] = {"delta": {**opening, **pieces[0]["delta"]}}
+    elif kind == "chat":
+        opening = {"role": "assistant", "content": "", "refusal": None}
+        await emit(chunk({"delta": opening}, None, 0))
     for done, piece in enumerate(pieces):
         if b.cut_after is not None and done >= b.cut_after:
             raise _Cut
@@ -512,7 +531,11 @@ async def _embeddings(send: Send, b: Behaviour, body: dict[str, Any]) -> None:
     inputs = raw if isinstance(raw, list) else []
     dimensions = body.get("dimensions")
     data = [
-        {"object": "embedding", "index": i, "embedding": embedding(item, i, dimensions)}
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": openai_answers.encoded(embedding(item, i, dimensions), body),
+        }
         for i, item in enumerate(inputs)
     ]
     tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
@@ -520,6 +543,52 @@ async def _embeddings(send: Send, b: Behaviour, body: dict[str, Any]) -> None:
     if b.usage_in_answer:
         payload["usage"] = b.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
     await _json(send, 200, payload, b.headers)
+
+
+def fake_image(prompt: str, index: int, size: str) -> bytes:
+    """The fake's PNG for image `index` of `prompt` at `size` (`WIDTHxHEIGHT`)."""
+    from gatewayz.chat.offline import png
+
+    width, _, height = size.partition("x")
+    return png.picture(json.dumps(["fake", prompt, index]).encode(), int(width), int(height))
+
+
+async def _images(send: Send, fake: FakeUpstream, got: Received) -> None:
+    """`POST /v1/images/generations` as OpenAI answers it: `gpt-image` models with
+    `b64_json`, others (DALL-E) with a `url` on this fake (`GET /v1/images/files?...`,
+    which serves `fake_image`) and a `revised_prompt`. A behaviour's `status`,
+    `error_body`, `raw_body`, `headers` and `delay_s` apply as for completions."""
+    from urllib.parse import parse_qs, urlencode
+
+    if got.method == "GET" and got.path == "/v1/images/files":
+        query = {k: v[0] for k, v in parse_qs(got.query).items()}
+        data = fake_image(query["prompt"], int(query["index"]), query["size"])
+        await _start(send, 200, "image/png", {})
+        await send({"type": "http.response.body", "body": data})
+        return
+    body = got.json
+    if got.method != "POST" or got.path != "/v1/images/generations" or not isinstance(body, dict):
+        return await _json(send, 404, _error(f"Unknown path: {got.method} {got.path}", "not_found"))
+    b = fake._next()
+    if b.delay_s:
+        await asyncio.sleep(b.delay_s)
+    if b.raw_body is not None or b.status >= 400:
+        error = DEFAULT_ERROR if b.error_body is None else b.error_body
+        data = b.raw_body if b.raw_body is not None else json.dumps(error)
+        await _start(send, b.status, "application/json", b.headers)
+        await send({"type": "http.response.body", "body": data.encode()})
+        return
+    prompt, size = str(body.get("prompt")), str(body.get("size") or "1024x1024")
+    items: list[dict[str, Any]] = []
+    for index in range(int(body.get("n") or 1)):
+        if "gpt-image" in str(body.get("model")):
+            encoded = base64.b64encode(fake_image(prompt, index, size)).decode()
+            items.append({"b64_json": encoded})
+        else:
+            query = urlencode({"prompt": prompt, "index": index, "size": size})
+            url = f"{fake.base_url}/images/files?{query}"
+            items.append({"url": url, "revised_prompt": f"{prompt}, revised"})
+    await _json(send, 200, {"created": int(time.time()), "data": items}, b.headers)
 
 
 @contextmanager

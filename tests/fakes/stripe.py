@@ -78,10 +78,14 @@ class FakeStripe:
             self.secret_key, base_addresses={"api": self.api_base}, max_network_retries=0
         )
 
-    def pay(self, session_id: str, *, card: str = "success") -> httpx.Response:
+    def pay(
+        self, session_id: str, *, card: str = "success", card_number: str | None = None
+    ) -> httpx.Response:
         """Pay a checkout session through the local control (JSON: the session, or the
-        card error); `card="decline"` uses a declining card."""
-        return self.control(f"checkout/{session_id}/pay", card=card)
+        card error); `card="decline"` uses a declining card; the same `card_number` gives
+        the same card fingerprint (else each payment's card is new)."""
+        extra = {"card_number": card_number} if card_number else {}
+        return self.control(f"checkout/{session_id}/pay", card=card, **extra)
 
     def control(self, path: str, **form: str) -> httpx.Response:
         """`POST /_local/<path>` (renew, dispute, decline, redeliver), answering JSON."""

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("database_url")
 def test_only_the_mock_models_are_listed() -> None:
     result = invoke("chat", event("chat", path="/v1/models", resource="/v1/models"))
     assert result["statusCode"] == 200
-    assert [m["id"] for m in json_body(result)["data"]] == ["mock/echo", "mock/embed"]
+    assert [m["id"] for m in json_body(result)["data"]] == ["mock/echo", "mock/embed", "mock/image"]
 
 
 def test_the_sample_event_with_its_placeholder_key_is_refused() -> None:

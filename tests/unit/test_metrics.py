@@ -28,12 +28,33 @@ def test_one_emf_line_per_request_with_overhead_and_cost(
     assert directive["Namespace"] == "Gatewayz"
     assert set(directive["Dimensions"][0]) >= {"provider", "status"}
     assert line["provider"] == "openrouter"
-    # Powertools writes each metric as a list of values.
-    assert line["Tokens"] == [10]
-    assert line["CostNanos"] == [13_000]
-    assert line["GatewayOverhead"] == [pytest.approx(1.5)]
-    assert line["Latency"] == [pytest.approx(41.5)]
+    assert line["Tokens"] == 10
+    assert line["CostNanos"] == 13_000
+    assert line["GatewayOverhead"] == pytest.approx(1.5)
+    assert line["Latency"] == pytest.approx(41.5)
     assert line["model"] == "test/echo"
+    # Every declared metric has its value in the line, and nothing else is declared.
+    declared = {metric["Name"] for metric in directive["Metrics"]}
+    assert declared == {"Requests", "Latency", "GatewayOverhead", "TimeToFirstToken", "Tokens",
+                        "CostNanos", "UncollectedNanos"}  # fmt: skip
+    assert all(isinstance(line[name], int | float) for name in declared)
+    assert line["_aws"]["Timestamp"] > 1_700_000_000_000  # milliseconds since the epoch
+
+
+def test_a_request_without_an_upstream_declares_no_overhead_or_first_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATEWAYZ_METRICS", raising=False)
+    record = credits.UsageRecord(endpoint="chat.completions", model="m", status=502)
+    metrics.record(record, total_s=0.002, upstream_started=None, uncollected_nanos=0)
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    declared = {metric["Name"] for metric in directive["Metrics"]}
+    assert "GatewayOverhead" not in declared
+    assert "TimeToFirstToken" not in declared
+    assert "GatewayOverhead" not in line
+    assert line["UncollectedNanos"] == 0
+    assert (line["provider"], line["status"]) == ("none", "502")
 
 
 def test_metrics_can_be_turned_off(
@@ -54,7 +75,7 @@ def test_an_event_is_counted_in_the_namespace_unless_metrics_are_off(
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     (directive,) = line["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "Gatewayz"
-    assert line["RateLimitStoreUnavailable"] == [1]
+    assert line["RateLimitStoreUnavailable"] == 1
     monkeypatch.setenv("GATEWAYZ_METRICS", "off")
     metrics.count("RateLimitStoreUnavailable")
     assert capsys.readouterr().out == ""

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Credit bought with an amount (`POST /v1/billing/checkout {"amount": ...}`), in USD.
     checkout_min_usd: Decimal = Field(default=Decimal(5), gt=0, allow_inf_nan=False)
     checkout_max_usd: Decimal = Field(default=Decimal(1000), gt=0, allow_inf_nan=False)
+    # The largest grant a `credit` coupon may carry, in USD (a guard against typos).
+    coupon_max_credit_usd: Decimal = Field(default=Decimal(500), gt=0, allow_inf_nan=False)
     # Where Stripe sends the customer back after a checkout or the billing portal.
     public_url: str = "http://127.0.0.1:8000"
 
@@ -75,6 +77,16 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_anon_key: SecretStr | None = None
     supabase_jwt_secret: SecretStr | None = None
+    # Generated images (docs/api.md, images): stored in this Supabase Storage bucket with
+    # the service role key, answered as signed URLs valid this long.
+    supabase_service_role_key: SecretStr | None = None
+    images_bucket: str = Field(default="images", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    images_url_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    # A provider's image URL is fetched (to store it) within these bounds.
+    images_fetch_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    images_fetch_timeout_s: float = Field(default=30.0, gt=0)
+    # A `b64_json` answer larger than this is refused uncharged (Lambda answers <= 6 MB).
+    images_max_answer_bytes: int = Field(default=5_800_000, gt=0)
 
     # Local state (embedded PostgreSQL, the dev key pepper, dev keys) lives here.
     gatewayz_home: Path = Path(".gatewayz")
@@ -102,12 +114,34 @@ class Settings(BaseSettings):
     # A hold outlives the longest request (the chat function's timeout, 600 s); the
     # hold_sweeper ends it after that.
     hold_ttl_s: int = Field(default=1200, ge=60)
+    # Chat history injection: the tokens of a session's history put in front of a chat
+    # request that names the session, unless it names its own budget (docs/api.md).
+    history_max_tokens: int = Field(default=8000, ge=0)
     # Bring-your-own-key: a request served with the account's own provider key pays only
     # this percentage of its catalog cost (the provider bills the rest to that key).
     byok_fee_percent: Decimal = Field(default=Decimal(5), ge=0, le=100, allow_inf_nan=False)
     # `catalog_refresh` prices an offer from a provider's list at its price plus this
     # percentage, rounded up, so no offer is ever below its upstream cost.
     price_markup_percent: Decimal = Field(default=Decimal(0), ge=0, le=1000, allow_inf_nan=False)
+
+    # Referrals (docs/api.md, referrals): what each side gets, in USD, once the referred
+    # account's first purchase of at least the minimum (what the card was charged) is paid.
+    referral_referrer_reward_usd: Decimal = Field(
+        default=Decimal(5), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    referral_referred_reward_usd: Decimal = Field(
+        default=Decimal(5), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    referral_min_purchase_usd: Decimal = Field(
+        default=Decimal(10), ge=0, decimal_places=9, allow_inf_nan=False
+    )
+    # A code applies within this many days of the referred user's sign-up.
+    referral_apply_days: int = Field(default=7, ge=0)
+    # Per referrer: at most this many rewarded referrals, and this much reward in USD.
+    referral_max_rewards: int = Field(default=50, ge=0)
+    referral_max_reward_usd: Decimal = Field(
+        default=Decimal(250), ge=0, decimal_places=9, allow_inf_nan=False
+    )
 
     @field_validator(
         "key_hash_secret",
@@ -116,6 +150,7 @@ class Settings(BaseSettings):
         "stripe_webhook_secret",
         "resend_api_key",
         "supabase_jwt_secret",
+        "supabase_service_role_key",
         "upstash_redis_rest_token",
     )
     @classmethod

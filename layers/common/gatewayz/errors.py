@@ -95,6 +95,18 @@ class TokenRateLimitTooSmall(InvalidRequest):
     code = "exceeds_tokens_per_minute"
 
 
+class InvalidReferralCode(InvalidRequest):
+    """No user has this referral code, or it is the caller's own (or a teammate's)."""
+
+    code = "invalid_referral_code"
+
+
+class ReferralWindowClosed(InvalidRequest):
+    """A referral code applies only within days of sign-up and before the first purchase."""
+
+    code = "referral_window_closed"
+
+
 class InvalidApiKey(GatewayError):
     """No key, or a key that does not exist."""
 
@@ -264,6 +276,12 @@ class PlanConflict(Conflict):
     code = "plan_exists"
 
 
+class ReferralAlreadyApplied(Conflict):
+    """The user (or their account) has already applied a referral code."""
+
+    code = "referral_already_applied"
+
+
 class InvitationEmailMismatch(PermissionDenied):
     """The session's verified e-mail is not the address the invitation was sent to."""
 
@@ -313,6 +331,12 @@ class UpstreamRefused(UpstreamError):
     retryable = False
 
 
+class ImageStorageFailed(UpstreamError):
+    """Storing a generated image (Supabase Storage) failed; nothing was charged."""
+
+    code = "image_storage_failed"
+
+
 class ServiceUnavailable(GatewayError):
     """A dependency (database, Redis) is down."""
 
@@ -360,3 +384,61 @@ class IdempotentAnswerNotKept(Conflict):
     """The first answer for this `Idempotency-Key` was too large to keep for a replay."""
 
     code = "idempotent_answer_not_kept"
+
+
+# --- Coupons (docs/api.md, coupons): why a code cannot be redeemed, each its own `code`,
+# all 400 with `param: code` so a client can tell the customer exactly what is wrong.
+
+
+class CouponNotFound(InvalidRequest):
+    """No coupon has this code."""
+
+    code = "coupon_not_found"
+
+
+class CouponInactive(InvalidRequest):
+    """The coupon was deactivated by an operator."""
+
+    code = "coupon_inactive"
+
+
+class CouponNotYetValid(InvalidRequest):
+    """The coupon's validity has not begun."""
+
+    code = "coupon_not_yet_valid"
+
+
+class CouponExpired(InvalidRequest):
+    """The coupon's validity has ended."""
+
+    code = "coupon_expired"
+
+
+class CouponExhausted(InvalidRequest):
+    """The coupon reached its maximum number of redemptions."""
+
+    code = "coupon_exhausted"
+
+
+class CouponAlreadyRedeemed(InvalidRequest):
+    """The user redeemed the coupon as many times as it allows each user."""
+
+    code = "coupon_already_redeemed"
+
+
+class CouponNotForYou(InvalidRequest):
+    """The coupon was issued to another user."""
+
+    code = "coupon_not_for_you"
+
+
+class CouponAlreadyAttached(InvalidRequest):
+    """A percent coupon is already waiting for the account's next checkout."""
+
+    code = "coupon_already_attached"
+
+
+class CouponExists(Conflict):
+    """Another coupon has this code."""
+
+    code = "coupon_exists"

@@ -29,7 +29,7 @@ from gatewayz import cors, errors, openapi
 from gatewayz.logs import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from fastapi import APIRouter
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,14 +37,22 @@ if TYPE_CHECKING:
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = True) -> FastAPI:
-    """Build the app of function `name` with the shared error contract and middleware."""
+def create_app(
+    name: str,
+    routers: Iterable[APIRouter] = (),
+    *,
+    health: bool = True,
+    startup: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build the app of function `name` with the shared error contract and middleware;
+    `startup` runs when a server that runs lifespan starts it (uvicorn behind the Lambda
+    Web Adapter: the function's INIT phase)."""
     app = FastAPI(
         title=f"gatewayz-{name}",
         docs_url=None,
         redoc_url=None,
         openapi_url=openapi.PATH if openapi.served() else None,
-        lifespan=_lifespan,
+        lifespan=functools.partial(_lifespan, startup=startup),
     )
     # Built on the first request for it, not at cold start.
     app.openapi = functools.partial(openapi.document, app)  # type: ignore[method-assign]
@@ -62,9 +70,13 @@ def create_app(name: str, routers: Iterable[APIRouter] = (), *, health: bool = T
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Under a server that runs lifespan (uvicorn behind the adapter): close the upstream
-    connection pool on shutdown."""
+async def _lifespan(
+    app: FastAPI, *, startup: Callable[[], Awaitable[None]] | None
+) -> AsyncIterator[None]:
+    """Under a server that runs lifespan (uvicorn behind the adapter): `startup` first;
+    close the upstream connection pool on shutdown."""
+    if startup is not None:
+        await startup()
     yield
     if "gatewayz.chat.upstream" in sys.modules:
         from gatewayz.chat.upstream import close_session

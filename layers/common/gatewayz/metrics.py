@@ -1,19 +1,40 @@
 """Per-request metrics (docs/operations.md) as CloudWatch embedded metric format (EMF) log
-lines through aws-lambda-powertools: latency, gateway overhead (total minus the time
-spent waiting on the provider), tokens, cost and status, by provider; and counts of
-events an operator must see (`count`), such as a request let through unlimited because
-the rate-limit store was down.
+lines: latency, gateway overhead (total minus the time spent waiting on the provider),
+tokens, cost and status, by provider; and counts of events an operator must see
+(`count`), such as a request let through unlimited because the rate-limit store was down.
+
+The line is written here, not through Powertools' `EphemeralMetrics`: that builds and
+validates a metric set against the EMF JSON schema for every line, about 130 µs a
+request on the chat path, where this line costs about a tenth of that. The format is
+small and fixed (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
+CloudWatch_Embedded_Metric_Format_Specification.html): the names and units below are the
+only ones ever written, so nothing here needs validating at run time.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
-from typing import TYPE_CHECKING
+import sys
+import time
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gatewayz.billing.credits import UsageRecord
 
 NAMESPACE = "Gatewayz"
+
+# The per-request metrics and their units, in the order they are declared.
+_REQUEST_METRICS = (
+    ("Requests", "Count"),
+    ("Latency", "Milliseconds"),
+    ("GatewayOverhead", "Milliseconds"),
+    ("TimeToFirstToken", "Milliseconds"),
+    ("Tokens", "Count"),
+    ("CostNanos", "Count"),
+    ("UncollectedNanos", "Count"),
+)
 
 
 def _enabled() -> bool:
@@ -24,11 +45,7 @@ def count(name: str, *, service: str = "chat") -> None:
     """Emit one EMF line counting one `name` event (a no-op with `GATEWAYZ_METRICS=off`)."""
     if not _enabled():
         return
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-
-    metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    metrics.flush_metrics()
+    _emit({"service": service}, {name: ("Count", 1)}, {})
 
 
 def record(
@@ -44,24 +61,46 @@ def record(
     output cap): it must stay 0, so it is always emitted, for an alarm to watch."""
     if not _enabled():
         return
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+    total_ms = total_s * 1000
+    values: dict[str, float | int | None] = {
+        "Requests": 1,
+        "Latency": total_ms,
+        "GatewayOverhead": None
+        if usage.upstream_latency_ms is None
+        else max(0.0, total_ms - usage.upstream_latency_ms),
+        "TimeToFirstToken": usage.ttft_ms,
+        "Tokens": usage.usage.prompt_tokens + usage.usage.completion_tokens,
+        "CostNanos": usage.cost_nanos,
+        "UncollectedNanos": uncollected_nanos,
+    }
+    measured = {
+        name: (unit, values[name]) for name, unit in _REQUEST_METRICS if values[name] is not None
+    }
+    dimensions = {
+        "provider": usage.provider or "none",
+        "status": str(usage.status),
+        "service": "chat",
+    }
+    _emit(dimensions, measured, {"model": usage.model, "streamed": usage.streamed})
 
-    metrics = EphemeralMetrics(namespace=NAMESPACE, service="chat")
-    metrics.add_dimension(name="provider", value=usage.provider or "none")
-    metrics.add_dimension(name="status", value=str(usage.status))
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=total_s * 1000)
-    if usage.upstream_latency_ms is not None:
-        overhead_ms = max(0.0, total_s * 1000 - usage.upstream_latency_ms)
-        metrics.add_metric(name="GatewayOverhead", unit=MetricUnit.Milliseconds, value=overhead_ms)
-    if usage.ttft_ms is not None:
-        metrics.add_metric(
-            name="TimeToFirstToken", unit=MetricUnit.Milliseconds, value=usage.ttft_ms
-        )
-    tokens = usage.usage.prompt_tokens + usage.usage.completion_tokens
-    metrics.add_metric(name="Tokens", unit=MetricUnit.Count, value=tokens)
-    metrics.add_metric(name="CostNanos", unit=MetricUnit.Count, value=usage.cost_nanos)
-    metrics.add_metric(name="UncollectedNanos", unit=MetricUnit.Count, value=uncollected_nanos)
-    metrics.add_metadata(key="model", value=usage.model)
-    metrics.add_metadata(key="streamed", value=usage.streamed)
-    metrics.flush_metrics()
+
+def _emit(
+    dimensions: dict[str, str], measured: dict[str, tuple[str, Any]], metadata: dict[str, Any]
+) -> None:
+    """Write one EMF line to stdout, which Lambda sends to CloudWatch Logs."""
+    head = _head(tuple(dimensions), tuple((name, unit) for name, (unit, _) in measured.items()))
+    members = {**dimensions, **metadata, **{name: value for name, (_, value) in measured.items()}}
+    body = json.dumps(members, separators=(",", ":"))
+    sys.stdout.write(f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},{head}]}},{body[1:]}\n')
+
+
+@functools.cache
+def _head(dimensions: tuple[str, ...], metrics: tuple[tuple[str, str], ...]) -> str:
+    """The directive naming the namespace, dimensions and metrics: the same few per
+    process, so serialised once each."""
+    directive = {
+        "Namespace": NAMESPACE,
+        "Dimensions": [list(dimensions)],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in metrics],
+    }
+    return '"CloudWatchMetrics":[' + json.dumps(directive, separators=(",", ":"))

@@ -3,8 +3,10 @@
 The credit a payment grants is decided here, on the server, and written to a `payments`
 row before the customer is sent to Stripe; the webhook grants exactly that, whatever
 the session's metadata says. One attempt is one row, and the row's id is Stripe's
-idempotency key, so a retried call never opens two sessions for it. Coupons will set the
-row's `coupon_id`/`discount_cents` here, before the session is created.
+idempotency key, so a retried call never opens two sessions for it. A credit purchase
+takes the account's attached percent coupon (`gatewayz.coupons.discount`): the row gets
+`coupon_id`/`discount_cents` before the session is created, and Stripe charges the price
+less the discount for the same credit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 
 from gatewayz import config, db, errors, jsonbody
 from gatewayz.billing import customers, money, payments, stripe_client
+from gatewayz.coupons import discount
 from gatewayz.identity import audit, principal
 
 if TYPE_CHECKING:
@@ -58,13 +61,19 @@ def create(request: Request, raw: bytes) -> dict[str, Any]:
     success = _url(body, "success_url", "/?checkout=success")
     cancel = _url(body, "cancel_url", "/?checkout=cancel")
     customer_id = customers.ensure(caller.account_id)
-    payment_id = _record(caller, order, request)
-    session = _open_session(caller, order, payment_id, customer_id, success, cancel)
-    return {"data": {"id": session.id, "url": session.url, "payment_id": payment_id}}
+    if order.kind == "credit_purchase":
+        discount.free_attached(caller.account_id)
+    payment_id, off = _record(caller, order, request)
+    session = _open_session(caller, order, payment_id, customer_id, success, cancel, off)
+    data = {"id": session.id, "url": session.url, "payment_id": payment_id}
+    return {"data": data | ({"coupon": off.shown()} if off else {})}
 
 
-def _record(caller: Principal, order: Order, request: Request) -> str:
-    """Write the attempt's payments row (pending, the credit it grants), with its audit."""
+def _record(
+    caller: Principal, order: Order, request: Request
+) -> tuple[str, discount.Discount | None]:
+    """Write the attempt's payments row (pending, the credit it grants, an attached
+    coupon's discount), with its audit."""
     with db.transaction() as cur:
         row = cur.execute(
             """INSERT INTO payments (account_id, user_id, kind, amount_cents, currency,
@@ -75,19 +84,29 @@ def _record(caller: Principal, order: Order, request: Request) -> str:
         ).fetchone()  # fmt: skip
         assert row is not None
         payment_id = str(row[0])
+        off = None
+        if order.kind == "credit_purchase":
+            off = discount.claim(cur, caller.account_id, payment_id, order.amount_cents)
         audit.record(
             cur, action="payment.checkout_started", target_type="payment",
             target_id=payment_id, account_id=caller.account_id, principal=caller,
             after={"kind": order.kind, "amount_cents": order.amount_cents,
                    "credit_nanos": order.credit_nanos, "pack_id": order.pack_id,
-                   "plan_id": order.plan_id},
+                   "plan_id": order.plan_id, "coupon_id": off.coupon_id if off else None,
+                   "discount_cents": off.cents if off else 0},
             request=request,
         )  # fmt: skip
-    return payment_id
+    return payment_id, off
 
 
 def _open_session(
-    caller: Principal, order: Order, payment_id: str, customer_id: str, success: str, cancel: str
+    caller: Principal,
+    order: Order,
+    payment_id: str,
+    customer_id: str,
+    success: str,
+    cancel: str,
+    off: discount.Discount | None = None,
 ) -> Any:
     import stripe
 
@@ -106,11 +125,12 @@ def _open_session(
             "subscription_data": {"metadata": tags},
         }
     else:
+        name = order.name + (f" (coupon {off.code}: {off.percent_off}% off)" if off else "")
         params |= {
             "mode": "payment",
             "line_items": [{"quantity": 1, "price_data": {
-                "currency": "usd", "unit_amount": order.amount_cents,
-                "product_data": {"name": order.name}}}],
+                "currency": "usd", "unit_amount": order.amount_cents - (off.cents if off else 0),
+                "product_data": {"name": name}}}],
             # The card is kept for auto top-ups (off-session PaymentIntents).
             "payment_intent_data": {"setup_future_usage": "off_session", "metadata": tags},
         }  # fmt: skip

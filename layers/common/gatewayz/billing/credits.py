@@ -112,6 +112,7 @@ class Settlement:
     balance_after_nanos: int
     charged_nanos: int
     uncollected_nanos: int
+    also: Any = None  # what `settle(also=...)`'s expression returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +178,14 @@ def reserve(
     return Hold(request_id, account_id, api_key_id, int(row[0]))
 
 
-def settle(hold: Hold, record: UsageRecord) -> Settlement:
+def settle(
+    hold: Hold, record: UsageRecord, *, also: tuple[str, tuple[Any, ...]] | None = None
+) -> Settlement:
     """Charge `record.cost_nanos` (at most the hold plus the balance), release the rest of
     the hold, and write the usage row and ledger entry: one statement. A cost of 0
-    releases the hold and charges nothing."""
+    releases the hold and charges nothing. `also` (an SQL expression and its parameters)
+    runs in that same statement, after the settlement: one round trip and one
+    transaction for a write that belongs with the charge (a chat session's new turn)."""
     from gatewayz import db
 
     usage = record.usage
@@ -189,11 +194,13 @@ def settle(hold: Hold, record: UsageRecord) -> Settlement:
     function, extra = "settle_usage", ""
     if record.byok:
         function, extra = "settle_byok_usage", ", %s"
+    companion, companion_params = also or ("NULL", ())
     row = db.execute(
-        "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos"
-        f" FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        f" %s, %s, %s, %s, %s, %s, %s{extra})",
+        "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos,"
+        f" {companion} FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        f" %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s{extra})",
         (
+            *companion_params,
             hold.request_id,
             hold.account_id,
             hold.api_key_id,
@@ -221,7 +228,7 @@ def settle(hold: Hold, record: UsageRecord) -> Settlement:
         ),
     ).fetchone()
     assert row is not None
-    return Settlement(str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return Settlement(str(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4])
 
 
 def record_progress(hold: Hold, record: UsageRecord) -> bool:

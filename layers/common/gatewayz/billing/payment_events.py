@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz import errors
 from gatewayz.billing import payments
 from gatewayz.billing.webhook_event import ref
+from gatewayz.coupons import discount
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
 
@@ -43,10 +44,12 @@ def checkout_completed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
         _attach_subscription(cur, payment, session)
         return payment.account_id
     intent_id = ref(session.get("payment_intent"))
-    method_id, charge_id = _intent_details(intent_id)
+    method_id, charge_id, card = _intent_details(intent_id)
     payments.settle(
-        cur, payment, payment_intent_id=intent_id, charge_id=charge_id, payment_method_id=method_id
-    )
+        cur, payment, payment_intent_id=intent_id, charge_id=charge_id, payment_method_id=method_id,
+        card_fingerprint=card, customer_id=ref(session.get("customer")),
+    )  # fmt: skip
+    discount.consume(cur, payment)  # the percent coupon this checkout carried is used up
     return payment.account_id
 
 
@@ -82,10 +85,11 @@ def intent_succeeded(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     if problem is not None:
         _refuse(cur, payment, problem, event)
         return payment.account_id
+    charge = intent.get("latest_charge")
     payments.settle(
-        cur, payment, payment_intent_id=str(intent["id"]),
-        charge_id=ref(intent.get("latest_charge")),
+        cur, payment, payment_intent_id=str(intent["id"]), charge_id=ref(charge),
         payment_method_id=ref(intent.get("payment_method")),
+        card_fingerprint=_card_fingerprint(charge), customer_id=ref(intent.get("customer")),
     )  # fmt: skip
     return payment.account_id
 
@@ -173,20 +177,44 @@ def _attach_subscription(
     )
 
 
-def _intent_details(intent_id: str | None) -> tuple[str | None, str | None]:
-    """The card and the charge of a PaymentIntent, read from Stripe (the session event
-    has neither). A failure to read them only loses the saved card: logged."""
+def _intent_details(intent_id: str | None) -> tuple[str | None, str | None, str | None]:
+    """The card, the charge and the card's fingerprint of a PaymentIntent, read from
+    Stripe (the session event has none of them). A failure to read them only loses the
+    saved card and the referral check of the card: logged."""
     if intent_id is None:
-        return None, None
+        return None, None, None
     import stripe
 
     from gatewayz.billing import stripe_client
 
     try:
-        intent = stripe_client.client().v1.payment_intents.retrieve(intent_id)
+        found = stripe_client.client().v1.payment_intents.retrieve(
+            intent_id, params={"expand": ["latest_charge"]}
+        )
     except (stripe.StripeError, errors.MissingConfiguration) as exc:
         get_logger().warning(
             "could not read a PaymentIntent", extra={"intent": intent_id, "error": str(exc)}
         )
-        return None, None
-    return ref(intent.payment_method), ref(intent.latest_charge)
+        return None, None, None
+    intent = stripe_client.as_dict(found)
+    charge = intent.get("latest_charge")
+    return ref(intent.get("payment_method")), ref(charge), _card_fingerprint(charge)
+
+
+def _card_fingerprint(charge: Any) -> str | None:
+    """The fingerprint of the card a charge (an id, read from Stripe, or the object) was
+    paid with: what tells the same card apart across customers. None when unknown."""
+    if isinstance(charge, str):
+        import stripe
+
+        from gatewayz.billing import stripe_client
+
+        try:
+            charge = stripe_client.as_dict(stripe_client.client().v1.charges.retrieve(charge))
+        except (stripe.StripeError, errors.MissingConfiguration) as exc:
+            get_logger().warning("could not read a charge", extra={"error": str(exc)})
+            return None
+    details = charge.get("payment_method_details") if isinstance(charge, dict) else None
+    card = details.get("card") if isinstance(details, dict) else None
+    fingerprint = card.get("fingerprint") if isinstance(card, dict) else None
+    return fingerprint if isinstance(fingerprint, str) and fingerprint else None

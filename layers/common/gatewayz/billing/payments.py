@@ -17,6 +17,7 @@ from gatewayz.billing import credits, money
 from gatewayz.email import outbox
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
+from gatewayz.referrals import rewards
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -107,10 +108,12 @@ def settle(
     payment_intent_id: str | None,
     charge_id: str | None = None,
     payment_method_id: str | None = None,
+    card_fingerprint: str | None = None,
+    customer_id: str | None = None,
 ) -> bool:
-    """Record `payment` as paid: grant its credit once, net out refunds and disputes
-    Stripe reported before this, save the card, end a trial, queue the receipt.
-    False when it was paid already (nothing changes)."""
+    """Record `payment` as paid: grant its credit once (and decide a referral it
+    qualifies), net out refunds and disputes Stripe reported before this, save the card,
+    end a trial, queue the receipt. False when it was paid already (nothing changes)."""
     if payment.paid:
         return False
     refunded, disputed = reported_reversals(cur, payment_intent_id, charge_id)
@@ -119,13 +122,23 @@ def settle(
                SET paid_at = now(), granted_nanos = credit_nanos,
                    stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, %s),
                    stripe_charge_id = COALESCE(stripe_charge_id, %s),
+                   card_fingerprint = COALESCE(card_fingerprint, %s),
+                   stripe_customer_id = COALESCE(stripe_customer_id, %s),
                    refunded_cents = LEAST(amount_cents - discount_cents,
                                           GREATEST(refunded_cents, %s)),
                    disputed_cents = GREATEST(disputed_cents, %s),
                    status = 'succeeded', failure_message = NULL, updated_at = now()
              WHERE id = %s
          RETURNING {_COLUMNS}""",
-        (payment_intent_id, charge_id, refunded, disputed, payment.id),
+        (
+            payment_intent_id,
+            charge_id,
+            card_fingerprint,
+            customer_id,
+            refunded,
+            disputed,
+            payment.id,
+        ),
     ).fetchone()
     assert row is not None
     paid = _payment(row)
@@ -136,6 +149,11 @@ def settle(
             cur, account_id=paid.account_id, kind=kind, amount_nanos=paid.credit_nanos,
             external_ref=ref, description=_description(paid), metadata={"payment_id": paid.id},
         )  # fmt: skip
+    rewards.on_paid(cur, rewards.Purchase(
+        paid.id, paid.account_id, paid.kind,
+        paid.charged_cents - paid.refunded_cents - paid.disputed_cents,
+        card_fingerprint=card_fingerprint, customer_id=customer_id,
+    ))  # fmt: skip
     if payment_method_id is not None and paid.kind != "subscription":
         cur.execute(
             "UPDATE accounts SET stripe_payment_method_id = %s WHERE id = %s",
@@ -189,6 +207,8 @@ def reconcile(cur: psycopg.Cursor[Any], payment: Payment) -> int:
             WHERE id = %s""",
         (reversed_nanos, status, payment.id),
     )
+    if status in ("refunded", "disputed"):  # the referral rewards it paid go back too
+        rewards.on_reversed(cur, payment.id, "dispute" if status == "disputed" else "refund")
     return taken
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gatewayz.chat import routing
     from gatewayz.chat.output_meter import OutputMeter
     from gatewayz.chat.request import CompletionRequest
+    from gatewayz.history.transcript import Transcript
     from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.limiter import Admission
 
@@ -49,6 +50,8 @@ class Call:
     upstream_id: str | None = None
     settled: bool = field(default=False)
     endpoint: str | None = None  # the usage record's; None: the completion's kind
+    # The session turn to save with the settlement (a request naming a chat session).
+    transcript: Transcript | None = None
 
     def routes(self) -> list[budget.Route]:
         """The routes the hold pays for (every one, unless the balance bought less)."""
@@ -140,7 +143,12 @@ class Call:
             error_code=error_code,
             usage_estimated=estimated,
         )
-        settlement = credits.settle(self.hold, record)
+        transcript = self.transcript if status == 200 and error_code is None else None
+        # A session's new turn is saved by the settling statement itself (history/transcript.py).
+        also = transcript.statement(record.model) if transcript is not None else None
+        settlement = credits.settle(self.hold, record, also=also)
+        if transcript is not None:
+            transcript.saved(settlement.also)
         limiter.correct(self.caller, self.admission, usage.prompt_tokens + usage.completion_tokens)
         if settlement.uncollected_nanos:
             # The provider produced more than the hold bounded and the balance ran out.

@@ -10,12 +10,11 @@ rate-limit call gives its token estimate back at once.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, errors, http, jsonbody
+from gatewayz import config, errors, fastjson, http, jsonbody
 from gatewayz.billing import credits, pricing, spend_limit
 from gatewayz.chat import (
     answer_shape,
@@ -25,12 +24,12 @@ from gatewayz.chat import (
     parameters,
     providers,
     routing,
-    upstream,
 )
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
+from gatewayz.history import injection
 from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import get_store, limiter
 
@@ -67,6 +66,14 @@ async def complete(
 
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
+    transcript = None
+    ask = injection.asked(request, parsed, chat=chat and parse is None)
+    if ask is not None:  # one more round trip, only for a request naming a chat session
+        parsed, transcript = injection.inject(
+            caller, ask, parsed, plan, settings.history_max_tokens, request.state.request_id
+        )
+        plan = _plan(caller, parsed, settings)
+        request.state.response_headers.update(injection.headers(transcript))
 
     state = request.state
     limiter.require_fits(
@@ -91,6 +98,7 @@ async def complete(
     call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
     call.deadline = _deadline(request, settings)
     call.endpoint = endpoint
+    call.transcript = transcript
     try:
         routes = call.routes()
         if parsed.stream:
@@ -142,7 +150,7 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     wanted = [
         served[m]
         for m in parsed.models
-        if m in served and not served[m].embeds and _allowed(caller, m)
+        if m in served and not served[m].embeds and not served[m].draws and _allowed(caller, m)
     ]
     if not wanted:
         if parsed.model not in served:
@@ -152,6 +160,11 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
         if served[parsed.model].embeds:
             raise errors.InvalidRequest(
                 f"The model `{parsed.model}` makes embeddings: use POST /v1/embeddings.",
+                param="model",
+            )
+        if served[parsed.model].draws:
+            raise errors.InvalidRequest(
+                f"The model `{parsed.model}` makes images: use POST /v1/images/generations.",
                 param="model",
             )
         policy.require_model(caller, parsed.model)  # raises: the key may not use it
@@ -258,19 +271,7 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
     """One non-streamed attempt: the whole answer, or a retryable failure."""
     body = call.begin(attempt)
     path = "/chat/completions" if call.request.chat else "/completions"
-    reply = await routing.open_response(attempt, path, body, stream=False, limits=limits())
-    try:
-        raw = await reply.read()
-    except upstream.Timeout:
-        raise routing.Retryable("timeout reading the answer", timeout=True) from None
-    except upstream.Broken as exc:
-        raise routing.Retryable(f"reading the answer: {exc}") from None
-    finally:
-        await reply.close()
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise routing.Retryable("the answer is not JSON") from None
+    payload = await routing.post_json(attempt, path, body, limits=limits())
     if not isinstance(payload, dict) or "error" in payload:
         raise routing.Retryable("the answer is an error")
     return _Answer(attempt, payload)
@@ -285,6 +286,8 @@ def _answer(call: Call, answer: _Answer) -> Response:
     choices = payload.get("choices")
     choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
     finish = choices[0].get("finish_reason") if choices else None
+    if call.transcript is not None:
+        call.transcript.answered(choices)
     estimated = not isinstance(reported, dict)
     if estimated:
         meter = OutputMeter()
@@ -302,14 +305,10 @@ def _answer(call: Call, answer: _Answer) -> Response:
 
 def _json_response(payload: dict[str, Any]) -> Response:
     """The answer as JSON; what the provider wrote passes on as written, even an unpaired
-    surrogate (kept as its escape) or a NaN (which the client's parser will judge)."""
+    surrogate (kept as its escape)."""
     from starlette.responses import Response
 
-    try:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+    return Response(fastjson.dumps(payload), media_type="application/json")
 
 
 def _openai_usage(usage: pricing.Usage) -> dict[str, int]:

@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, jsonbody
 from gatewayz.billing import credits, pricing
-from gatewayz.chat import budget, catalog, completions, providers, routing, upstream
+from gatewayz.chat import admission, budget, catalog, completions, providers, routing
 from gatewayz.chat import embedding_request as embed_request
 from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.prompt_size import PromptSize
 from gatewayz.identity import access, policy, provider_keys
-from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -58,21 +57,20 @@ async def create(request: Request) -> Response:
     settings = config.get_settings()
     plan = _plan(caller, parsed, settings)
 
-    state = request.state
-    admission = limiter.admit(get_store(), caller, plan.tokens)
-    state.response_headers.update(admission.headers)
-    fresh = access.reauthorize(request, caller, admission, SCOPES, model=parsed.model)
     as_completion = _as_completion(parsed)
-    try:
-        if fresh is not caller:
-            caller, plan = fresh, _plan(fresh, parsed, settings)
-        outcome = completions.hold(caller, plan, state.request_id, settings)
-        if isinstance(outcome, credits.Refusal):
-            raise _refused(outcome, as_completion, plan.max_nanos, caller.account_id)
-    except BaseException:
-        limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
-        raise
-    call = Call(caller, as_completion, plan, outcome, admission, started, state.request_id)
+    call = admission.reserve(
+        request,
+        caller,
+        plan,
+        as_completion,
+        scopes=SCOPES,
+        model=parsed.model,
+        replan=lambda fresh: _plan(fresh, parsed, settings),
+        refuse=lambda refusal, held, who: _refused(
+            refusal, as_completion, held.max_nanos, who.account_id
+        ),
+        started=started,
+    )
     call.endpoint = ENDPOINT
     try:
         answer = await routing.first_success(
@@ -219,21 +217,7 @@ async def _fetch(attempt: routing.Attempt, call: Call, parsed: EmbeddingRequest)
     """One attempt: every input's vector, or a retryable failure."""
     call.route = next(r for r in call.plan.routes if r.attempt is attempt)
     call.upstream_started = time.perf_counter()
-    reply = await routing.open_response(
-        attempt, "/embeddings", parsed.body, stream=False, limits=limits()
-    )
-    try:
-        raw = await reply.read()
-    except upstream.Timeout:
-        raise routing.Retryable("timeout reading the answer", timeout=True) from None
-    except upstream.Broken as exc:
-        raise routing.Retryable(f"reading the answer: {exc}") from None
-    finally:
-        await reply.close()
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise routing.Retryable("the answer is not JSON") from None
+    payload = await routing.post_json(attempt, "/embeddings", parsed.body, limits=limits())
     vectors = _vectors(payload, parsed.inputs)
     if vectors is None:
         raise routing.Retryable("the answer holds no embedding for every input")

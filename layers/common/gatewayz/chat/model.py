@@ -30,3 +30,8 @@ class Model:
     def embeds(self) -> bool:
         """Whether it makes embeddings (`POST /v1/embeddings`), not completions."""
         return "embeddings" in self.output_modalities
+
+    @property
+    def draws(self) -> bool:
+        """Whether it makes only images (`POST /v1/images/generations`), not text."""
+        return "image" in self.output_modalities and "text" not in self.output_modalities

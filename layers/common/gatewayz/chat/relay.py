@@ -205,6 +205,10 @@ class Relay(Response):
     async def _pump(self) -> None:
         for event in self.primed:
             self._on(event)
+        if self.pending is not None:
+            # Silent for STREAM_KEEPALIVE_S already: the stream begins with a keep-alive
+            # now, not one period later (from here a failure is in-band, not failed over).
+            self._emit(KEEPALIVE)
         try:
             # One timer for the whole stream: the deadline, or the drain bound once the
             # client has left (`_left` moves it).
@@ -323,6 +327,8 @@ class Relay(Response):
             if self.call.first_token is None:
                 self.call.first_token = time.perf_counter()
             self.meter.choice(choice)
+            if self.call.transcript is not None:  # a chat session's answer, to save
+                self.call.transcript.observe(choice)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
 

@@ -25,6 +25,7 @@ MAX_BEST_OF = 20
 MAX_OUTPUTS = 128  # prompts x choices a single request may generate
 MAX_OUTPUT_TOKENS = 2**31 - 1
 CAP_FIELDS = ("max_completion_tokens", "max_tokens")
+HISTORY_FIELDS = ("session_id", "history")  # chat history's (docs/api.md), not upstream's
 OutputTokens = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
 
 
@@ -131,6 +132,9 @@ class CompletionRequest:
     features: dict[str, str]  # fee-bearing features asked for -> the field asking
     # The field that set `max_output_tokens` (`max_completion_tokens` or `max_tokens`).
     max_output_param: str | None = None
+    # `session_id` and `history` as sent (gatewayz/history/injection.py reads them): the
+    # gateway's own fields, never forwarded.
+    history: dict[str, Any] | None = None
 
     @property
     def model(self) -> str:
@@ -149,6 +153,7 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
     # body without it (some providers refuse a `null` where OpenAI takes one).
     nulls = [k for k, v in body.items() if v is None]
     body = {k: v for k, v in body.items() if v is not None}
+    history = {k: body.pop(k) for k in HISTORY_FIELDS if k in body} or None
     if not chat and "prompt" in nulls:
         body["prompt"] = ""  # required but nullable: null is OpenAI's default, an empty prompt
     try:
@@ -190,6 +195,7 @@ def parse(body: object, *, chat: bool) -> CompletionRequest:
         extra_output_tokens=extra,
         features=fees.requested(body),
         max_output_param=asked_by if asked is not None else None,
+        history=history,
     )
 
 

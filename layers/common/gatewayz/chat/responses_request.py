@@ -25,8 +25,9 @@ _PASSED = (
 )  # fmt: skip
 # Server-side features this stateless gateway does not have.
 _UNSUPPORTED = {
-    "previous_response_id": "`previous_response_id` is not supported yet: this gateway keeps "
-    "no response history until history lands. Send the whole conversation in `input`.",
+    "previous_response_id": "`previous_response_id` is not supported: the Responses API "
+    "stores no responses here. Send the whole conversation in `input`, or keep it in a chat "
+    "session (`session_id` on /v1/chat/completions).",
     "conversation": "`conversation` is not supported: this gateway keeps no conversations. "
     "Send the whole conversation in `input`.",
     "prompt": "`prompt` (stored prompt templates) is not supported: send `instructions`.",

@@ -11,12 +11,11 @@ upstream errors are final.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gatewayz import errors
+from gatewayz import errors, fastjson
 from gatewayz.chat import refusals
 
 if TYPE_CHECKING:
@@ -113,17 +112,23 @@ def known_providers() -> frozenset[str]:
 
 
 def no_attempts(
-    models: Sequence[Model], prefs: Preferences, upstreams: dict[str, Upstream]
+    models: Sequence[Model],
+    prefs: Preferences,
+    upstreams: dict[str, Upstream],
+    *,
+    images: bool = False,
 ) -> errors.GatewayError:
     """Why `plan` found nothing to try: the client's `provider` preferences left no
     provider (a 400 naming the field, since a retry cannot change it), or none is
     available for these models (a 503)."""
-    if not plan(models, Preferences(), upstreams):
+    if not plan(models, Preferences(), upstreams, images=images):
         return errors.NoProviderAvailable("No provider is available for this model.")
-    if prefs.only is not None and not plan(models, Preferences(only=prefs.only), upstreams):
+    if prefs.only is not None and not plan(
+        models, Preferences(only=prefs.only), upstreams, images=images
+    ):
         field = "only"
     elif prefs.ignore and not plan(
-        models, Preferences(only=prefs.only, ignore=prefs.ignore), upstreams
+        models, Preferences(only=prefs.only, ignore=prefs.ignore), upstreams, images=images
     ):
         field = "ignore"
     else:  # `order` with `allow_fallbacks: false`
@@ -135,21 +140,30 @@ def no_attempts(
 
 
 def plan(
-    models: Sequence[Model], prefs: Preferences, upstreams: dict[str, Upstream]
+    models: Sequence[Model],
+    prefs: Preferences,
+    upstreams: dict[str, Upstream],
+    *,
+    images: bool = False,
 ) -> list[Attempt]:
-    """Every attempt in the order to try them."""
+    """Every attempt in the order to try them: offers priced for text, or with
+    `images` those priced per image (gatewayz/images)."""
     attempts = []
     for model in models:
         offers = [
             o
             for o in model.offers
             if o.provider in upstreams
-            and o.price.serves_text
+            and (o.price.image is not None if images else o.price.serves_text)
             and (prefs.only is None or o.provider in prefs.only)
             and o.provider not in prefs.ignore
         ]
         if prefs.sort == "price":
-            offers.sort(key=lambda o: (o.price.input or 0) + (o.price.output or 0))
+            offers.sort(
+                key=lambda o: (
+                    (o.price.image or 0) if images else (o.price.input or 0) + (o.price.output or 0)
+                )
+            )
         if prefs.order:
             ranked = {name: i for i, name in enumerate(prefs.order)}
             listed = sorted(
@@ -251,7 +265,9 @@ async def open_response(
 
     provider = attempt.upstream.provider
     try:
-        payload = json.dumps(provider.body(body, attempt.offer.provider_model_id, stream=stream))
+        payload = fastjson.dumps(
+            provider.body(body, attempt.offer.provider_model_id, stream=stream)
+        )
     except RecursionError:
         raise errors.InvalidRequest("Request body is nested too deeply.") from None
     headers = {
@@ -263,7 +279,7 @@ async def open_response(
         reply = await http.post(
             attempt.upstream.base_url,
             path,
-            payload.encode(),
+            payload,
             headers,
             limits,
             local=provider.serve_locally(),
@@ -299,3 +315,28 @@ async def open_response(
         # Our key or the model id the provider refused: the same until an operator acts.
         raise errors.UpstreamRefused(f"The provider refused the request (status {status}).")
     raise errors.UpstreamError(f"The provider refused the request (status {status}).")
+
+
+async def post_json(attempt: Attempt, path: str, body: dict[str, Any], *, limits: Limits) -> Any:
+    """Send a non-streamed request and read its whole answer as JSON.
+
+    Raises:
+        Retryable: what `open_response` retries, a timeout or broken connection while
+            reading, or an answer that is not JSON.
+        what `open_response` raises otherwise.
+    """
+    from gatewayz.chat import upstream as http
+
+    reply = await open_response(attempt, path, body, stream=False, limits=limits)
+    try:
+        raw = await reply.read()
+    except http.Timeout:
+        raise Retryable("timeout reading the answer", timeout=True) from None
+    except http.Broken as exc:
+        raise Retryable(f"reading the answer: {exc}") from None
+    finally:
+        await reply.close()
+    try:
+        return fastjson.loads(raw)
+    except ValueError:
+        raise Retryable("the answer is not JSON") from None

@@ -8,10 +8,11 @@ into one `data: {"error": ...}` chunk, then `data: [DONE]`.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gatewayz import fastjson
 
 if TYPE_CHECKING:
     from gatewayz.errors import GatewayError
@@ -35,7 +36,7 @@ class Event:
         if self.data is None or self.is_done:
             return None
         try:
-            value = json.loads(self.data)
+            value = fastjson.loads(self.data)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
@@ -78,7 +79,7 @@ def _parse(block: bytes) -> Event:
 
 def encode(payload: dict[str, Any]) -> bytes:
     """One `data:` event."""
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + fastjson.dumps(payload) + b"\n\n"
 
 
 def error_chunk(err: GatewayError, *, chunk_id: str, model: str, chat: bool = True) -> bytes:

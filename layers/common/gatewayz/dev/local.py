@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib.util
 import json
 import sys
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from starlette.applications import Starlette
+
 from gatewayz import errors, http
-from gatewayz.dev import gateway_responses, openapi, samtemplate
+from gatewayz.dev import gateway_responses, image_files, openapi, samtemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -167,8 +170,9 @@ class LocalGateway:
     ):
         self.routes = template.routes
         self.functions = functions
-        # Local-only apps under a path prefix (the Stripe stand-in at /_stripe).
-        self.mounts = mounts or {}
+        # Local-only apps under a path prefix (the Stripe stand-in at /_stripe, images
+        # stored without Supabase at /_images).
+        self.mounts = {image_files.PREFIX: image_files.app, **(mounts or {})}
         self._matches: dict[tuple[str, str], tuple[samtemplate.Route, dict[str, str]] | None] = {}
         # The headers (CORS) API Gateway gives its own answers: no route, too large.
         self._no_route = gateway_responses.mappings(template, "MISSING_AUTHENTICATION_TOKEN")
@@ -227,17 +231,20 @@ class LocalGateway:
             await self._invoke(function, route, params, scope, receive, send, client[0])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """Start at once; on shutdown close the upstream connection pool of this loop."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                from gatewayz.chat.upstream import close_session
-
-                await close_session()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        """Start the streamed functions' apps as the Lambda Web Adapter does in INIT
+        (their lifespan: the chat function's warm-up), and stop them on shutdown."""
+        async with contextlib.AsyncExitStack() as started:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    for function in self.functions.values():
+                        app = function.app
+                        if function.streaming and isinstance(app, Starlette):
+                            await started.enter_async_context(app.router.lifespan_context(app))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    break
+        await send({"type": "lifespan.shutdown.complete"})
 
     async def _invoke(
         self,

@@ -20,7 +20,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.chat.offline import logprobs, replies
-from gatewayz.chat.providers import mock_embeddings
+from gatewayz.chat.providers import mock_embeddings, mock_images
 from gatewayz.chat.providers.base import Provider
 from gatewayz.chat.upstream import LocalReply
 from gatewayz.errors import GatewayError, InvalidJSON, InvalidRequest, NotFound
@@ -126,6 +126,8 @@ async def _handle(path: str, payload: bytes) -> LocalReply:
     """Answer a POST to `path` (relative to the base URL) with `payload` as its body."""
     if path == "/embeddings":
         return mock_embeddings.answer(payload)
+    if path == "/images/generations":
+        return mock_images.answer(payload)
     kind = _ROUTES.get(path)
     if kind is None:
         return _error(NotFound(f"Unknown path: POST {path}"))
@@ -182,6 +184,7 @@ class Mock(Provider):
                 offers=(offer,),
             ),
             mock_embeddings.model(),
+            mock_images.model(),
         )
 
 

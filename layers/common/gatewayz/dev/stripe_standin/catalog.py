@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from gatewayz.dev.stripe_standin.objects import (
@@ -71,11 +73,23 @@ def card(state: State, ident: str, param: str = "payment_method") -> Obj:
     """
     if ident in TEST_CARDS and ident not in state.objects:
         brand, last4, _declines = TEST_CARDS[ident]
-        state.put(new_card(brand, last4, ident=ident))
+        state.put(new_card(brand, last4, ident=ident, fingerprint=fingerprint_of(ident)))
     return state.get(ident, "payment_method", param)
 
 
-def new_card(brand: str = "visa", last4: str = "4242", ident: str | None = None) -> Obj:
+def fingerprint_of(number: str) -> str:
+    """A card number's fingerprint: the same for every use of the same number, as in
+    Stripe (`card.fingerprint`), and telling nothing of the number."""
+    return hashlib.sha256(b"standin-card:" + number.encode()).hexdigest()[:16]
+
+
+def new_card(
+    brand: str = "visa",
+    last4: str = "4242",
+    ident: str | None = None,
+    fingerprint: str | None = None,
+) -> Obj:
+    """A card; without a `fingerprint` it stands for a card number never seen before."""
     obj = base(
         "pm",
         "payment_method",
@@ -87,6 +101,7 @@ def new_card(brand: str = "visa", last4: str = "4242", ident: str | None = None)
             "exp_year": 2034,
             "funding": "credit",
             "country": "US",
+            "fingerprint": fingerprint or secrets.token_hex(8),
         },
         billing_details={"email": None, "name": None},
         customer=None,

@@ -179,8 +179,11 @@ def _open(state: State, session_id: str) -> Obj:
     return session
 
 
-def pay(state: State, session_id: str, *, decline: bool = False) -> Obj:
-    """Complete the session as a customer paying on Stripe's page would (a local control).
+def pay(
+    state: State, session_id: str, *, decline: bool = False, card_number: str | None = None
+) -> Obj:
+    """Complete the session as a customer paying on Stripe's page would (a local control);
+    `card_number` names the card (its fingerprint), else it is a card never seen before.
 
     Raises:
         StripeError: 400 when it is not open (paying twice); 402 card_error when declined.
@@ -190,7 +193,8 @@ def pay(state: State, session_id: str, *, decline: bool = False) -> Obj:
     customer = session["customer"]
     if customer is None and (session["mode"] == "subscription" or hidden["setup_future_usage"]):
         customer = catalog.create_customer(state, {"email": session["customer_email"]})["id"]
-    pm = state.put(catalog.new_card("visa", "0002" if decline else "4242"))
+    fingerprint = catalog.fingerprint_of(card_number) if card_number else None
+    pm = state.put(catalog.new_card("visa", "0002" if decline else "4242", fingerprint=fingerprint))
     if customer is not None and customer in state.declining:
         pm["card"]["last4"] = "0002"
     keep = customer is not None and (

@@ -62,8 +62,16 @@ def routes(standin: Host) -> list[Route]:
     async def pay(request: Request) -> Response:
         params = forms.parse(await request.body())
         decline = params.get("card") == "decline"
+        number = params.get("card_number")
         reply = await _run(
-            standin, request, lambda s: checkout.pay(s, request.path_params["id"], decline=decline)
+            standin,
+            request,
+            lambda s: checkout.pay(
+                s,
+                request.path_params["id"],
+                decline=decline,
+                card_number=number if isinstance(number, str) else None,
+            ),
         )
         if "application/json" in request.headers.get("accept", ""):
             return Response(reply.body, reply.status, media_type="application/json")

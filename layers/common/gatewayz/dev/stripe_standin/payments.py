@@ -97,6 +97,7 @@ def charge(
             paid=not declined,
             payment_intent=pi["id"],
             payment_method=pm["id"],
+            payment_method_details={"type": "card", "card": dict(pm["card"])},
             refunded=False,
             status="failed" if declined else "succeeded",
         )

@@ -1,0 +1,58 @@
+"""The chat path's database round trips with and without a chat session, counted on the
+wire: libpq's protocol trace of the function's connection (each round trip ends with
+the server's ReadyForQuery). A request naming no session makes exactly the round trips
+it made before history existed (a hold and a settlement, warm); naming one adds one (the
+history read) and no more: the new turn is saved by the settling statement."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatewayz import db
+from tests.factories import new_key, new_owner
+from tests.functions.history_api import append, chat, history, new_session
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+def answered(secret: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    result = chat(secret, body, headers)
+    assert result["statusCode"] == 200, result["body"]
+
+
+def round_trips(send: Any) -> int:
+    """Round trips the function's database connection makes while `send()` runs."""
+    conn = db.connection()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace"
+        with path.open("w") as out:
+            conn.pgconn.trace(out.fileno())
+            try:
+                send()
+            finally:
+                conn.pgconn.untrace()
+        lines = path.read_text().splitlines()
+    return sum(1 for line in lines if "\tB\t" in line and "ReadyForQuery" in line)
+
+
+def test_a_session_costs_one_round_trip_and_no_session_costs_none() -> None:
+    owner = new_owner(plan_id="trial")
+    secret = new_key(owner).secret
+    sid = new_session(secret)
+    append(secret, sid, {"role": "user", "content": "earlier"})
+    plain = {"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}
+    assert (
+        chat(secret, plain)["statusCode"] == 200
+    )  # warm: the key and the catalog are cached from here on
+    assert history("GET", "/v1/chat/sessions", secret).status == 200  # the same connection
+
+    assert round_trips(lambda: answered(secret, plain)) == 2
+    assert round_trips(lambda: answered(secret, {**plain, "session_id": sid})) == 3
+    assert round_trips(lambda: answered(secret, plain, {"X-Session-Id": sid})) == 3
+    assert round_trips(lambda: answered(secret, {**plain, "stream": True, "session_id": sid})) == 3
+    saved = history("GET", f"/v1/chat/sessions/{sid}/messages", secret).body["data"]
+    assert [m["content"] for m in saved] == ["earlier", *["hi"] * 6]
