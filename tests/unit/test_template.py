@@ -515,3 +515,28 @@ def test_the_layer_build_leaves_out_the_local_tooling(tmp_path: Path) -> None:
     assert {p.relative_to(built) for p in built.rglob("*") if p.is_file()} == expected
     assert (built / "chat" / "completions.py").is_file()
     assert not (built / "dev").exists()
+
+
+# --- architecture ----------------------------------------------------------------------------
+
+WHEEL_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+
+def test_the_layer_is_built_for_the_architecture_its_functions_run_on(
+    template: samtemplate.Template,
+) -> None:
+    (architecture,) = template.layers["CommonLayer"]["CompatibleArchitectures"]
+    metadata = resource(template, "CommonLayer")["Metadata"]
+    assert metadata["BuildArchitecture"] == architecture
+    for function in template.functions.values():
+        assert function.properties["Architectures"] == [architecture], function.logical_id
+    # sam build passes no architecture to a makefile build: the layer's Makefile names it,
+    # and its pip install must ask for that architecture's wheels (a dry run shows it).
+    planned = subprocess.run(
+        ["make", "--silent", "--dry-run", "-C", str(ROOT / "layers" / "common"),
+         "build-CommonLayer", "ARTIFACTS_DIR=/nonexistent"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    wheel = WHEEL_ARCH[architecture]
+    platforms = set(re.findall(r"--platform (\S+)", planned))
+    assert platforms == {f"manylinux2014_{wheel}", f"manylinux_2_28_{wheel}"}

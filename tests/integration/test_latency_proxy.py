@@ -1,0 +1,82 @@
+"""bench/latency_proxy.py counts what bench/README.md reports from it: one round trip per
+request and its answer, however many reads either takes, pipelined commands as one, and
+each request's store round trips split around its upstream call. Nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from tests.pg import ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def _load() -> Any:
+    """bench/ is no package: load its module from its file."""
+    path = ROOT / "bench" / "latency_proxy.py"
+    spec = importlib.util.spec_from_file_location("latency_proxy", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("latency_proxy", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+latency_proxy = _load()
+
+
+@pytest.fixture
+def proxied(redis_url: str) -> Iterator[tuple[Any, redis.Redis]]:
+    """A proxy adding 2 ms to every round trip to the test Redis, and a client through it."""
+    target = urlsplit(redis_url)
+    proxy = latency_proxy.Proxy(2.0, forward={"redis": target.port or 6379}, watch={})
+    client = redis.Redis(
+        host="127.0.0.1", port=proxy.ports["redis"], db=int(target.path.strip("/") or 0)
+    )
+    client.ping()  # the connection and its set-up commands, before counting
+    proxy.reset()
+    yield proxy, client
+    client.close()
+    proxy.stop()
+
+
+def test_each_request_and_its_answer_is_one_round_trip(
+    proxied: tuple[Any, redis.Redis],
+) -> None:
+    proxy, client = proxied
+    key = f"test:latency-proxy:{uuid.uuid4().hex}"
+    big = b"x" * 1_000_000  # an answer that takes many reads
+    assert client.set(key, big, ex=60)
+    assert client.get(key) == big
+    assert client.ping()
+    trips = proxy.stats()["trips"]
+    assert [trip[0] for trip in trips] == ["redis"] * 3
+    assert len({trip[1] for trip in trips}) == 1  # one connection
+
+
+def test_pipelined_commands_are_one_round_trip(proxied: tuple[Any, redis.Redis]) -> None:
+    proxy, client = proxied
+    pipe = client.pipeline(transaction=False)
+    for _ in range(20):
+        pipe.ping()
+    assert pipe.execute() == [True] * 20
+    assert len(proxy.stats()["trips"]) == 1
+
+
+def test_store_round_trips_split_around_each_requests_upstream_call() -> None:
+    trips = [
+        ["redis", 1, 10], ["postgres", 2, 20], ["upstream", 3, 30], ["postgres", 2, 40],
+        ["postgres", 2, 110], ["postgres", 2, 115], ["upstream", 3, 120],
+    ]  # fmt: skip
+    split = latency_proxy.split_trips(trips, [0, 100])
+    assert split == {"postgres": (1.5, 0.5), "redis": (0.5, 0.0)}
