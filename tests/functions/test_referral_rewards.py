@@ -264,3 +264,35 @@ def test_a_partial_refund_keeps_the_rewards_and_a_dispute_takes_them(fake: FakeS
         (referrer.account_id,),
     ).fetchall()
     assert taken == [("dispute", -REFERRER)]
+
+
+def test_referred_purchases_settling_at_once_respect_the_referrers_caps(
+    fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFERRAL_MAX_REWARDS", "2")
+    reset_caches()
+    referrer = api.person()
+    referred = [api.referred_by(referrer) for _ in range(5)]
+    fake.deliver_to(None)  # only recorded: this test delivers them, all at once
+    for buyer in referred:
+        api.buy(fake, buyer, 10)
+    paid = fake.events_of("checkout.session.completed")[-len(referred) :]
+    deliveries = [fake.signed(evt) for evt in paid]
+    start = threading.Barrier(len(deliveries))
+    statuses: list[int] = []
+
+    def deliver(body: bytes, headers: dict[str, str]) -> None:
+        start.wait()
+        statuses.append(to_webhooks_function(body, headers))
+        db.close()
+
+    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * len(deliveries)
+    assert api.rewards(referrer.account_id) == [REFERRER, REFERRER]
+    decided = sorted(api.referral(p)[:2] for p in referred)
+    assert decided == [("rewarded", None)] * 2 + [("void", "referrer_cap_count")] * 3
+    assert sum(len(api.rewards(p.account_id)) for p in referred) == 2
