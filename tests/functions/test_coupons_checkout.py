@@ -6,6 +6,7 @@ only by a paid checkout."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -169,3 +170,35 @@ def test_a_pack_is_discounted_and_a_refund_takes_its_credit_back(
     fake.client().v1.refunds.create({"payment_intent": intent})
     assert balance(owner.account_id) == 0
     assert ledger.invariant_holds(conn, owner.account_id)
+
+
+def test_checkouts_racing_for_one_coupon_discount_one_charge(fake: FakeStripe, admin: str) -> None:
+    owner = new_owner()
+    key = new_key(owner)
+    attached(admin, key.secret, 50)
+    start = threading.Barrier(4)
+    made: list[dict[str, Any]] = []
+
+    def checkout() -> None:
+        start.wait()
+        made.append(buy(key.secret, {"amount": 20}))
+        db.close()
+
+    threads = [threading.Thread(target=checkout) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 4
+    # Every session still payable: at most one of them at the discount.
+    payable = [m for m in made if fake.pay(m["id"]).status_code == 200]
+    charged = sorted(
+        int(db.execute("SELECT amount_cents - discount_cents FROM payments WHERE id = %s",
+                       (m["payment_id"],)).fetchone()[0])  # type: ignore[index]
+        for m in payable
+    )  # fmt: skip
+    assert charged.count(1000) <= 1
+    assert all(cents in (1000, 2000) for cents in charged)
+    assert balance(owner.account_id) == 20 * USD * len(payable)
+    consumed = [row for row in statuses(owner.account_id) if row[0] == "consumed"]
+    assert len(consumed) == (1 if 1000 in charged else 0)
