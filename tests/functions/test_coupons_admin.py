@@ -126,19 +126,29 @@ def test_codes_are_unique_whatever_their_case(admin: str) -> None:
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "colour": "red"}, "colour"),
         # PostgreSQL text cannot hold NUL; timestamptz cannot go below year 1 or past 9999
         # once the offset is applied.
-        ({"code": "OK-CODE", "kind": "credit", "amount": 1, "description": "a\u0000b"},
-         "description"),  # fmt: skip
+        (
+            {"code": "OK-CODE", "kind": "credit", "amount": 1, "description": "a\u0000b"},
+            "description",
+        ),
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "email": "a\u0000b@x.com"}, "email"),
         (
-            {"code": "OK-CODE", "kind": "credit", "amount": 1,
-             "valid_from": "0001-01-01T00:00:00+14:00"},
+            {
+                "code": "OK-CODE",
+                "kind": "credit",
+                "amount": 1,
+                "valid_from": "0001-01-01T00:00:00+14:00",
+            },
             "valid_from",
-        ),  # fmt: skip
+        ),
         (
-            {"code": "OK-CODE", "kind": "credit", "amount": 1,
-             "valid_until": "9999-12-31T23:59:59-14:00"},
+            {
+                "code": "OK-CODE",
+                "kind": "credit",
+                "amount": 1,
+                "valid_until": "9999-12-31T23:59:59-14:00",
+            },
             "valid_until",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_coupons_are_400s(admin: str, body: dict[str, Any], param: str) -> None:
