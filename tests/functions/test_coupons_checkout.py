@@ -6,7 +6,6 @@ only by a paid checkout."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +19,7 @@ from tests.functions import stripe_webhooks as hooks
 from tests.functions.billing_api import call as billing
 from tests.functions.coupons_api import balance, call, create, redeem
 from tests.functions.operators import operator_key
+from tests.overlap import run_at_once
 
 if TYPE_CHECKING:
     import psycopg
@@ -176,19 +176,7 @@ def test_checkouts_racing_for_one_coupon_discount_one_charge(fake: FakeStripe, a
     owner = new_owner()
     key = new_key(owner)
     attached(admin, key.secret, 50)
-    start = threading.Barrier(4)
-    made: list[dict[str, Any]] = []
-
-    def checkout() -> None:
-        start.wait()
-        made.append(buy(key.secret, {"amount": 20}))
-        db.close()
-
-    threads = [threading.Thread(target=checkout) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    made = run_at_once(lambda: buy(key.secret, {"amount": 20}), 4)
     assert len(made) == 4
     # Every session still payable: at most one of them at the discount.
     payable = [m for m in made if fake.pay(m["id"]).status_code == 200]
