@@ -124,6 +124,31 @@ def test_codes_are_unique_whatever_their_case(admin: str) -> None:
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "email": "not-an-email"}, "email"),
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "is_active": "yes"}, "is_active"),
         ({"code": "OK-CODE", "kind": "credit", "amount": 1, "colour": "red"}, "colour"),
+        # PostgreSQL text cannot hold NUL; timestamptz cannot go below year 1 or past 9999
+        # once the offset is applied.
+        (
+            {"code": "OK-CODE", "kind": "credit", "amount": 1, "description": "a\u0000b"},
+            "description",
+        ),
+        ({"code": "OK-CODE", "kind": "credit", "amount": 1, "email": "a\u0000b@x.com"}, "email"),
+        (
+            {
+                "code": "OK-CODE",
+                "kind": "credit",
+                "amount": 1,
+                "valid_from": "0001-01-01T00:00:00+14:00",
+            },
+            "valid_from",
+        ),
+        (
+            {
+                "code": "OK-CODE",
+                "kind": "credit",
+                "amount": 1,
+                "valid_until": "9999-12-31T23:59:59-14:00",
+            },
+            "valid_until",
+        ),
     ],
 )
 def test_bad_coupons_are_400s(admin: str, body: dict[str, Any], param: str) -> None:
@@ -155,6 +180,10 @@ def test_fixed_fields_cannot_change_and_limits_not_below_use(admin: str) -> None
                         ({"kind": "percent"}, "kind"), ({"max_redemptions": 1}, "max_redemptions"),
                         ({"valid_from": "2999-01-01T00:00:00Z", "valid_until": "2998-01-01"},
                          "valid_until")]:  # fmt: skip
+        refused = call("PATCH", path, admin, body)
+        assert (refused.status, refused.body["error"]["param"]) == (400, param), refused.raw
+    for body, param in [({"description": "\u0000"}, "description"),
+                        ({"valid_until": "9999-12-31T23:59:59-14:00"}, "valid_until")]:  # fmt: skip
         refused = call("PATCH", path, admin, body)
         assert (refused.status, refused.body["error"]["param"]) == (400, param), refused.raw
     assert call("PATCH", path, admin, {"max_redemptions": 2}).status == 200

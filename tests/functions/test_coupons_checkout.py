@@ -19,6 +19,7 @@ from tests.functions import stripe_webhooks as hooks
 from tests.functions.billing_api import call as billing
 from tests.functions.coupons_api import balance, call, create, redeem
 from tests.functions.operators import operator_key
+from tests.overlap import run_at_once
 
 if TYPE_CHECKING:
     import psycopg
@@ -169,3 +170,49 @@ def test_a_pack_is_discounted_and_a_refund_takes_its_credit_back(
     fake.client().v1.refunds.create({"payment_intent": intent})
     assert balance(owner.account_id) == 0
     assert ledger.invariant_holds(conn, owner.account_id)
+
+
+def test_checkouts_racing_for_one_coupon_discount_one_charge(fake: FakeStripe, admin: str) -> None:
+    owner = new_owner()
+    key = new_key(owner)
+    attached(admin, key.secret, 50)
+    made = run_at_once(lambda: buy(key.secret, {"amount": 20}), 4)
+    assert len(made) == 4
+    # Every session still payable: at most one of them at the discount.
+    payable = [m for m in made if fake.pay(m["id"]).status_code == 200]
+    charged = sorted(
+        int(db.execute("SELECT amount_cents - discount_cents FROM payments WHERE id = %s",
+                       (m["payment_id"],)).fetchone()[0])  # type: ignore[index]
+        for m in payable
+    )  # fmt: skip
+    assert charged.count(1000) <= 1
+    assert all(cents in (1000, 2000) for cents in charged)
+    assert balance(owner.account_id) == 20 * USD * len(payable)
+    consumed = [row for row in statuses(owner.account_id) if row[0] == "consumed"]
+    assert len(consumed) == (1 if 1000 in charged else 0)
+
+
+def test_a_coupon_ended_after_attaching_is_honoured_and_never_below_stripes_minimum(
+    fake: FakeStripe, admin: str
+) -> None:
+    owner = new_owner()
+    key = new_key(owner)
+    coupon = attached(admin, key.secret, 100)
+    path = f"/admin/coupons/{coupon['id']}"
+    assert call("PATCH", path, admin, {"valid_until": "2000-01-01T00:00:00Z"}).status == 200
+    assert call("DELETE", path, admin).status == 200
+    data = buy(key.secret, {"amount": 7})
+    # 100% off still charges Stripe's smallest amount; the full credit is granted once.
+    assert data["coupon"]["discount"] == 6.5
+    assert fake.client().v1.checkout.sessions.retrieve(data["id"]).amount_total == 50
+    assert fake.pay(data["id"]).status_code == 200
+    assert balance(owner.account_id) == 7 * USD
+    assert statuses(owner.account_id) == [("consumed", data["payment_id"])]
+    # Refunded in full: all of the credit goes back, and the coupon stays used.
+    intent = hooks.state(data["payment_id"])["intent"]
+    fake.client().v1.refunds.create({"payment_intent": intent})
+    assert balance(owner.account_id) == 0
+    assert statuses(owner.account_id) == [("consumed", data["payment_id"])]
+    assert "coupon" not in buy(key.secret, {"amount": 7})
+    with db.connect() as conn:
+        assert ledger.invariant_holds(conn, owner.account_id)

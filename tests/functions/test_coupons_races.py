@@ -74,3 +74,17 @@ def test_two_percent_coupons_at_once_attach_one(conn: psycopg.Connection) -> Non
     results = sorted((r["status"], r["code"]) for r in run_at_once(one, 2))
     assert results == [(201, None), (400, "coupon_already_attached")]
     assert counts(first["id"])[0] + counts(second["id"])[0] == 1
+
+
+def test_one_user_at_once_within_the_per_user_limit_gets_every_grant(
+    conn: psycopg.Connection,
+) -> None:
+    coupon = create(operator_key()[1].secret, amount=1, max_per_user=4)
+    owner = new_owner()
+    key = new_key(owner)
+    results = outcomes([key.secret] * 6, coupon["code"])
+    assert sorted(results, key=str) == [(201, None)] * 4 + [(400, "coupon_already_redeemed")] * 2
+    assert balance(owner.account_id) == 4 * money.NANOS_PER_USD
+    assert len(coupon_entries(owner.account_id)) == 4
+    assert counts(coupon["id"]) == (4, 4)
+    assert ledger.invariant_holds(conn, owner.account_id)

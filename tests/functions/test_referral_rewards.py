@@ -39,6 +39,36 @@ def _money_adds_up() -> object:
         assert ledger.broken_accounts(conn) == []
 
 
+def capped_at_two(
+    monkeypatch: pytest.MonkeyPatch, count: int
+) -> tuple[api.Person, list[api.Person]]:
+    """A referrer allowed two rewards (`REFERRAL_MAX_REWARDS=2`) and `count` users who
+    applied their code."""
+    monkeypatch.setenv("REFERRAL_MAX_REWARDS", "2")
+    reset_caches()
+    referrer = api.person()
+    return referrer, [api.referred_by(referrer) for _ in range(count)]
+
+
+def deliver_at_once(deliveries: list[tuple[bytes, dict[str, str]]]) -> list[int]:
+    """Deliver signed events to the webhooks function, each from its own thread (its
+    own connection), all released together; their statuses."""
+    start = threading.Barrier(len(deliveries))
+    statuses: list[int] = []
+
+    def deliver(body: bytes, headers: dict[str, str]) -> None:
+        start.wait()
+        statuses.append(to_webhooks_function(body, headers))
+        db.close()
+
+    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
 def test_a_referral_pays_both_sides_once_after_the_purchase(fake: FakeStripe) -> None:
     referrer = api.person()
     referred = api.referred_by(referrer)
@@ -75,20 +105,7 @@ def test_concurrent_deliveries_of_the_paid_events_reward_once(fake: FakeStripe) 
     # The same event six times, and the same session as a second event type, at once.
     second = {**paid, "id": paid["id"] + "x", "type": "checkout.session.async_payment_succeeded"}
     deliveries = [fake.signed(paid) for _ in range(6)] + [fake.signed(second) for _ in range(2)]
-    start = threading.Barrier(len(deliveries))
-    statuses: list[int] = []
-
-    def deliver(body: bytes, headers: dict[str, str]) -> None:
-        start.wait()
-        statuses.append(to_webhooks_function(body, headers))
-        db.close()
-
-    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * len(deliveries)
+    assert deliver_at_once(deliveries) == [200] * len(deliveries)
     assert api.rewards(referrer.account_id) == [REFERRER]
     assert api.rewards(referred.account_id) == [REFERRED]
     assert hooks.balance(referred.account_id) == 15 * 10**9 + REFERRED
@@ -162,10 +179,7 @@ def test_the_referrers_stripe_customer_voids_it(fake: FakeStripe) -> None:
 def test_a_referrer_over_the_count_cap_earns_nothing_more(
     fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REFERRAL_MAX_REWARDS", "2")
-    reset_caches()
-    referrer = api.person()
-    referred = [api.referred_by(referrer) for _ in range(3)]
+    referrer, referred = capped_at_two(monkeypatch, 3)
     for buyer in referred:
         api.buy(fake, buyer, 10)
     assert [api.referral(p)[:2] for p in referred] == [
@@ -264,3 +278,19 @@ def test_a_partial_refund_keeps_the_rewards_and_a_dispute_takes_them(fake: FakeS
         (referrer.account_id,),
     ).fetchall()
     assert taken == [("dispute", -REFERRER)]
+
+
+def test_referred_purchases_settling_at_once_respect_the_referrers_caps(
+    fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    referrer, referred = capped_at_two(monkeypatch, 5)
+    fake.deliver_to(None)  # only recorded: this test delivers them, all at once
+    for buyer in referred:
+        api.buy(fake, buyer, 10)
+    paid = fake.events_of("checkout.session.completed")[-len(referred) :]
+    deliveries = [fake.signed(evt) for evt in paid]
+    assert deliver_at_once(deliveries) == [200] * len(deliveries)
+    assert api.rewards(referrer.account_id) == [REFERRER, REFERRER]
+    decided = sorted(api.referral(p)[:2] for p in referred)
+    assert decided == [("rewarded", None)] * 2 + [("void", "referrer_cap_count")] * 3
+    assert sum(len(api.rewards(p.account_id)) for p in referred) == 2

@@ -69,7 +69,7 @@ def changes(body: dict[str, Any], *, current: dict[str, Any] | None) -> dict[str
     row: dict[str, Any] = {}
     if "description" in body:
         text = body["description"]
-        if not isinstance(text, str) or len(text) > DESCRIPTION_MAX:
+        if not isinstance(text, str) or len(text) > DESCRIPTION_MAX or "\x00" in text:
             raise errors.InvalidRequest(
                 f"description must be a string of at most {DESCRIPTION_MAX} characters.",
                 param="description",
@@ -130,7 +130,12 @@ def _recipient(body: dict[str, Any]) -> dict[str, Any]:
             raise errors.InvalidRequest("No user has this user_id.", param="user_id")
         return {"user_id": found}
     if email is not None:
-        if not isinstance(email, str) or len(email) > EMAIL_MAX or not _EMAIL.match(email.strip()):
+        if (
+            not isinstance(email, str)
+            or len(email) > EMAIL_MAX
+            or "\x00" in email  # PostgreSQL text cannot hold NUL
+            or not _EMAIL.match(email.strip())
+        ):
             raise errors.InvalidRequest("email must be an e-mail address.", param="email")
         return {"email": email.strip().lower()}
     return {}
@@ -153,11 +158,15 @@ def _moment(value: Any, param: str) -> datetime | None:
         if not isinstance(value, str) or len(value) > 64:
             raise ValueError(value)
         found = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if found.tzinfo is None:
+            found = found.replace(tzinfo=UTC)
+        # In UTC it must stay within years 1 to 9999, as timestamptz is read back.
+        found.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise errors.InvalidRequest(
             f"{param} must be an ISO 8601 date-time (2026-01-31T12:00:00Z) or null.", param=param
         ) from None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+    return found
 
 
 def _consistent(row: dict[str, Any], current: dict[str, Any] | None) -> None:

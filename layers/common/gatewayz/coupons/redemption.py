@@ -32,19 +32,22 @@ FIELDS = frozenset({"code"})
 _ATTACHED = "A discount coupon is already waiting for this account's next credit purchase."
 _REDEEMED = "You have redeemed this coupon as many times as it allows."
 
-# The coupon, locked, with what the rules need: whether now is inside its window, whether
-# it is for this user, and how often this user redeemed it already.
+# The coupon, locked, with what the rules need: whether now is inside its window, and
+# whether it is for this user.
 _LOCK = """
 SELECT c.id, c.code, c.kind, c.amount_nanos, c.percent_off, c.is_active,
        c.valid_from > now(), c.expires_at <= now(),
        c.max_redemptions IS NOT NULL AND c.redemption_count >= c.max_redemptions,
        c.max_per_user,
-       (c.user_id IS NULL OR c.user_id = u.id) AND (c.email IS NULL OR c.email = lower(u.email)),
-       (SELECT count(*) FROM coupon_redemptions r WHERE r.coupon_id = c.id AND r.user_id = u.id)
+       (c.user_id IS NULL OR c.user_id = u.id) AND (c.email IS NULL OR c.email = lower(u.email))
   FROM coupons c, users u
  WHERE c.code = %s AND u.id = %s
    FOR UPDATE OF c
 """
+# How often this user redeemed it already: a statement of its own, after the lock, so it
+# sees the redemptions committed while this one waited for it (a subquery of `_LOCK`
+# would count with the snapshot taken before the wait).
+_USED = "SELECT count(*) FROM coupon_redemptions WHERE coupon_id = %s AND user_id = %s"
 
 
 def redeem(caller: Principal, body: Any, *, request: Request | None = None) -> dict[str, Any]:
@@ -57,9 +60,11 @@ def redeem(caller: Principal, body: Any, *, request: Request | None = None) -> d
     """
     code = _code(body)
     with _raced(), db.transaction() as cur:
-        row = cur.execute(_LOCK, (code, caller.user_id)).fetchone()
-        if row is None:
+        locked = cur.execute(_LOCK, (code, caller.user_id)).fetchone()
+        if locked is None:
             raise errors.CouponNotFound("No coupon has this code.", param="code")
+        used_row = cur.execute(_USED, (locked[0], caller.user_id)).fetchone()
+        row = (*locked, int(used_row[0]) if used_row else 0)
         coupon_id, code, kind, amount_nanos, percent_off, *_, max_per_user, _mine, used = row
         _check(cur, caller, row)
         found = cur.execute(
