@@ -238,3 +238,50 @@ def test_stripe_unreachable_is_a_502_and_unconfigured_a_503(
     reset_caches()
     unset = checkout(key.secret, {"amount": 10})
     assert (unset["statusCode"], hooks.error_code(unset)) == (503, "missing_configuration")
+
+
+def test_a_paid_session_whose_id_was_never_saved_still_grants_its_credit_once(
+    fake: FakeStripe,
+) -> None:
+    # The process that opened the session stopped before saving its id on the row.
+    owner = new_owner()
+    data = json_body(checkout(new_key(owner).secret, {"amount": 10}))["data"]
+    db.execute(
+        "UPDATE payments SET stripe_checkout_session_id = NULL WHERE id = %s",
+        (data["payment_id"],),
+    )
+    fake.pay(data["id"])
+    paid = fake.client().v1.checkout.sessions.retrieve(data["id"]).to_dict()
+    for _ in range(2):  # a redelivery finds the row by its session id now
+        body, headers = fake.signed(hooks.stripe_event("checkout.session.completed", paid))
+        assert to_webhooks_function(body, headers) == 200
+    assert hooks.balance(owner.account_id) == 10 * 10**9
+    assert hooks.state(data["payment_id"])["status"] == "succeeded"
+
+
+def test_a_session_naming_a_row_that_has_another_session_grants_nothing(
+    fake: FakeStripe,
+) -> None:
+    owner = new_owner()
+    first = json_body(checkout(new_key(owner).secret, {"amount": 10}))["data"]
+    fake.deliver_to(None)  # the genuine completion is held back
+    fake.pay(first["id"])
+    paid = fake.client().v1.checkout.sessions.retrieve(first["id"]).to_dict()
+    # Another session claiming the row, and one claiming another account's row.
+    other = new_owner()
+    theirs = json_body(checkout(new_key(other).secret, {"amount": 10}))["data"]
+    db.execute(
+        "UPDATE payments SET stripe_checkout_session_id = NULL WHERE id = %s",
+        (theirs["payment_id"],),
+    )
+    forged = [
+        paid | {"id": "cs_test_second"},
+        paid | {"id": "cs_test_third",
+                "metadata": {"payment_id": theirs["payment_id"], "account_id": owner.account_id}},
+    ]  # fmt: skip
+    for session in forged:
+        body, headers = fake.signed(hooks.stripe_event("checkout.session.completed", session))
+        assert to_webhooks_function(body, headers) == 200
+    assert hooks.balance(owner.account_id) == 0
+    assert hooks.balance(other.account_id) == 0
+    assert hooks.state(theirs["payment_id"])["status"] == "pending"

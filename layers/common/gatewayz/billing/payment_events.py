@@ -2,13 +2,15 @@
 or expired.
 
 A payment is found by the Stripe id WE saved on its row when we created the session or
-the PaymentIntent, never by the metadata alone, and what Stripe charged must match what
-we asked. A session we did not create, or one whose amount or currency differs, grants
+the PaymentIntent, never by the metadata alone (a session whose id a stopped process
+never saved is matched to its row by our metadata only while that row has no session),
+and what Stripe charged must match what we asked. A session we did not create, or one whose amount or currency differs, grants
 nothing: it is recorded, audited and logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import errors
@@ -29,6 +31,8 @@ def checkout_completed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     and `checkout.session.async_payment_succeeded`: grant the payment's credit."""
     session = event.object
     payment = payments.find(cur, "stripe_checkout_session_id", ref(session.get("id")))
+    if payment is None:
+        payment = _unsaved_session(cur, session)
     if payment is None:
         get_logger().warning("checkout session we did not create", extra={"event_id": event.id})
         return None
@@ -51,6 +55,31 @@ def checkout_completed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
     )  # fmt: skip
     discount.consume(cur, payment)  # the percent coupon this checkout carried is used up
     return payment.account_id
+
+
+def _unsaved_session(cur: psycopg.Cursor[Any], session: dict[str, Any]) -> payments.Payment | None:
+    """The payment a session was opened for by a process that stopped before saving the
+    session's id (checkout.py writes the row, opens the session, then saves its id): the
+    row named by the metadata we gave the session, only while that row has no session and
+    is the metadata's account. The amount, currency and reference checks then apply as to
+    any session, so a paid session is never left without its credit."""
+    metadata = session.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    payment = payments.find(cur, "id", metadata.get("payment_id"))
+    session_id = ref(session.get("id"))
+    if (
+        payment is None
+        or session_id is None
+        or payment.checkout_session_id is not None
+        or payment.account_id != metadata.get("account_id")
+    ):
+        return None
+    cur.execute(
+        "UPDATE payments SET stripe_checkout_session_id = %s, updated_at = now() WHERE id = %s",
+        (session_id, payment.id),
+    )
+    return dataclasses.replace(payment, checkout_session_id=session_id)
 
 
 def checkout_failed(cur: psycopg.Cursor[Any], event: Event) -> str | None:
