@@ -4,8 +4,8 @@ or expired.
 A payment is found by the Stripe id WE saved on its row when we created the session or
 the PaymentIntent, never by the metadata alone (a session whose id a stopped process
 never saved is matched to its row by our metadata only while that row has no session),
-and what Stripe charged must match what we asked. A session we did not create, or one whose amount or currency differs, grants
-nothing: it is recorded, audited and logged.
+and what Stripe charged must match what we asked. A session we did not create, or one
+whose amount or currency differs, grants nothing: it is recorded, audited and logged.
 """
 
 from __future__ import annotations
