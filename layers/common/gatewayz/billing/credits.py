@@ -4,7 +4,8 @@ with a ledger entry.
 Grants and debits go through the `ledger_post` SQL function (infra/migrations/0003),
 which moves the balance and appends the entry together, and refuses a second entry
 for the same external reference. A request holds credits before the provider is called
-(`reserve`) and settles after (`settle`), each one SQL function call (0010, 0011).
+(`reserve`) and settles after (`settle`), each one SQL function call (0010, 0011); one
+refused before the provider was called gives its hold back whole (`release`).
 Settling never takes a balance below zero: a cost beyond the hold and the balance is
 recorded as uncollected (and must stay 0). A long stream records its progress on its
 hold (`record_progress`), so the sweeper charges what a dead function delivered.
@@ -176,6 +177,26 @@ def reserve(
     if row[1] is not None:
         return Refusal(row[1])
     return Hold(request_id, account_id, api_key_id, int(row[0]))
+
+
+def release(hold: Hold) -> bool:
+    """Give a hold back whole, for a request refused before any provider was called (a
+    rate limit, a key changed meanwhile): the balance regains it, with no ledger entry
+    and no usage row, as if it had never been taken. One statement; the account row is
+    locked first, as `reserve_credits` and `settle_usage` lock it. False when the hold was
+    already gone (settled, or swept after expiring)."""
+    from gatewayz import db
+
+    row = db.execute(
+        "WITH account AS (SELECT id FROM accounts WHERE id = %(account)s FOR UPDATE),"
+        " gone AS (DELETE FROM credit_holds h USING account"
+        "  WHERE h.request_id = %(request)s AND h.account_id = account.id"
+        "  RETURNING h.amount_nanos)"
+        " UPDATE accounts a SET balance_nanos = a.balance_nanos + gone.amount_nanos"
+        " FROM gone WHERE a.id = %(account)s RETURNING a.balance_nanos",
+        {"account": hold.account_id, "request": hold.request_id},
+    ).fetchone()
+    return row is not None
 
 
 def settle(

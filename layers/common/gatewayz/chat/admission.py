@@ -1,9 +1,15 @@
 """Steps 3 and 5 of a billed request (docs/architecture.md): count it against the rate
-limits, apply a change to the key announced since it was cached, then hold its credits.
+limits and hold its credits, at the same time, then apply a change to the key announced
+since it was cached. Chat completions, responses, embeddings and images all go through
+`reserve`.
 
-Any refusal in between gives the rate-limit counts back at once, so a refused request
-costs the client nothing. Embeddings and images go through `reserve`; chat completions
-take the same steps with their own output-cap checks in gatewayz/chat/completions.py.
+The two calls are independent, so they overlap: the rate-limit call goes to its store
+from a worker thread (`limiter.start_admit`) while this thread holds the credits in
+PostgreSQL (its connection is this thread's), then both are joined. A warm key thus
+waits for one round trip before the upstream call, not two. Whatever one side refuses,
+the other side's work is given back at once: a refused request costs the client neither
+a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
+store's 503) is the answer, as when the limiter ran first.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from gatewayz import config
 from gatewayz.billing import credits
-from gatewayz.chat import completions
 from gatewayz.chat.call import Call
 from gatewayz.identity import access
+from gatewayz.logs import get_logger
 from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
     from gatewayz.chat.request import CompletionRequest
     from gatewayz.errors import GatewayError
     from gatewayz.identity.auth import Caller
+
+Outcome = credits.Hold | credits.Refusal
 
 
 def reserve(
@@ -46,20 +54,66 @@ def reserve(
     have changed); `refuse` is the error for a hold `reserve_credits` refused.
 
     Raises:
-        RateLimited: a rate limit is reached.
+        RateLimited: a rate limit is reached (before any refusal of the hold).
+        ServiceUnavailable: the store is down and `RATE_LIMIT_FAILURE=closed`.
         what `access.reauthorize` and `refuse` raise.
     """
     state = request.state
-    admission = limiter.admit(get_store(), caller, plan.tokens)
-    state.response_headers.update(admission.headers)
-    fresh = access.reauthorize(request, caller, admission, scopes, model=model)
+    settings = config.get_settings()
+    store = get_store()
+    counting = limiter.start_admit(store, caller, plan.tokens)
     try:
+        outcome = hold(caller, plan, state.request_id, settings)
+    except BaseException:
+        limiter.undo(store, counting)
+        raise
+    try:
+        admission = counting.result()
+    except BaseException:  # the 429 (or 503) comes first, even over a refused hold
+        _give_back(outcome)
+        raise
+    state.response_headers.update(admission.headers)
+    try:
+        # A change to the key announced since it was cached applies now. The hold was
+        # taken for the caller as cached, maybe before the change committed: a caller
+        # still allowed is planned and held again as it is now.
+        fresh = access.reauthorize(request, caller, admission, scopes, model=model)
         if fresh is not caller:
+            _give_back(outcome)
             caller, plan = fresh, replan(fresh)
-        outcome = completions.hold(caller, plan, state.request_id, config.get_settings())
+            outcome = hold(caller, plan, state.request_id, settings)
         if isinstance(outcome, credits.Refusal):
             raise refuse(outcome, plan, caller)
     except BaseException:
-        limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
+        limiter.release(store, admission)  # a refusal costs no rate-limit count
+        _give_back(outcome)
         raise
     return Call(caller, as_completion, plan, outcome, admission, started, state.request_id)
+
+
+def hold(
+    caller: Caller, plan: Budget, request_id: str, settings: config.Settings
+) -> credits.Hold | credits.Refusal:
+    """Reserve what `plan` may cost, within the account's and the key's in-flight limits:
+    the one hold every billed route (completions, responses, embeddings, images) takes."""
+    return credits.reserve(
+        account_id=caller.account_id,
+        api_key_id=caller.key_id,
+        request_id=request_id,
+        max_nanos=plan.max_nanos,
+        min_nanos=plan.min_nanos,
+        ttl_s=settings.hold_ttl_s,
+        concurrency=caller.limits.concurrent_requests,
+        key_concurrency=caller.limits.key_concurrent_requests,
+    )
+
+
+def _give_back(outcome: Outcome) -> None:
+    """Return a hold whose request will not be served. Never raises: the original error
+    is the answer, and a hold this could not return expires into the sweeper's hands."""
+    if not isinstance(outcome, credits.Hold):
+        return
+    try:
+        credits.release(outcome)
+    except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
+        get_logger().exception("returning a refused request's hold failed")

@@ -4,8 +4,9 @@ price, reserve, call the provider, answer, settle.
 `complete()` serves `/v1/chat/completions` and `/v1/completions`, streamed or not. From
 the moment credits are held until the request is settled, every way out (an answer, an
 error, a crash in between) goes through `Call.settle`, so nothing is charged without a
-usage record and nothing is recorded without its charge. A request refused after the
-rate-limit call gives its token estimate back at once.
+usage record and nothing is recorded without its charge. Steps 3 and 5 (rate limit and
+hold, overlapped) are gatewayz/chat/admission.py's, as for every billed route: a request
+refused there gives back its rate-limit counts and its hold at once.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, fastjson, http, jsonbody
-from gatewayz.billing import credits, pricing, spend_limit
+from gatewayz.billing import pricing, spend_limit
 from gatewayz.chat import (
+    admission,
     answer_shape,
     budget,
     catalog,
@@ -31,7 +33,7 @@ from gatewayz.chat.output_meter import OutputMeter
 from gatewayz.chat.relay import Relay, open_stream
 from gatewayz.history import injection
 from gatewayz.identity import access, policy, provider_keys
-from gatewayz.ratelimit import get_store, limiter
+from gatewayz.ratelimit import limiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,31 +78,29 @@ async def complete(
         plan = _plan(caller, parsed, settings)
         request.state.response_headers.update(injection.headers(transcript))
 
-    state = request.state
     limiter.require_fits(
         caller,
         plan.least_tokens,
         param=parsed.max_output_param or ("messages" if chat else "prompt"),
     )
-    admission = limiter.admit(get_store(), caller, plan.tokens)
-    state.response_headers.update(admission.headers)
-    # A change to the key announced since it was cached applies now (refused, the
-    # request gives its rate-limit counts back).
-    fresh = access.reauthorize(request, caller, admission, ("chat",), model=allowed)
+    call = admission.reserve(
+        request,
+        caller,
+        plan,
+        parsed,
+        scopes=("chat",),
+        model=allowed,
+        # A key changed meanwhile: its allowlist may have changed, so may the fallbacks.
+        replan=lambda fresh: _plan(fresh, parsed, settings),
+        refuse=lambda refusal, held, who: _refused(
+            refusal.reason, parsed, held.max_nanos, who.account_id
+        ),
+        started=started,
+    )
     try:
-        if fresh is not caller:  # its allowlist may have changed: so may the fallbacks
-            caller, plan = fresh, _plan(fresh, parsed, settings)
-        outcome = hold(caller, plan, state.request_id, settings)
-        if isinstance(outcome, credits.Refusal):
-            raise _refused(outcome.reason, parsed, plan.max_nanos, caller.account_id)
-    except BaseException:
-        limiter.release(get_store(), admission)  # a refusal costs no rate-limit count
-        raise
-    call = Call(caller, parsed, plan, outcome, admission, started, state.request_id)
-    call.deadline = _deadline(request, settings)
-    call.endpoint = endpoint
-    call.transcript = transcript
-    try:
+        call.deadline = _deadline(request, settings)
+        call.endpoint = endpoint
+        call.transcript = transcript
         routes = call.routes()
         if parsed.stream:
             opened = await routing.first_success(
@@ -118,23 +118,6 @@ async def complete(
     except BaseException as exc:
         call.fail(exc)
         raise
-
-
-def hold(
-    caller: Caller, plan: budget.Budget, request_id: str, settings: config.Settings
-) -> credits.Hold | credits.Refusal:
-    """Reserve what `plan` may cost, within the account's and the key's in-flight limits:
-    the one hold every billed route (completions, responses, embeddings) takes."""
-    return credits.reserve(
-        account_id=caller.account_id,
-        api_key_id=caller.key_id,
-        request_id=request_id,
-        max_nanos=plan.max_nanos,
-        min_nanos=plan.min_nanos,
-        ttl_s=settings.hold_ttl_s,
-        concurrency=caller.limits.concurrent_requests,
-        key_concurrency=caller.limits.key_concurrent_requests,
-    )
 
 
 def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) -> budget.Budget:

@@ -1,19 +1,18 @@
 """Access to a route (docs/architecture.md): the bearer key authenticated, then the
 route's scopes and the key's IP, origin and model allowlists applied to the request.
 
-Every route that takes a key goes through `authorize`. A route that counts the request
-in the rate limiter (chat) calls `reauthorize` right after: the rate-limit call reports
-the account's announced auth version, and a key cached before the latest change is
-looked up and authorized again, so the change applies to this very request.
+Every route that takes a key goes through `authorize`. A billed route (chat, embeddings,
+images) calls `reauthorize` once its rate-limit call answered: that call reports the
+account's announced auth version, and a key cached before the latest change is looked up
+and authorized again, so the change applies to this very request.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayz import errors, http
+from gatewayz import http
 from gatewayz.identity import auth, policy
-from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -48,19 +47,16 @@ def reauthorize(
     model: str | None = None,
 ) -> Caller:
     """`caller`, or, when its account changed since it was cached (`admission.version`),
-    the caller as the database has it now, authorized again. A refused request gives
-    back at once every rate-limit count `admission` took.
+    the caller as the database has it now, authorized again. A refusal here comes after
+    the request was counted and its credits held: the caller gives both back
+    (gatewayz/chat/admission.py).
 
     Raises:
         what `authorize` raises.
     """
-    try:
-        current = auth.revalidate(auth.bearer(request.headers), caller, admission.version)
-        if current is not caller:
-            _apply(current, request, scopes, model)
-    except errors.GatewayError:
-        limiter.release(get_store(), admission)
-        raise
+    current = auth.revalidate(auth.bearer(request.headers), caller, admission.version)
+    if current is not caller:
+        _apply(current, request, scopes, model)
     return current
 
 
