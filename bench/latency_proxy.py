@@ -62,7 +62,8 @@ from pathlib import Path
 class Stats:
     """What the proxy saw since the last reset."""
 
-    trips: list[tuple[str, int, int]] = field(default_factory=list)  # (route, conn, start ns)
+    # (route, conn, start ns, end ns: when its answer reaches the client, the delay included)
+    trips: list[tuple[str, int, int, int]] = field(default_factory=list)
     connections: dict[str, int] = field(default_factory=dict)
     late_us: list[float] = field(default_factory=list)  # how late each delayed write was
 
@@ -182,7 +183,8 @@ class ClientSide(asyncio.Protocol):
 
     def answer_received(self, data: bytes) -> None:
         if self.request_start is not None:
-            self.route.stats.trips.append((self.route.name, self.number, self.request_start))
+            end = time.monotonic_ns() + round(self.route.delay * 1e9)
+            self.route.stats.trips.append((self.route.name, self.number, self.request_start, end))
             self.request_start = None
         self.to_client.push(data)
 
@@ -279,24 +281,41 @@ class Proxy:
 def split_trips(
     trips: list[list[object]], marks: list[int], upstream: str = "upstream"
 ) -> dict[str, tuple[float, float]]:
-    """Round trips per request to each store, (before, after) the request's upstream call.
+    """Round trips per request to each store, (before, after) the request's upstream call;
+    and under `WAITS`, the waits they cost: round trips in flight at the same time (to
+    two stores, overlapped) are one wait.
 
     `marks` are the monotonic times each request was sent, one at a time, with a pause
     after each, so a request's round trips fall between its mark and the next one. A
     request without an upstream call counts all its round trips as before it.
     """
     bounds = [*marks, 2**63]
-    stamped = sorted((int(str(t[2])), str(t[0])) for t in trips)
+    stamped = sorted(
+        (int(str(t[2])), str(t[0]), int(str(t[3])) if len(t) > 3 else int(str(t[2]))) for t in trips
+    )
     counts: dict[str, list[int]] = {}
+    waits = [0, 0]
     for start, end in itertools.pairwise(bounds):
-        mine = [(at, name) for at, name in stamped if start <= at < end]
-        first_call = min((at for at, name in mine if name == upstream), default=2**63)
-        for at, name in mine:
-            if name != upstream:
-                pair = counts.setdefault(name, [0, 0])
-                pair[0 if at < first_call else 1] += 1
+        mine = [trip for trip in stamped if start <= trip[0] < end]
+        first_call = min((at for at, name, _ in mine if name == upstream), default=2**63)
+        busy_until = [-1, -1]  # the end of the latest wait, before / after the call
+        for at, name, done in mine:
+            if name == upstream:
+                continue
+            side = 0 if at < first_call else 1
+            pair = counts.setdefault(name, [0, 0])
+            pair[side] += 1
+            if at >= busy_until[side]:  # nothing still in flight: a new wait
+                waits[side] += 1
+            busy_until[side] = max(busy_until[side], done)
     n = max(1, len(marks))
-    return {name: (pair[0] / n, pair[1] / n) for name, pair in sorted(counts.items())}
+    split = {name: (pair[0] / n, pair[1] / n) for name, pair in sorted(counts.items())}
+    if counts:
+        split[WAITS] = (waits[0] / n, waits[1] / n)
+    return split
+
+
+WAITS = "waits (overlapped = 1)"
 
 
 def main() -> int:

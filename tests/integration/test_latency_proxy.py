@@ -79,4 +79,22 @@ def test_store_round_trips_split_around_each_requests_upstream_call() -> None:
         ["postgres", 2, 110], ["postgres", 2, 115], ["upstream", 3, 120],
     ]  # fmt: skip
     split = latency_proxy.split_trips(trips, [0, 100])
-    assert split == {"postgres": (1.5, 0.5), "redis": (0.5, 0.0)}
+    assert split == {
+        "postgres": (1.5, 0.5),
+        "redis": (0.5, 0.0),
+        latency_proxy.WAITS: (2.0, 0.5),  # one after the other: a wait each
+    }
+
+
+def test_round_trips_in_flight_together_cost_one_wait() -> None:
+    trips = [
+        # Request 1: Redis and PostgreSQL overlapped, then the upstream call, then a settle.
+        ["redis", 1, 10, 30], ["postgres", 2, 12, 25], ["upstream", 3, 40, 50],
+        ["postgres", 2, 60, 70],
+        # Request 2: the key looked up, then both overlapped, then the upstream call.
+        ["postgres", 2, 110, 120], ["postgres", 2, 121, 140], ["redis", 1, 122, 135],
+        ["upstream", 3, 150, 160],
+    ]  # fmt: skip
+    split = latency_proxy.split_trips(trips, [0, 100])
+    assert split[latency_proxy.WAITS] == (1.5, 0.5)
+    assert (split["postgres"], split["redis"]) == ((1.5, 0.5), (1.0, 0.0))

@@ -146,6 +146,18 @@ class UsageRecord:
         return self.upstream_cost_nanos is not None
 
 
+_RESERVE = "SELECT hold_nanos, refusal FROM reserve_credits(%s, %s, %s, %s, %s, %s, %s, %s)"
+# The account row first, as `reserve_credits` and `settle_usage` lock it.
+_RELEASE = (
+    "WITH account AS (SELECT id FROM accounts WHERE id = %(account)s FOR UPDATE),"
+    " gone AS (DELETE FROM credit_holds h USING account"
+    "  WHERE h.request_id = %(request)s AND h.account_id = account.id"
+    "  RETURNING h.amount_nanos)"
+    " UPDATE accounts a SET balance_nanos = a.balance_nanos + gone.amount_nanos"
+    " FROM gone WHERE a.id = %(account)s RETURNING a.balance_nanos"
+)
+
+
 def reserve(
     *,
     account_id: str,
@@ -156,23 +168,34 @@ def reserve(
     ttl_s: int,
     concurrency: int | None,
     key_concurrency: int | None,
+    replacing: Hold | None = None,
 ) -> Hold | Refusal:
-    """Hold up to `max_nanos` (at least `min_nanos`) for a request: one statement."""
+    """Hold up to `max_nanos` (at least `min_nanos`) for a request: one statement.
+
+    `replacing` is this request's hold taken under limits that have changed since: it is
+    given back first, in the same round trip (the two statements pipelined), so the
+    request never holds twice. Refused (or failing), the old hold is gone too, or, if the
+    database failed first, still there for `release` to return."""
     from gatewayz import db
 
-    row = db.execute(
-        "SELECT hold_nanos, refusal FROM reserve_credits(%s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            account_id,
-            api_key_id,
-            request_id,
-            max_nanos,
-            min_nanos,
-            ttl_s,
-            concurrency,
-            key_concurrency,
-        ),
-    ).fetchone()
+    params = (
+        account_id,
+        api_key_id,
+        request_id,
+        max_nanos,
+        min_nanos,
+        ttl_s,
+        concurrency,
+        key_concurrency,
+    )
+    if replacing is None:
+        row = db.execute(_RESERVE, params).fetchone()
+    else:
+        conn = db.connection()
+        with conn.pipeline():
+            conn.execute(_RELEASE, _released(replacing))
+            cur = conn.execute(_RESERVE, params)
+        row = cur.fetchone()
     assert row is not None
     if row[1] is not None:
         return Refusal(row[1])
@@ -182,21 +205,15 @@ def reserve(
 def release(hold: Hold) -> bool:
     """Give a hold back whole, for a request refused before any provider was called (a
     rate limit, a key changed meanwhile): the balance regains it, with no ledger entry
-    and no usage row, as if it had never been taken. One statement; the account row is
-    locked first, as `reserve_credits` and `settle_usage` lock it. False when the hold was
-    already gone (settled, or swept after expiring)."""
+    and no usage row, as if it had never been taken. One statement. False when the hold
+    was already gone (settled, or swept after expiring)."""
     from gatewayz import db
 
-    row = db.execute(
-        "WITH account AS (SELECT id FROM accounts WHERE id = %(account)s FOR UPDATE),"
-        " gone AS (DELETE FROM credit_holds h USING account"
-        "  WHERE h.request_id = %(request)s AND h.account_id = account.id"
-        "  RETURNING h.amount_nanos)"
-        " UPDATE accounts a SET balance_nanos = a.balance_nanos + gone.amount_nanos"
-        " FROM gone WHERE a.id = %(account)s RETURNING a.balance_nanos",
-        {"account": hold.account_id, "request": hold.request_id},
-    ).fetchone()
-    return row is not None
+    return db.execute(_RELEASE, _released(hold)).fetchone() is not None
+
+
+def _released(hold: Hold) -> dict[str, str]:
+    return {"account": hold.account_id, "request": hold.request_id}
 
 
 def settle(

@@ -76,12 +76,12 @@ def reserve(
     try:
         # A change to the key announced since it was cached applies now. The hold was
         # taken for the caller as cached, maybe before the change committed: a caller
-        # still allowed is planned and held again as it is now.
+        # still allowed is planned and held again as it is now, in one round trip.
         fresh = access.reauthorize(request, caller, admission, scopes, model=model)
         if fresh is not caller:
-            _give_back(outcome)
             caller, plan = fresh, replan(fresh)
-            outcome = hold(caller, plan, state.request_id, settings)
+            old = outcome if isinstance(outcome, credits.Hold) else None
+            outcome = hold(caller, plan, state.request_id, settings, replacing=old)
         if isinstance(outcome, credits.Refusal):
             raise refuse(outcome, plan, caller)
     except BaseException:
@@ -92,10 +92,16 @@ def reserve(
 
 
 def hold(
-    caller: Caller, plan: Budget, request_id: str, settings: config.Settings
-) -> credits.Hold | credits.Refusal:
+    caller: Caller,
+    plan: Budget,
+    request_id: str,
+    settings: config.Settings,
+    *,
+    replacing: credits.Hold | None = None,
+) -> Outcome:
     """Reserve what `plan` may cost, within the account's and the key's in-flight limits:
-    the one hold every billed route (completions, responses, embeddings, images) takes."""
+    the one hold every billed route (completions, responses, embeddings, images) takes.
+    `replacing`: the request's hold taken for its key as cached, given back meanwhile."""
     return credits.reserve(
         account_id=caller.account_id,
         api_key_id=caller.key_id,
@@ -105,6 +111,7 @@ def hold(
         ttl_s=settings.hold_ttl_s,
         concurrency=caller.limits.concurrent_requests,
         key_concurrency=caller.limits.key_concurrent_requests,
+        replacing=replacing,
     )
 
 
