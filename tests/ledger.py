@@ -3,7 +3,7 @@ balance + active holds == sum(ledger)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,3 +61,26 @@ def overrun_holds(conn: psycopg.Connection) -> list[str]:
             WHERE held_nanos IS NOT NULL AND cost_nanos > held_nanos"""
     ).fetchall()
     return [r for r, account in rows if account not in _EXPECTED_OVERRUN]
+
+
+class Footprint(NamedTuple):
+    """What an account's money looks like: a request refused before any provider was
+    called must leave all four as it found them."""
+
+    balance: int
+    holds: int
+    entries: int
+    usage_rows: int
+
+
+def footprint(conn: psycopg.Connection, account_id: str) -> Footprint:
+    row = conn.execute(
+        """SELECT balance_nanos,
+                  (SELECT count(*) FROM credit_holds WHERE account_id = a.id),
+                  (SELECT count(*) FROM credit_transactions WHERE account_id = a.id),
+                  (SELECT count(*) FROM usage_records WHERE account_id = a.id)
+             FROM accounts a WHERE id = %s""",
+        (account_id,),
+    ).fetchone()
+    assert row is not None
+    return Footprint(*(int(value) for value in row))

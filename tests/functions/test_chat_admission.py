@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -45,27 +44,8 @@ def shared_redis(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[py
     reset_caches()
 
 
-@dataclass(frozen=True)
-class Money:
-    """What an account's money looks like from the database."""
-
-    balance: int
-    holds: int
-    entries: int
-    usage_rows: int
-
-
-def money(account_id: str) -> Money:
-    row = db.execute(
-        """SELECT balance_nanos,
-                  (SELECT count(*) FROM credit_holds WHERE account_id = a.id),
-                  (SELECT count(*) FROM credit_transactions WHERE account_id = a.id),
-                  (SELECT count(*) FROM usage_records WHERE account_id = a.id)
-             FROM accounts a WHERE id = %s""",
-        (account_id,),
-    ).fetchone()
-    assert row is not None
-    return Money(*(int(value) for value in row))
+def money(account_id: str) -> ledger.Footprint:
+    return ledger.footprint(db.connection(), account_id)
 
 
 def counted(redis_client: redis.Redis, account_id: str) -> int:

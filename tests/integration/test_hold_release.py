@@ -22,17 +22,8 @@ pytestmark = pytest.mark.usefixtures("database_url")
 USD = 1_000_000_000
 
 
-def state(account_id: str) -> tuple[int, int, int, int]:
-    row = db.execute(
-        """SELECT balance_nanos,
-                  (SELECT count(*) FROM credit_holds WHERE account_id = a.id),
-                  (SELECT count(*) FROM credit_transactions WHERE account_id = a.id),
-                  (SELECT count(*) FROM usage_records WHERE account_id = a.id)
-             FROM accounts a WHERE id = %s""",
-        (account_id,),
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+def state(account_id: str) -> ledger.Footprint:
+    return ledger.footprint(db.connection(), account_id)
 
 
 def test_a_released_hold_is_back_in_the_balance_without_a_ledger_entry() -> None:
