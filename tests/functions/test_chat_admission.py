@@ -260,3 +260,25 @@ def test_the_store_down_and_failing_open_still_holds_and_settles(
     assert refused.status == 402, refused.raw
     intact(owner.account_id)
     intact(poor.account_id)
+
+
+def test_over_upstash_the_overlapped_call_counts_and_refuses_alike(
+    monkeypatch: pytest.MonkeyPatch, upstash: tuple[str, str]
+) -> None:
+    """The rate-limit call from the worker thread through the Upstash client (httpx)."""
+    url, token = upstash
+    monkeypatch.setenv("UPSTASH_REDIS_REST_URL", url)
+    monkeypatch.setenv("UPSTASH_REDIS_REST_TOKEN", token)
+    reset_caches()
+    try:
+        owner = paid_owner()
+        key = new_key(owner, requests_per_minute=1)
+        assert chat(key.secret).status == 200
+        before = money(owner.account_id)
+        refused = chat(key.secret)
+        assert refused.status == 429, refused.raw
+        assert money(owner.account_id) == before
+        intact(owner.account_id)
+    finally:
+        monkeypatch.undo()
+        reset_caches()

@@ -4,8 +4,8 @@ since it was cached. Chat completions, responses, embeddings and images all go t
 `reserve`.
 
 The two calls are independent, so they overlap: the rate-limit call goes to its store
-from a worker thread (`limiter.start_admit`) while this thread holds the credits in
-PostgreSQL (its connection is this thread's), then both are joined. A warm key thus
+from a small persistent worker thread (`_start_admit`) while this thread holds the
+credits in PostgreSQL (its connection is this thread's), then both are joined. A warm key thus
 waits for one round trip before the upstream call, not two. Whatever one side refuses,
 the other side's work is given back at once: a refused request costs the client neither
 a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
@@ -14,6 +14,8 @@ store's 503) is the answer, as when the limiter ran first.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gatewayz import config
@@ -25,6 +27,7 @@ from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     from starlette.requests import Request
 
@@ -32,8 +35,16 @@ if TYPE_CHECKING:
     from gatewayz.chat.request import CompletionRequest
     from gatewayz.errors import GatewayError
     from gatewayz.identity.auth import Caller
+    from gatewayz.ratelimit import Store
+    from gatewayz.ratelimit.limiter import Admission
 
 Outcome = credits.Hold | credits.Refusal
+# Rate-limit calls overlapped with the hold. A Lambda instance serves one request at a
+# time, so one worker suffices there; a local server's threads may share a few. Threads
+# start on first use and live as long as the process (no thread per request).
+_WORKERS = 4
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 def reserve(
@@ -61,11 +72,11 @@ def reserve(
     state = request.state
     settings = config.get_settings()
     store = get_store()
-    counting = limiter.start_admit(store, caller, plan.tokens)
+    counting = _start_admit(store, caller, plan.tokens)
     try:
         outcome = hold(caller, plan, state.request_id, settings)
     except BaseException:
-        limiter.undo(store, counting)
+        _undo(store, counting)
         raise
     try:
         admission = counting.result()
@@ -113,6 +124,29 @@ def hold(
         key_concurrency=caller.limits.key_concurrent_requests,
         replacing=replacing,
     )
+
+
+def _start_admit(store: Store, caller: Caller, estimated_tokens: int) -> Future[Admission]:
+    """`limiter.admit` on a worker thread: its result (or its `RateLimited` or
+    `ServiceUnavailable`) when joined. The store's client must be thread-safe (redis-py's
+    connection pool and Upstash's httpx client are; `MemoryStore` has its lock); the
+    database is never touched there, its connection being the calling thread's."""
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="gatewayz-ratelimit")
+    return _executor.submit(limiter.admit, store, caller, estimated_tokens)
+
+
+def _undo(store: Store, counting: Future[Admission]) -> None:
+    """Wait for a `_start_admit` call and give back whatever it counted: the hold failed.
+    Never raises (a refusal or an outage counted nothing)."""
+    try:
+        admission = counting.result()
+    except Exception:  # noqa: BLE001 - a refusal or an outage counted nothing
+        return
+    limiter.release(store, admission)
 
 
 def _give_back(outcome: Outcome) -> None:

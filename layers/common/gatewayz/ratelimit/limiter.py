@@ -13,10 +13,8 @@ The same call reads the account's auth version, which `publish_version` raises a
 key or its account changed (gatewayz/identity/auth.py), so a warm function hears of the change on
 its next request without a round trip of its own.
 
-`start_admit` sends that call from a small persistent worker thread, so the request path
-can hold its credits in PostgreSQL while Redis answers (one overlapped round trip where
-there were two, see gatewayz/chat/admission.py); `undo` takes back what such a call
-counted when the request is refused or fails on the other side.
+The request path makes this call from a worker thread while it holds the credits in
+PostgreSQL (gatewayz/chat/admission.py), so the functions here are thread-safe.
 
 If the store is unreachable, `RATE_LIMIT_FAILURE` decides: `open` (the default) lets the
 request through, with a warning logged and the `RateLimitStoreUnavailable` metric counted
@@ -28,7 +26,6 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,8 +33,6 @@ from gatewayz import errors
 from gatewayz.ratelimit.base import StoreUnavailable, Window
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from gatewayz.ratelimit.base import Decision, Store
 
 
@@ -90,12 +85,6 @@ class Admission:
 
 _pending: dict[str, dict[str, int]] = {}  # account id -> window key -> correction
 _pending_lock = threading.Lock()
-# Store calls overlapped with the credit hold. A Lambda instance serves one request at a
-# time, so one worker suffices there; a local server's threads may share a few. Threads
-# start on first use and live as long as the process (no thread per request).
-_WORKERS = 4
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 def version_key(account_id: str) -> str:
@@ -138,29 +127,6 @@ def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
         counted=tuple((w.key, w.cost) for _, w in named),
         version=decision.version,
     )
-
-
-def start_admit(store: Store, caller: Subject, estimated_tokens: int) -> Future[Admission]:
-    """`admit` on a worker thread: its result (or its `RateLimited`/`ServiceUnavailable`)
-    when the caller joins it. The store's client must be thread-safe (redis-py's pool
-    and Upstash's httpx client are; `MemoryStore` has its lock); the database is never
-    touched there, its connection being the calling thread's."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="gatewayz-ratelimit")
-    return _executor.submit(admit, store, caller, estimated_tokens)
-
-
-def undo(store: Store, counting: Future[Admission]) -> None:
-    """Wait for a `start_admit` call and give back whatever it counted: the request was
-    refused or failed elsewhere. Never raises (a refusal or an outage counted nothing)."""
-    try:
-        admission = counting.result()
-    except Exception:  # noqa: BLE001 - a refusal or an outage counted nothing
-        return
-    release(store, admission)
 
 
 def require_fits(caller: Subject, least_tokens: int, *, param: str) -> None:
