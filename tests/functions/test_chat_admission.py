@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import redis
 
     from gatewayz.identity.accounts import Owner
+    from tests.functions.keys_api import Reply
 
 pytestmark = pytest.mark.usefixtures("database_url")
 USD = 1_000_000_000
@@ -46,6 +47,14 @@ def shared_redis(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[py
 
 def money(account_id: str) -> ledger.Footprint:
     return ledger.footprint(db.connection(), account_id)
+
+
+def settled(account_id: str, before: ledger.Footprint, reply: Reply) -> None:
+    """The request was charged what its answer says, once, and holds nothing more."""
+    after = money(account_id)
+    charged = round(reply.body["usage"]["cost"] * 1e9)
+    assert (after.balance, after.holds) == (before.balance - charged, 0)
+    assert (after.entries, after.usage_rows) == (before.entries + 1, before.usage_rows + 1)
 
 
 def counted(redis_client: redis.Redis, account_id: str) -> int:
@@ -78,11 +87,8 @@ def test_admitted_and_held_together_the_request_is_served_and_settled(
     before = money(owner.account_id)
     reply = chat(new_key(owner).secret)
     assert reply.status == 200, reply.raw
-    after = money(owner.account_id)
-    charged = round(reply.body["usage"]["cost"] * 1e9)
-    assert charged > 0
-    assert (after.balance, after.holds) == (before.balance - charged, 0)
-    assert (after.entries, after.usage_rows) == (before.entries + 1, before.usage_rows + 1)
+    assert round(reply.body["usage"]["cost"] * 1e9) > 0
+    settled(owner.account_id, before, reply)
     assert counted(redis_client, owner.account_id) == 1
     intact(owner.account_id)
 
@@ -184,10 +190,7 @@ def test_a_key_changed_but_still_allowed_is_served_under_one_hold(
     before = money(owner.account_id)
     reply = chat(key.secret)
     assert reply.status == 200, reply.raw
-    after = money(owner.account_id)
-    charged = round(reply.body["usage"]["cost"] * 1e9)
-    assert (after.balance, after.holds) == (before.balance - charged, 0)
-    assert (after.entries, after.usage_rows) == (before.entries + 1, before.usage_rows + 1)
+    settled(owner.account_id, before, reply)
     intact(owner.account_id)
 
 
@@ -252,9 +255,7 @@ def test_the_store_down_and_failing_open_still_holds_and_settles(
     before = money(owner.account_id)
     reply = chat(key.secret)
     assert reply.status == 200, reply.raw
-    after = money(owner.account_id)
-    assert (after.holds, after.usage_rows) == (0, before.usage_rows + 1)
-    assert after.balance == before.balance - round(reply.body["usage"]["cost"] * 1e9)
+    settled(owner.account_id, before, reply)
     poor = new_owner()
     refused = chat(new_key(poor).secret)
     assert refused.status == 402, refused.raw
