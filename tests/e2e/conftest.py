@@ -146,13 +146,21 @@ def new_account(
 
 
 @pytest.fixture
-def account(gateway: str) -> Account:
+def base_url(request: pytest.FixtureRequest) -> str:
+    """The gateway a test module talks to: in front of the fake providers, or the offline
+    one (`gatewayz dev` with the mock) for a module that sets `GATEWAY = "offline"`."""
+    url: str = request.getfixturevalue(getattr(request.module, "GATEWAY", "gateway"))
+    return url
+
+
+@pytest.fixture
+def account(base_url: str) -> Account:
     return new_account()
 
 
 @pytest.fixture
-def client(gateway: str, account: Account) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway, api_key=account.secret, max_retries=0)
+def client(base_url: str, account: Account) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key=account.secret, max_retries=0)
 
 
 def prompt_bound(messages: list[dict[str, Any]]) -> int:

@@ -7,26 +7,21 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
 import pytest
 
 from gatewayz.chat.providers import mock_images
-from tests.e2e.conftest import Account, new_account
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Account
+
+GATEWAY = "offline"  # the conftest fixtures talk to `gatewayz dev` with the mock
 
 MODEL = "mock/image"
 IMAGE_NANOS = 20_000_000  # $0.02
-
-
-@pytest.fixture
-def account(offline: str) -> Account:
-    return new_account()
-
-
-@pytest.fixture
-def sdk(offline: str, account: Account) -> openai.OpenAI:
-    return openai.OpenAI(base_url=offline, api_key=account.secret, max_retries=0)
 
 
 def pixels(data: bytes) -> tuple[int, int, bytes]:
@@ -46,10 +41,10 @@ def pixels(data: bytes) -> tuple[int, int, bytes]:
 
 
 def test_a_url_image_is_a_png_of_the_size_asked_and_costs_its_price(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    answer = sdk.images.generate(model=MODEL, prompt="a lighthouse", size="512x512", n=2)
+    answer = client.images.generate(model=MODEL, prompt="a lighthouse", size="512x512", n=2)
     assert [d.revised_prompt for d in answer.data] == ["a lighthouse"] * 2
     images = [httpx.get(d.url or "").content for d in answer.data]
     for image in images:
@@ -62,10 +57,10 @@ def test_a_url_image_is_a_png_of_the_size_asked_and_costs_its_price(
     assert answer.provider == "mock"  # type: ignore[attr-defined]
 
 
-def test_b64_json_is_deterministic(sdk: openai.OpenAI) -> None:
+def test_b64_json_is_deterministic(client: openai.OpenAI) -> None:
     asked = {"model": MODEL, "prompt": "a lighthouse", "size": "256x256", "style": "natural"}
-    first = sdk.images.generate(**asked, response_format="b64_json").data[0].b64_json
-    again = sdk.images.generate(**asked, response_format="b64_json").data[0].b64_json
+    first = client.images.generate(**asked, response_format="b64_json").data[0].b64_json
+    again = client.images.generate(**asked, response_format="b64_json").data[0].b64_json
     assert first == again
     body = {**asked, "n": 1, "quality": "standard"}  # the model's default quality is sent
     assert base64.b64decode(first or "") == mock_images.draw(body, 0)
@@ -78,16 +73,16 @@ def test_the_mock_image_model_is_listed_with_its_price(offline: str) -> None:
     assert listed["architecture"]["output_modalities"] == ["image"]
 
 
-def test_a_chat_model_makes_no_images(sdk: openai.OpenAI) -> None:
+def test_a_chat_model_makes_no_images(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        sdk.images.generate(model="mock/echo", prompt="a lighthouse")
+        client.images.generate(model="mock/echo", prompt="a lighthouse")
     assert raised.value.param == "model"
 
 
 def test_an_image_model_on_the_chat_route_is_a_400_pointing_to_the_images_route(
-    sdk: openai.OpenAI,
+    client: openai.OpenAI,
 ) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert raised.value.param == "model"
     assert "/v1/images/generations" in raised.value.message

@@ -14,7 +14,9 @@ import pydantic
 import pytest
 
 from gatewayz import db
-from tests.e2e.conftest import INPUT_NANOS, OUTPUT_NANOS, Account, new_account
+from tests.e2e.conftest import INPUT_NANOS, OUTPUT_NANOS, Account
+
+GATEWAY = "offline"  # the conftest fixtures talk to `gatewayz dev` with the mock
 
 if TYPE_CHECKING:
     from openai.types import CompletionUsage
@@ -43,16 +45,6 @@ class Booking(pydantic.BaseModel):
 BOOK: Any = openai.pydantic_function_tool(BookTable)
 
 
-@pytest.fixture
-def account(offline: str) -> Account:
-    return new_account()
-
-
-@pytest.fixture
-def sdk(offline: str, account: Account) -> openai.OpenAI:
-    return openai.OpenAI(base_url=offline, api_key=account.secret, max_retries=0)
-
-
 def _cost(usage: CompletionUsage | None) -> int:
     """The answer's own `usage.cost` in nanos, checked against its token counts."""
     assert usage is not None
@@ -74,9 +66,11 @@ def test_the_model_lists_what_it_honours(offline: str) -> None:
     assert set(listed["supported_parameters"]) == HONOURED
 
 
-def test_a_tool_call_is_parsed_by_the_sdk_and_billed(sdk: openai.OpenAI, account: Account) -> None:
+def test_a_tool_call_is_parsed_by_the_sdk_and_billed(
+    client: openai.OpenAI, account: Account
+) -> None:
     before = account.balance()
-    completion = sdk.chat.completions.parse(model=MODEL, messages=USER, tools=[BOOK])
+    completion = client.chat.completions.parse(model=MODEL, messages=USER, tools=[BOOK])
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
@@ -91,10 +85,10 @@ def test_a_tool_call_is_parsed_by_the_sdk_and_billed(sdk: openai.OpenAI, account
 
 
 def test_a_streamed_tool_call_accumulates_in_the_sdk_and_is_billed(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    with sdk.chat.completions.stream(
+    with client.chat.completions.stream(
         model=MODEL, messages=USER, tools=[BOOK], stream_options={"include_usage": True}
     ) as stream:
         kinds = [event.type for event in stream]
@@ -109,10 +103,10 @@ def test_a_streamed_tool_call_accumulates_in_the_sdk_and_is_billed(
 
 
 def test_structured_output_is_parsed_into_the_pydantic_model(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    completion = sdk.chat.completions.parse(model=MODEL, messages=USER, response_format=Booking)
+    completion = client.chat.completions.parse(model=MODEL, messages=USER, response_format=Booking)
     booking = completion.choices[0].message.parsed
     assert isinstance(booking, Booking)
     assert booking.confirmed is True
@@ -120,21 +114,21 @@ def test_structured_output_is_parsed_into_the_pydantic_model(
     content = completion.choices[0].message.content
     assert content is not None
     assert json.loads(content) == booking.model_dump()
-    beta = sdk.beta.chat.completions.parse(model=MODEL, messages=USER, response_format=Booking)
+    beta = client.beta.chat.completions.parse(model=MODEL, messages=USER, response_format=Booking)
     assert beta.choices[0].message.parsed == booking
     assert before - account.balance() == _cost(completion.usage) + _cost(beta.usage)
 
 
-def test_n_choices_are_each_billed(sdk: openai.OpenAI, account: Account) -> None:
+def test_n_choices_are_each_billed(client: openai.OpenAI, account: Account) -> None:
     before = account.balance()
-    one = sdk.chat.completions.create(model=MODEL, messages=USER)
-    three = sdk.chat.completions.create(model=MODEL, messages=USER, n=3)
+    one = client.chat.completions.create(model=MODEL, messages=USER)
+    three = client.chat.completions.create(model=MODEL, messages=USER, n=3)
     assert [c.index for c in three.choices] == [0, 1, 2]
     assert {c.message.content for c in three.choices} == {one.choices[0].message.content}
     assert one.usage is not None
     assert three.usage is not None
     assert three.usage.completion_tokens == 3 * one.usage.completion_tokens
-    stream = sdk.chat.completions.create(
+    stream = client.chat.completions.create(
         model=MODEL, messages=USER, n=3, stream=True, stream_options={"include_usage": True}
     )
     texts: dict[int, str] = {}
@@ -150,8 +144,8 @@ def test_n_choices_are_each_billed(sdk: openai.OpenAI, account: Account) -> None
     assert before - account.balance() == paid
 
 
-def test_stop_and_logprobs_pass_through_the_gateway(sdk: openai.OpenAI) -> None:
-    completion = sdk.chat.completions.create(
+def test_stop_and_logprobs_pass_through_the_gateway(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
         model=MODEL, messages=USER, stop=[" in"], logprobs=True, top_logprobs=2
     )
     choice = completion.choices[0]
@@ -166,11 +160,11 @@ def test_stop_and_logprobs_pass_through_the_gateway(sdk: openai.OpenAI) -> None:
 
 
 def test_require_parameters_refuses_an_unsupported_parameter_and_charges_nothing(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk.chat.completions.create(
+        client.chat.completions.create(
             model=MODEL,
             messages=USER,
             tools=[BOOK],
@@ -184,9 +178,9 @@ def test_require_parameters_refuses_an_unsupported_parameter_and_charges_nothing
 
 
 def test_require_parameters_serves_what_the_model_supports(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
-    completion = sdk.chat.completions.create(
+    completion = client.chat.completions.create(
         model=MODEL,
         messages=USER,
         tools=[BOOK],
@@ -200,9 +194,9 @@ def test_require_parameters_serves_what_the_model_supports(
 
 
 def test_without_require_parameters_an_unsupported_parameter_is_ignored(
-    sdk: openai.OpenAI,
+    client: openai.OpenAI,
 ) -> None:
-    completion = sdk.chat.completions.create(
+    completion = client.chat.completions.create(
         model=MODEL,
         messages=USER,
         temperature=0.2,
@@ -211,17 +205,17 @@ def test_without_require_parameters_an_unsupported_parameter_is_ignored(
     assert completion.choices[0].message.content == USER[0]["content"]
 
 
-def test_require_parameters_must_be_a_boolean(sdk: openai.OpenAI) -> None:
+def test_require_parameters_must_be_a_boolean(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk.chat.completions.create(
+        client.chat.completions.create(
             model=MODEL, messages=USER, extra_body={"provider": {"require_parameters": "yes"}}
         )
     assert refused.value.param == "provider.require_parameters"
 
 
-def test_a_refusal_of_the_mock_reaches_the_client_as_a_400(sdk: openai.OpenAI) -> None:
+def test_a_refusal_of_the_mock_reaches_the_client_as_a_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk.chat.completions.create(
+        client.chat.completions.create(
             model=MODEL,
             messages=USER,
             tools=[BOOK],

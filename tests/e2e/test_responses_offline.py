@@ -13,7 +13,9 @@ import pydantic
 import pytest
 
 from gatewayz import db
-from tests.e2e.conftest import INPUT_NANOS, OUTPUT_NANOS, Account, new_account
+from tests.e2e.conftest import INPUT_NANOS, OUTPUT_NANOS, Account
+
+GATEWAY = "offline"  # the conftest fixtures talk to `gatewayz dev` with the mock
 
 if TYPE_CHECKING:
     from openai.types.responses import ResponseUsage
@@ -39,16 +41,6 @@ class Booking(pydantic.BaseModel):
     seating: Literal["inside", "terrace"]
 
 
-@pytest.fixture
-def account(offline: str) -> Account:
-    return new_account()
-
-
-@pytest.fixture
-def sdk(offline: str, account: Account) -> openai.OpenAI:
-    return openai.OpenAI(base_url=offline, api_key=account.secret, max_retries=0)
-
-
 def _cost(usage: ResponseUsage | None) -> int:
     """The answer's own `usage.cost` in nanos, checked against its token counts."""
     assert usage is not None
@@ -67,10 +59,10 @@ def _recorded(account: Account) -> list[tuple[Any, ...]]:
 
 
 def test_a_text_input_is_answered_as_a_response_and_billed(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    response = sdk.responses.create(model=MODEL, input="hello there gateway", store=False)
+    response = client.responses.create(model=MODEL, input="hello there gateway", store=False)
     assert response.object == "response"
     assert response.id.startswith("resp_")
     assert response.status == "completed"
@@ -91,9 +83,9 @@ def test_a_text_input_is_answered_as_a_response_and_billed(
 
 
 def test_instructions_and_a_message_list_reach_the_model_as_chat_messages(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
-    response = sdk.responses.create(
+    response = client.responses.create(
         model=MODEL,
         instructions="Answer briefly.",
         input=[
@@ -116,9 +108,9 @@ def test_instructions_and_a_message_list_reach_the_model_as_chat_messages(
     assert _recorded(account)[0][2] == "length"
 
 
-def test_a_function_call_and_its_output_round_trip(sdk: openai.OpenAI, account: Account) -> None:
+def test_a_function_call_and_its_output_round_trip(client: openai.OpenAI, account: Account) -> None:
     before = account.balance()
-    first = sdk.responses.create(model=MODEL, input="weather in Lyon", tools=[WEATHER])
+    first = client.responses.create(model=MODEL, input="weather in Lyon", tools=[WEATHER])
     [call] = first.output
     assert call.type == "function_call"
     assert call.id is not None
@@ -126,7 +118,7 @@ def test_a_function_call_and_its_output_round_trip(sdk: openai.OpenAI, account: 
     assert call.name == "get_weather"
     assert set(json.loads(call.arguments)) == {"city"}
     assert first.tools[0].type == "function"
-    second = sdk.responses.create(
+    second = client.responses.create(
         model=MODEL,
         input=[
             {"role": "user", "content": "weather in Lyon"},
@@ -146,10 +138,10 @@ def test_a_function_call_and_its_output_round_trip(sdk: openai.OpenAI, account: 
 
 
 def test_structured_output_is_parsed_into_the_pydantic_model(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    response = sdk.responses.parse(model=MODEL, input="book a table", text_format=Booking)
+    response = client.responses.parse(model=MODEL, input="book a table", text_format=Booking)
     booking = response.output_parsed
     assert isinstance(booking, Booking)
     assert json.loads(response.output_text) == booking.model_dump()
@@ -160,10 +152,10 @@ def test_structured_output_is_parsed_into_the_pydantic_model(
 
 
 def test_a_stream_tells_the_responses_events_and_ends_with_usage(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    with sdk.responses.stream(model=MODEL, input="one two three four") as stream:
+    with client.responses.stream(model=MODEL, input="one two three four") as stream:
         events = list(stream)
         final = stream.get_final_response()
     kinds = [e.type for e in events]
@@ -189,10 +181,10 @@ def test_a_stream_tells_the_responses_events_and_ends_with_usage(
 
 
 def test_a_streamed_function_call_accumulates_in_the_sdk(
-    sdk: openai.OpenAI, account: Account
+    client: openai.OpenAI, account: Account
 ) -> None:
     before = account.balance()
-    stream = sdk.responses.create(
+    stream = client.responses.create(
         model=MODEL, input="weather in Lyon", tools=[WEATHER], stream=True
     )
     events = list(stream)
@@ -208,7 +200,7 @@ def test_a_streamed_function_call_accumulates_in_the_sdk(
     assert before - account.balance() == _cost(completed.response.usage)
 
 
-def test_the_400s_name_the_responses_parameter(sdk: openai.OpenAI, account: Account) -> None:
+def test_the_400s_name_the_responses_parameter(client: openai.OpenAI, account: Account) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"input": "hi", "previous_response_id": "resp_1"}, "previous_response_id"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
@@ -221,6 +213,6 @@ def test_the_400s_name_the_responses_parameter(sdk: openai.OpenAI, account: Acco
     ]
     for body, param in cases:
         with pytest.raises(openai.BadRequestError) as raised:
-            sdk.responses.create(model=MODEL, **body)
+            client.responses.create(model=MODEL, **body)
         assert raised.value.param == param, body
     assert _recorded(account) == []
