@@ -149,5 +149,7 @@ async def generation(request: Request, id: str) -> JSONResponse:
 
 
 # Behind the Lambda Web Adapter the app starts during INIT: the cold path is paid there.
-app = create_app("chat", [router], startup=warmup.prepare)
+# The billed routes skip FastAPI's routing and dependency solving (gatewayz/http.py).
+DIRECT = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses")
+app = create_app("chat", [router], startup=warmup.prepare, direct=DIRECT)
 handler = lambda_handler(app)

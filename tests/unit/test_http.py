@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
@@ -161,3 +162,51 @@ def test_the_adapters_context_header_is_believed_only_inside_lambda(
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatewayz-chat")
     inside = client.get("/v1/nothing", headers={"x-amzn-request-context": context})
     assert inside.headers["x-request-id"] == "req_0f0e0d0c0b0a09080706050403020100"
+
+
+# --- direct routes: the hot POST routes skip FastAPI's routing -------------------------
+
+direct_router = APIRouter()
+
+
+@direct_router.post("/v1/hot")
+async def hot(request: Request) -> JSONResponse:
+    request.state.response_headers["x-ratelimit-limit-requests"] = "5"
+    if (await request.json()).get("refuse"):
+        raise errors.InsufficientCredits("no money")
+    if (await request.json()).get("crash"):
+        raise RuntimeError("secret detail sk_live_456")
+    # FastAPI's router puts the matched route in the scope; the direct path does not.
+    return JSONResponse({"routed": "route" in request.scope})
+
+
+@direct_router.get("/v1/hot")
+async def hot_get() -> dict[str, str]:
+    return {"via": "router"}
+
+
+@pytest.mark.parametrize("direct", [(), ("/v1/hot",)])
+def test_a_direct_route_answers_as_a_routed_one(direct: tuple[str, ...]) -> None:
+    app = create_app("test", [direct_router], health=False, direct=direct)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        ok = c.post("/v1/hot", json={})
+        assert ok.status_code == 200
+        assert ok.json() == {"routed": not direct}
+        assert ok.headers["x-request-id"].startswith("req_")
+        assert ok.headers["x-ratelimit-limit-requests"] == "5"
+        refused = c.post("/v1/hot", json={"refuse": True})
+        assert (refused.status_code, envelope(refused)["code"]) == (402, "insufficient_credits")
+        crashed = c.post("/v1/hot", json={"crash": True})
+        assert crashed.status_code == 500
+        assert "sk_live" not in crashed.text
+        assert c.get("/v1/hot").json() == {"via": "router"}  # other methods: the router
+        wrong = c.put("/v1/hot", json={})
+        assert wrong.status_code == 405
+        assert wrong.headers["allow"] == "GET, POST, OPTIONS"
+        not_json = c.post("/v1/hot", content=b"{}", headers={"content-type": "text/plain"})
+        assert not_json.status_code == 415
+
+
+def test_a_direct_route_must_take_only_the_request() -> None:
+    with pytest.raises(TypeError, match="takes only `request`"):
+        create_app("test", [router], health=False, direct=("/v1/echo",))
