@@ -7,10 +7,14 @@ upstash-redis client.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import socket
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -311,6 +315,108 @@ def test_processes_sharing_redis_share_the_limit(redis_url: str, rl_prefix: str)
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         allowed = pool.starmap(_hit_many, [(redis_url, key, 30, 25)] * 4)
     assert sum(allowed) == 30
+
+
+# --- started hits (the request path overlaps them with its credit hold) ----------------
+
+
+def test_started_hits_count_when_their_answers_are_read(store: Store, rl_prefix: str) -> None:
+    window = Window(rl_prefix + "begun", 2, MINUTE)
+    started = [store.begin_hit([window]) for _ in range(3)]  # all three in flight at once
+    assert sorted(decided().allowed for decided in started) == [False, True, True]
+    assert used(store, window.key) == 2
+
+
+def test_redis_starts_a_hit_without_a_thread(redis_url: str, rl_prefix: str) -> None:
+    # Sent now, read later, on the calling thread: no thread hop on the request path.
+    probe = (
+        "import sys, threading\n"
+        "from gatewayz.ratelimit import Window\n"
+        "from gatewayz.ratelimit.redis import RedisStore\n"
+        "store = RedisStore.from_url(sys.argv[1])\n"
+        "for _ in range(3):\n"
+        "    assert store.begin_hit([Window(sys.argv[2], 10, 60_000)])().allowed\n"
+        "print(threading.active_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, redis_url, rl_prefix + "threads"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "1"
+
+
+def test_redis_reads_started_hits_on_one_connection(
+    redis_url: str, redis_client: redis.Redis, rl_prefix: str
+) -> None:
+    import redis as redis_py
+
+    name = "gwtest-" + uuid.uuid4().hex[:12]
+    store = RedisStore(redis_py.Redis.from_url(redis_url, client_name=name))
+    for _ in range(20):
+        assert store.begin_hit([Window(rl_prefix + "pool", 100, MINUTE)])().allowed
+    assert [c["name"] for c in redis_client.client_list()].count(name) == 1
+
+
+def test_redis_replaces_a_pooled_connection_the_server_closed(
+    redis_url: str, redis_client: redis.Redis, rl_prefix: str
+) -> None:
+    store, window = RedisStore.from_url(redis_url), Window(rl_prefix + "closed", 10, MINUTE)
+    before = {c["id"] for c in redis_client.client_list()}
+    assert store.hit([window]).allowed
+    (mine,) = [c["id"] for c in redis_client.client_list() if c["id"] not in before]
+    redis_client.client_kill_filter(_id=mine)  # the pooled connection is now dead
+    assert store.begin_hit([window])().allowed
+    assert used(store, window.key) == 2
+
+
+@pytest.fixture
+def cutting_proxy(redis_url: str) -> Iterator[int]:
+    """A TCP proxy to the test Redis that cuts its first connection when an EVALSHA
+    arrives on it, before passing it on: a connection that breaks after the send."""
+    from urllib.parse import urlsplit
+
+    target = urlsplit(redis_url)
+    listener = socket.create_server(("127.0.0.1", 0))
+    first = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket, cut: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if cut and b"EVALSHA" in data:
+                    break
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                server = socket.create_connection((target.hostname, target.port or 6379))
+                cut = not first.is_set()
+                first.set()
+                threading.Thread(target=pump, args=(client, server, cut), daemon=True).start()
+                threading.Thread(target=pump, args=(server, client, False), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_redis_retries_a_started_hit_whose_connection_broke_after_the_send(
+    redis_url: str, cutting_proxy: int, rl_prefix: str
+) -> None:
+    from urllib.parse import urlsplit
+
+    db = urlsplit(redis_url).path or "/0"
+    store = RedisStore.from_url(f"redis://127.0.0.1:{cutting_proxy}{db}")
+    window = Window(rl_prefix + "cut", 10, MINUTE)
+    assert store.begin_hit([window])().allowed  # cut before Redis saw it, then retried
+    assert used(store, window.key) == 1
 
 
 # --- the script cache, availability ----------------------------------------------------

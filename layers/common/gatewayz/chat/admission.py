@@ -3,9 +3,10 @@ limits and hold its credits, at the same time, then apply a change to the key an
 since it was cached. Chat completions, responses, embeddings and images all go through
 `reserve`.
 
-The two calls are independent, so they overlap: the rate-limit call goes to its store
-from a small persistent worker thread (`_start_admit`) while this thread holds the
-credits in PostgreSQL (its connection is this thread's), then both are joined. A warm key thus
+The two calls are independent, so they overlap: the rate-limit call is sent to its store
+(`limiter.begin_admit`; Redis: the command is written, its reply read later; Upstash REST:
+a worker thread) while this thread holds the credits in PostgreSQL, then its answer is
+read. No thread hop on Redis, and a warm key thus
 waits for one round trip before the upstream call, not two. Whatever one side refuses,
 the other side's work is given back at once: a refused request costs the client neither
 a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
@@ -14,8 +15,6 @@ store's 503) is the answer, as when the limiter ran first.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gatewayz import config
@@ -27,7 +26,6 @@ from gatewayz.ratelimit import get_store, limiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from concurrent.futures import Future
 
     from starlette.requests import Request
 
@@ -39,12 +37,6 @@ if TYPE_CHECKING:
     from gatewayz.ratelimit.limiter import Admission
 
 Outcome = credits.Hold | credits.Refusal
-# Rate-limit calls overlapped with the hold. A Lambda instance serves one request at a
-# time, so one worker suffices there; a local server's threads may share a few. Threads
-# start on first use and live as long as the process (no thread per request).
-_WORKERS = 4
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 def reserve(
@@ -72,14 +64,14 @@ def reserve(
     state = request.state
     settings = config.get_settings()
     store = get_store()
-    counting = _start_admit(store, caller, plan.tokens)
+    counting = limiter.begin_admit(store, caller, plan.tokens)
     try:
         outcome = hold(caller, plan, state.request_id, settings)
     except BaseException:
         _undo(store, counting)
         raise
     try:
-        admission = counting.result()
+        admission = counting()
     except BaseException:  # the 429 (or 503) comes first, even over a refused hold
         _give_back(outcome)
         raise
@@ -126,24 +118,11 @@ def hold(
     )
 
 
-def _start_admit(store: Store, caller: Caller, estimated_tokens: int) -> Future[Admission]:
-    """`limiter.admit` on a worker thread: its result (or its `RateLimited` or
-    `ServiceUnavailable`) when joined. The store's client must be thread-safe (redis-py's
-    connection pool and Upstash's httpx client are; `MemoryStore` has its lock); the
-    database is never touched there, its connection being the calling thread's."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="gatewayz-ratelimit")
-    return _executor.submit(limiter.admit, store, caller, estimated_tokens)
-
-
-def _undo(store: Store, counting: Future[Admission]) -> None:
-    """Wait for a `_start_admit` call and give back whatever it counted: the hold failed.
-    Never raises (a refusal or an outage counted nothing)."""
+def _undo(store: Store, counting: Callable[[], Admission]) -> None:
+    """Wait for a `limiter.begin_admit` call and give back whatever it counted: the hold
+    failed. Never raises (a refusal or an outage counted nothing)."""
     try:
-        admission = counting.result()
+        admission = counting()
     except Exception:  # noqa: BLE001 - a refusal or an outage counted nothing
         return
     limiter.release(store, admission)

@@ -5,7 +5,8 @@ that applies to a request in one atomic step (one round trip on Redis): either a
 them have room and all are counted, or none is. Windows are fixed, anchored at their
 first hit, and expire on their own, so a crashed function never leaks a count for long.
 The same call reads the account's auth version (see `announce`), so news of a changed
-key reaches every process without a round trip of its own.
+key reaches every process without a round trip of its own. `begin_hit()` sends that call
+and returns what reads its answer, so the request path holds credits meanwhile.
 
 Backends: `redis.py` (redis-py, `REDIS_URL`), `upstash.py` (Upstash REST), `memory.py`
 (in-process, single process only). Redis and Upstash run the same Lua script
@@ -15,12 +16,21 @@ validating the windows, encoding them as the script's arguments and decoding its
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from concurrent.futures import ThreadPoolExecutor
+
+# Backends that cannot send now and read later run a hit on one of these threads. A Lambda
+# instance serves one request at a time, so one suffices there; a local server's threads
+# may share a few. Started on first use, they live as long as the process.
+_WORKERS = 4
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +103,24 @@ class Store(ABC):
             ValueError: a negative cost, a period under 1 ms, or a key given twice.
             StoreUnavailable: the backend cannot be reached or refused the request.
         """
+        return self.begin_hit(windows, corrections, version_key)()
+
+    def begin_hit(
+        self,
+        windows: Sequence[Window],
+        corrections: Sequence[tuple[str, int]] = (),
+        version_key: str | None = None,
+    ) -> Callable[[], Decision]:
+        """`hit`, started: the returned call waits for the store's answer and gives the
+        decision (or raises what `hit` raises). Call it exactly once; the caller works
+        meanwhile (the request path holds credits, gatewayz/chat/admission.py).
+
+        Raises:
+            ValueError: as `hit`, at once.
+        """
         live = [(key, delta) for key, delta in corrections if delta]
         if not windows and not live and version_key is None:
-            return Decision(allowed=True, windows=())
+            return lambda: Decision(allowed=True, windows=())
         keys = [w.key for w in windows]
         if len(set(keys)) != len(keys) or version_key in keys:
             raise ValueError("rate-limit windows of one hit must have distinct keys")
@@ -104,7 +129,8 @@ class Store(ABC):
             if w.cost < 0 or w.period_ms < 1:
                 raise ValueError(f"invalid rate-limit window {w.key!r}: cost < 0 or period < 1 ms")
             args += (w.limit, w.period_ms, w.cost)
-        return _decide(windows, self._hit(keys, args, live, version_key))
+        reply = self._begin_hit(keys, args, live, version_key)
+        return lambda: _decide(windows, reply())
 
     def adjust(self, key: str, delta: int) -> None:
         """Add `delta` (may be negative) to a live window; a missing or expired one stays absent.
@@ -153,6 +179,17 @@ class Store(ABC):
         the hit, `pttl` the milliseconds left (negative: the key does not exist).
         """
 
+    def _begin_hit(
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
+    ) -> Callable[[], Sequence[int]]:
+        """`_hit` started, its reply read by the returned call. Here: on a worker thread;
+        a backend that can send a command now and read its reply later does that instead."""
+        return on_worker(self._hit, keys, args, corrections, version_key)
+
     @abstractmethod
     def _adjust(self, key: str, delta: int) -> None:
         """Add `delta` to an existing `key`, keeping its expiry and flooring at 0."""
@@ -161,6 +198,19 @@ class Store(ABC):
     def _announce(self, key: str, version: int, ttl_ms: int) -> int:
         """Raise `key` to `version` (expiring in `ttl_ms`) if it is lower or absent;
         return the value it holds afterwards."""
+
+
+def on_worker[T](call: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """`call(*args)` started on a worker thread; the returned call waits for its result
+    (or raises its exception)."""
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="gatewayz-ratelimit")
+    return _executor.submit(call, *args).result
 
 
 class StoreUnavailable(Exception):

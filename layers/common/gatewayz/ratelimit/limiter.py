@@ -13,8 +13,9 @@ The same call reads the account's auth version, which `publish_version` raises a
 key or its account changed (gatewayz/identity/auth.py), so a warm function hears of the change on
 its next request without a round trip of its own.
 
-The request path makes this call from a worker thread while it holds the credits in
-PostgreSQL (gatewayz/chat/admission.py), so the functions here are thread-safe.
+The request path starts this call (`begin_admit`), holds the credits in PostgreSQL, then
+reads its answer (gatewayz/chat/admission.py); a store that cannot send now and read later
+makes the call from a worker thread, so the functions here are thread-safe.
 
 If the store is unreachable, `RATE_LIMIT_FAILURE` decides: `open` (the default) lets the
 request through, with a warning logged and the `RateLimitStoreUnavailable` metric counted
@@ -33,6 +34,8 @@ from gatewayz import errors
 from gatewayz.ratelimit.base import StoreUnavailable, Window
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gatewayz.ratelimit.base import Decision, Store
 
 
@@ -100,15 +103,34 @@ def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
         RateLimited: a window is full; `Retry-After` says when it resets.
         ServiceUnavailable: the store is unreachable and `RATE_LIMIT_FAILURE=closed`.
     """
+    return begin_admit(store, caller, estimated_tokens)()
+
+
+def begin_admit(store: Store, caller: Subject, estimated_tokens: int) -> Callable[[], Admission]:
+    """`admit`, started: the store call is on its way; the returned call (exactly once)
+    waits for it and gives the admission or raises what `admit` raises."""
     named = _windows(caller, estimated_tokens)
     with _pending_lock:
         corrections = list(_pending.pop(caller.account_id, {}).items())
     try:
-        decision = store.hit(
+        decided = store.begin_hit(
             [window for _, window in named], corrections, version_key(caller.account_id)
         )
     except StoreUnavailable as exc:
-        return _unavailable(exc)
+        unreachable = exc
+        return lambda: _unavailable(unreachable)
+
+    def admission() -> Admission:
+        try:
+            decision = decided()
+        except StoreUnavailable as exc:
+            return _unavailable(exc)
+        return _admitted(named, decision)
+
+    return admission
+
+
+def _admitted(named: list[tuple[str, Window]], decision: Decision) -> Admission:
     headers = _headers(named, decision)
     if not decision.allowed:
         assert decision.denied is not None

@@ -66,6 +66,16 @@ class MemoryStore(Store):
                 reply += (counts[i], pttl)
             return reply
 
+    def _begin_hit(
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
+    ) -> Callable[[], Sequence[int]]:
+        reply = self._hit(keys, args, corrections, version_key)  # nothing to wait for
+        return lambda: reply
+
     def _adjust(self, key: str, delta: int) -> None:
         with self._lock:
             self._add(key, delta, self._clock())

@@ -13,9 +13,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gatewayz.ratelimit.base import StoreUnavailable
-from gatewayz.ratelimit.script import NoScript, ScriptStore
+from gatewayz.ratelimit.script import SHA, NoScript, ScriptStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
 
@@ -60,3 +61,39 @@ class RedisStore(ScriptStore):
             raise NoScript from None
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    def _begin_run(self, keys: list[str], args: list[str | int]) -> Callable[[], object]:
+        """Send the EVALSHA now on a connection of the pool; the returned call reads its
+        reply. No thread: the request's own thread holds credits while the script runs.
+
+        Anything short of a reply takes the ordinary way (`_run`: EVAL on NOSCRIPT, and
+        redis-py's retry on a broken connection): a send that failed sent nothing, and a
+        connection that broke before its reply is retried, as redis-py retries a command
+        whose connection broke. A timeout is never retried (`StoreUnavailable`).
+        """
+        pool = self._client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except redis.RedisError:
+            return lambda: self._run(keys, args)
+        try:
+            command = connection.pack_command("EVALSHA", SHA, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            connection.send_packed_command(command)  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            pool.release(connection)  # disconnected by the failed send
+            return lambda: self._run(keys, args)
+
+        def reply() -> object:
+            try:
+                return connection.read_response()
+            except redis.ConnectionError:
+                pass  # disconnected; retried below, once, as redis-py would
+            except redis.exceptions.NoScriptError:
+                pass  # the script is sent in full below (EVAL)
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+            finally:
+                pool.release(connection)
+            return self._run(keys, args)
+
+        return reply

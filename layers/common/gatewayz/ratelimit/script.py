@@ -16,10 +16,10 @@ import hashlib
 from abc import abstractmethod
 from typing import TYPE_CHECKING
 
-from gatewayz.ratelimit.base import Store, StoreUnavailable
+from gatewayz.ratelimit.base import Store, StoreUnavailable, on_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 # ARGV[1] picks the operation.
 # "hit": ARGV[2] = m, the number of corrections that come first: KEYS[1..m] with deltas
@@ -89,10 +89,24 @@ class ScriptStore(Store):
         corrections: Sequence[tuple[str, int]],
         version_key: str | None,
     ) -> Sequence[int]:
-        fixed = [key for key, _ in corrections]
-        tail = [] if version_key is None else [version_key]
-        deltas = [delta for _, delta in corrections]
-        reply = self._run([*fixed, *keys, *tail], ["hit", len(fixed), len(tail), *deltas, *args])
+        return self._checked(self._run(*_hit_command(keys, args, corrections, version_key)))
+
+    def _begin_hit(
+        self,
+        keys: list[str],
+        args: list[int],
+        corrections: Sequence[tuple[str, int]],
+        version_key: str | None,
+    ) -> Callable[[], Sequence[int]]:
+        reply = self._begin_run(*_hit_command(keys, args, corrections, version_key))
+        return lambda: self._checked(reply())
+
+    def _begin_run(self, keys: list[str], args: list[str | int]) -> Callable[[], object]:
+        """`_run` started, its reply read by the returned call: here on a worker thread
+        (`Store._begin_hit`); a backend that can send now and read later overrides this."""
+        return on_worker(self._run, keys, args)
+
+    def _checked(self, reply: object) -> Sequence[int]:
         if not isinstance(reply, list) or not all(type(v) is int for v in reply):
             raise StoreUnavailable(f"{self.name}: unexpected script reply {reply!r:.80}")
         return reply
@@ -120,3 +134,16 @@ class ScriptStore(Store):
             NoScript: the server answered NOSCRIPT.
             StoreUnavailable: anything else went wrong.
         """
+
+
+def _hit_command(
+    keys: list[str],
+    args: list[int],
+    corrections: Sequence[tuple[str, int]],
+    version_key: str | None,
+) -> tuple[list[str], list[str | int]]:
+    """The script's keys and arguments for "hit" (the layout is described above `SOURCE`)."""
+    fixed = [key for key, _ in corrections]
+    tail = [] if version_key is None else [version_key]
+    deltas = [delta for _, delta in corrections]
+    return [*fixed, *keys, *tail], ["hit", len(fixed), len(tail), *deltas, *args]
