@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import hiredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -77,8 +78,10 @@ class RedisStore(ScriptStore):
         except redis.RedisError:
             return lambda: self._run(keys, args)
         try:
-            command = connection.pack_command("EVALSHA", SHA, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-            connection.send_packed_command(command)  # type: ignore[no-untyped-call]
+            # hiredis (installed with redis[hiredis]) packs in C what redis-py's packer
+            # would first walk argument by argument.
+            command = hiredis.pack_command(("EVALSHA", SHA, len(keys), *keys, *args))  # type: ignore[arg-type]
+            connection.send_packed_command([command])  # type: ignore[no-untyped-call]
         except redis.RedisError:
             pool.release(connection)  # disconnected by the failed send
             return lambda: self._run(keys, args)
