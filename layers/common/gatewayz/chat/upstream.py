@@ -9,6 +9,7 @@ process, without a socket) looks exactly like a provider.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     import aiohttp
+    import yarl
 
 
 class Timeout(Exception):
@@ -148,16 +150,30 @@ async def post(
         return await local(path, body)
     import aiohttp
 
-    timeout = aiohttp.ClientTimeout(total=None, connect=limits.connect_s, sock_read=limits.read_s)
     try:
         response = await session().post(
-            base_url + path, data=body, headers=headers, timeout=timeout
+            _url(base_url, path), data=body, headers=headers, timeout=_timeout(limits)
         )
     except TimeoutError:
         raise Timeout("no answer in time") from None
     except aiohttp.ClientError as exc:
         raise Broken(type(exc).__name__) from None
     return _NetworkReply(response)
+
+
+@functools.lru_cache(maxsize=64)
+def _url(base_url: str, path: str) -> yarl.URL:
+    """Parsed once per provider and path, not per request (aiohttp parses a str)."""
+    import yarl
+
+    return yarl.URL(base_url + path)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(limits: Limits) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, connect=limits.connect_s, sock_read=limits.read_s)
 
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
@@ -182,5 +198,7 @@ def session() -> aiohttp.ClientSession:
         current = _sessions[loop] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300),
             skip_auto_headers=("User-Agent",),
+            # Providers' cookies are never sent back: no cookie work on any request.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
     return current
