@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from gatewayz import cors, errors, openapi
-from gatewayz.logs import get_logger
+from gatewayz.logs import get_logger, request_line
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -252,16 +252,15 @@ class GatewayMiddleware:
             internal = errors.InternalError(f"Internal error (request {exchange.request_id}).")
             await exchange.respond(internal)
         finally:
-            get_logger().info(
-                "request",
-                extra={
+            request_line(
+                {
                     "function": self.function,
                     "request_id": exchange.request_id,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": exchange.status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
+                }
             )
 
 

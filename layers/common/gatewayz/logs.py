@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.logging import Logger
@@ -19,3 +22,30 @@ def get_logger() -> Logger:
         service=os.environ.get("POWERTOOLS_SERVICE_NAME", "gatewayz"),
         level=os.environ.get("LOG_LEVEL", "INFO"),
     )
+
+
+def request_line(fields: dict[str, Any]) -> None:
+    """Log the `request` line (docs/operations.md) at INFO, shaped as the logger's lines.
+
+    Written here, not through the logger: its formatter spends ~45 µs on a line (a
+    `LogRecord`, the caller's frame, an attempt to parse the message as JSON), a
+    twentieth of a chat request's CPU budget, for one flat line whose shape is fixed.
+    """
+    logger = get_logger()
+    if logger.log_level > logging.INFO:
+        return
+    from gatewayz import fastjson
+
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+    line = {
+        "level": "INFO",
+        "location": "request_line",
+        "message": "request",
+        "timestamp": f"{stamp},{int(now % 1 * 1000):03d}+0000",
+        "service": logger.service,
+        **fields,
+    }
+    stream = getattr(logger.registered_handler, "stream", None) or sys.stdout
+    stream.write(fastjson.dumps(line).decode() + "\n")
+    stream.flush()  # as the logger's handler does: the line is out before the sandbox freezes
