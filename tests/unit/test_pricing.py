@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import random
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -26,6 +29,26 @@ def test_a_token_at_a_price_per_million() -> None:
     assert token_cost_nanos(1, Decimal("0.0001")) == 1
     assert token_cost_nanos(11, Decimal("0.0001")) == 2
     assert token_cost_nanos(0, Decimal("5")) == 0
+
+
+def test_a_token_cost_is_the_exact_ceiling_at_any_size() -> None:
+    # Every digit of price and count counts: no rounding to a Decimal context's 28 digits.
+    rng = random.Random(11)
+    for _ in range(2000):
+        price = Decimal(rng.randrange(1, 10**12)).scaleb(-rng.randrange(0, 12))
+        tokens = rng.randrange(1, 10 ** rng.randrange(1, 30))
+        exact = Fraction(tokens) * Fraction(price) * 1000
+        assert token_cost_nanos(tokens, price) == math.ceil(exact)
+    assert token_cost_nanos(10**25 + 1, Decimal("0.0000000000001")) == 10**15 + 1
+
+
+def test_the_affordable_output_is_the_most_a_budget_pays_for() -> None:
+    rng = random.Random(12)
+    for _ in range(2000):
+        out = Decimal(rng.randrange(1, 10**9)).scaleb(-rng.randrange(0, 9))
+        budget = rng.randrange(0, 10 ** rng.randrange(1, 20))
+        tokens = max_tokens_affordable(Price(Decimal(0), out), budget, prompt_tokens=0)
+        assert token_cost_nanos(tokens, out) <= budget < token_cost_nanos(tokens + 1, out)
 
 
 def test_each_class_at_its_own_price() -> None:

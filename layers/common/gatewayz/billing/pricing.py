@@ -9,6 +9,7 @@ never free by accident.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 # nanos per token = USD per million tokens * 1e9 / 1e6
-_NANOS_PER_MILLION = Decimal(1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +120,20 @@ def _count(value: object) -> int:
 
 
 def token_cost_nanos(tokens: int, usd_per_million: Decimal) -> int:
-    """ceil(tokens * price * 1000): never rounds a charge down."""
+    """ceil(tokens * price * 1000): never rounds a charge down. Exact integer arithmetic
+    on the price as a fraction (no Decimal context, whose precision is finite)."""
     if tokens <= 0:
         return 0
-    exact = Decimal(tokens) * usd_per_million * _NANOS_PER_MILLION
-    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+    numerator, denominator = _nanos_per_token(usd_per_million)
+    return -(-tokens * numerator // denominator)
+
+
+@functools.lru_cache(maxsize=1024)
+def _nanos_per_token(usd_per_million: Decimal) -> tuple[int, int]:
+    """Nanos per token of a price in USD per million tokens, as an exact fraction; a
+    catalog has a few prices, each seen on every request."""
+    numerator, denominator = usd_per_million.as_integer_ratio()
+    return numerator * 1000, denominator
 
 
 def cost_nanos(price: Price, usage: Usage) -> int:
@@ -166,11 +175,9 @@ def max_tokens_affordable(price: Price, budget_nanos: int, prompt_tokens: int) -
         return 0
     if out_price == 0:
         return 2**31 - 1  # free output: the budget never runs out
-    tokens = int(Decimal(left) / (out_price * _NANOS_PER_MILLION))
-    # The division may land a token high once the cost is rounded up: step down if so.
-    while tokens > 0 and token_cost_nanos(tokens, out_price) > left:
-        tokens -= 1
-    return tokens
+    # Exact: floor(left / nanos per token) tokens cost at most `left`, one more costs more.
+    numerator, denominator = _nanos_per_token(out_price)
+    return left * denominator // numerator
 
 
 def hold_nanos(price: Price, prompt_tokens: int, output_tokens: int) -> int:
