@@ -360,14 +360,14 @@ def test_redis_reads_started_hits_on_one_connection(
     assert [c["name"] for c in redis_client.client_list()].count(name) == 1
 
 
-def test_redis_replaces_a_pooled_connection_the_server_closed(
+def test_redis_replaces_a_connection_the_server_closed(
     redis_url: str, redis_client: redis.Redis, rl_prefix: str
 ) -> None:
     store, window = RedisStore.from_url(redis_url), Window(rl_prefix + "closed", 10, MINUTE)
     before = {c["id"] for c in redis_client.client_list()}
     assert store.hit([window]).allowed
     (mine,) = [c["id"] for c in redis_client.client_list() if c["id"] not in before]
-    redis_client.client_kill_filter(_id=mine)  # the pooled connection is now dead
+    redis_client.client_kill_filter(_id=mine)  # the store's connection is now dead
     assert store.begin_hit([window])().allowed
     assert used(store, window.key) == 2
 

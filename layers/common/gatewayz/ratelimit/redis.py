@@ -6,6 +6,7 @@ Imported only when `REDIS_URL` is configured, so nothing else loads redis-py.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, ClassVar
 
 import hiredis
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from redis.connection import ConnectionInterface
+
 
 class RedisStore(ScriptStore):
     """Counters on a Redis server (or Redis Cluster node, see `script.py` on hash tags)."""
@@ -28,6 +31,7 @@ class RedisStore(ScriptStore):
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
+        self._mine = threading.local()  # this thread's connection for started hits
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> Self:
@@ -64,39 +68,59 @@ class RedisStore(ScriptStore):
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
     def _begin_run(self, keys: list[str], args: list[str | int]) -> Callable[[], object]:
-        """Send the EVALSHA now on a connection of the pool; the returned call reads its
-        reply. No thread: the request's own thread holds credits while the script runs.
+        """Send the EVALSHA now; the returned call reads its reply. No thread: the
+        request's own thread holds credits while the script runs.
+
+        The connection is this thread's own, made by the pool but never put back in it:
+        the pool's bookkeeping (a lock, a readiness poll, its counters) on every request
+        bought nothing on a connection that only this thread uses. While its reply is
+        unread, another hit started on the thread takes a connection from the pool.
 
         Anything short of a reply takes the ordinary way (`_run`: EVAL on NOSCRIPT, and
         redis-py's retry on a broken connection): a send that failed sent nothing, and a
         connection that broke before its reply is retried, as redis-py retries a command
         whose connection broke. A timeout is never retried (`StoreUnavailable`).
         """
-        pool = self._client.connection_pool
+        pool, mine = self._client.connection_pool, self._mine
+        pooled = getattr(mine, "busy", False)
+        connection: ConnectionInterface
         try:
-            connection = pool.get_connection()
+            if pooled:
+                connection = pool.get_connection()
+            else:
+                connection = getattr(mine, "connection", None) or pool.make_connection()
+                mine.connection = connection
         except redis.RedisError:
             return lambda: self._run(keys, args)
+
+        def done() -> None:
+            if pooled:
+                pool.release(connection)  # type: ignore[arg-type]
+            else:
+                mine.busy = False
+
         try:
             # hiredis (installed with redis[hiredis]) packs in C what redis-py's packer
             # would first walk argument by argument.
             command = hiredis.pack_command(("EVALSHA", SHA, len(keys), *keys, *args))  # type: ignore[arg-type]
             connection.send_packed_command([command])  # type: ignore[no-untyped-call]
-        except redis.RedisError:
-            pool.release(connection)  # disconnected by the failed send
+        except redis.RedisError:  # disconnected by the failed send
+            done()
             return lambda: self._run(keys, args)
+        if not pooled:
+            mine.busy = True
 
         def reply() -> object:
             try:
                 return connection.read_response()
             except redis.ConnectionError:
-                pass  # disconnected; retried below, once, as redis-py would
+                pass  # disconnected; retried below, as redis-py would
             except redis.exceptions.NoScriptError:
                 pass  # the script is sent in full below (EVAL)
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
             finally:
-                pool.release(connection)
+                done()
             return self._run(keys, args)
 
         return reply
