@@ -9,7 +9,7 @@ into one `data: {"error": ...}` chunk, then `data: [DONE]`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import fastjson
@@ -20,19 +20,31 @@ if TYPE_CHECKING:
 DONE = b"data: [DONE]\n\n"
 
 
-@dataclass(frozen=True, slots=True)
+_UNPARSED: Any = object()
+
+
+@dataclass(slots=True)
 class Event:
     """One SSE event: its raw bytes (without the blank line) and its `data` payload."""
 
     raw: bytes
     data: bytes | None  # None for comments and events without data
+    _parsed: Any = field(default=_UNPARSED, compare=False, repr=False)
 
     @property
     def is_done(self) -> bool:
         return self.data == b"[DONE]"
 
     def json(self) -> dict[str, Any] | None:
-        """The data as a JSON object, or None if it is not one."""
+        """The data as a JSON object, or None if it is not one. Parsed once: every caller
+        gets the same dict, so one that changes it must be the last to read it (the relay
+        rewrites a chunk only after the checks before the first byte have read it)."""
+        if self._parsed is _UNPARSED:
+            self._parsed = self._parse_json()
+        parsed: dict[str, Any] | None = self._parsed
+        return parsed
+
+    def _parse_json(self) -> dict[str, Any] | None:
         if self.data is None or self.is_done:
             return None
         try:
