@@ -17,7 +17,7 @@ from tests.pg import ROOT
 # Imports the chat function, reports what is loaded, starts its app's lifespan as uvicorn
 # does, reports again, then stops it.
 PROBE = """
-import asyncio, importlib.util, json, sys
+import asyncio, gc, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("chat_app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
@@ -30,7 +30,7 @@ def report():
     conn = getattr(db._local, "conn", None)
     return {"loaded": [name for name in WATCHED if name in sys.modules],
             "database": conn is not None and not conn.closed,
-            "catalog": catalog._loaded is not None}
+            "catalog": catalog._loaded is not None, "frozen": gc.get_freeze_count() > 0}
 
 async def main():
     app = module.app
@@ -61,13 +61,19 @@ def test_starting_the_app_loads_the_request_path_and_opens_the_stores(
     database_url: str, redis_url: str
 ) -> None:
     report, _ = probe({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
-    assert report["imported"] == {"loaded": [], "database": False, "catalog": False}
+    assert report["imported"] == {
+        "loaded": [],
+        "database": False,
+        "catalog": False,
+        "frozen": False,
+    }
     assert report["started"]["loaded"] == [
         "gatewayz.chat.completions", "gatewayz.chat.relay", "aiohttp", "psycopg",
         "aws_lambda_powertools.logging",
     ]  # fmt: skip
     assert report["started"]["database"] is True
     assert report["started"]["catalog"] is True
+    assert report["started"]["frozen"] is True  # what start-up built is out of the GC's way
 
 
 @pytest.mark.usefixtures("database_url")

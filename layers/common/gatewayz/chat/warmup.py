@@ -13,6 +13,7 @@ again and answers with the usual error if a store is still down.
 
 from __future__ import annotations
 
+import gc
 import time
 
 
@@ -30,6 +31,9 @@ async def prepare() -> None:
             run()
         except Exception as exc:  # noqa: BLE001 - the first request retries whatever failed
             logger.warning("warm-up step failed", extra={"step": step, "error": repr(exc)[:300]})
+    # What start-up built lives as long as the process (modules, the catalog, clients):
+    # out of the collector's generations, a request's collections never walk it again.
+    gc.freeze()
     logger.debug("warmed up", extra={"ms": round((time.perf_counter() - started) * 1000, 1)})
 
 

@@ -1,0 +1,208 @@
+"""The chat function's own cost per request, in process (bench/README.md).
+
+`bench/overhead.py` measures the gateway from outside, as a client sees it; on this
+shared two-core machine its CPU figures swing by a third from one half hour to the next.
+This script calls the chat function's ASGI app directly (no HTTP server, no client) with
+the real PostgreSQL and Redis and the fake upstream (`bench/upstream.py`), after the app's
+startup has run as under the Lambda Web Adapter, and reports the process's CPU per
+request. Under `--instructions` it runs itself twice under valgrind's callgrind and
+reports machine instructions per request (the difference between a short and a long run,
+so start-up cancels out): a count that does not depend on what else the machine is
+doing, for comparing two versions of the code (`--checkout`: another checkout's
+`layers/common` and `functions/chat`, e.g. a `git worktree add /tmp/old <commit>`).
+`--profile` prints a cProfile of the requests (slowed several times by the profiler:
+read its shares).
+
+Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--profile]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--requests", type=int, default=1000, help="per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--stream", action="store_true", help="streamed completions")
+    parser.add_argument("--profile", action="store_true", help="then a cProfile of a round")
+    parser.add_argument(
+        "--instructions", action="store_true", help="instructions per request (callgrind)"
+    )
+    parser.add_argument("--checkout", help="a checkout whose chat function to measure")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    args = parser.parse_args()
+    if args.instructions:
+        return instructions(args)
+    code = Path(args.checkout).resolve() if args.checkout else ROOT
+    sys.path.insert(0, str(code / "layers" / "common"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    import overhead
+
+    tmp = Path(tempfile.mkdtemp(prefix="gatewayz-inprocess-"))
+    from gatewayz.config import Settings
+
+    for name in Settings.model_fields:
+        os.environ.pop(name.upper(), None)
+    os.environ["GATEWAYZ_HOME"] = str(tmp / "home")
+    fixture = overhead.create_database(SERVER, 0)
+    upstream, port = overhead.start_upstream(tmp)
+    try:
+        env = overhead.gateway_env(fixture, port, "off", tmp / "home", args.redis_url, None)
+        os.environ.clear()
+        os.environ.update(env)
+        from gatewayz import config, db
+
+        config.get_settings.cache_clear()
+        db.reset()
+        sys.path.insert(0, str(code / "functions" / "chat"))
+        import app as chat
+
+        asyncio.run(run(chat.app, fixture.key, args))
+    finally:
+        overhead.stop(upstream)
+        overhead.drop_database(SERVER, fixture.url)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+async def run(app: Any, key: str, args: argparse.Namespace) -> None:
+    import json
+
+    from overhead import MESSAGES, MODEL
+
+    body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": args.stream}).encode()
+    headers = [
+        (b"host", b"gateway"),
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    lifespan, stopped = await _start(app)
+
+    async def one() -> None:
+        sent: list[dict[str, Any]] = []
+        given = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # the client never leaves
+            raise AssertionError
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
+            "headers": list(headers), "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8080), "state": {},
+        }  # fmt: skip
+        await app(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise RuntimeError(f"the gateway answered {sent}")
+
+    for _ in range(args.warmup):
+        await one()
+    print(f"python {sys.version.split()[0]}, {'streams' if args.stream else 'completions'}")
+    for r in range(args.rounds):
+        before, wall = os.times(), time.perf_counter()
+        for _ in range(args.requests):
+            await one()
+        after, wall = os.times(), time.perf_counter() - wall
+        user, system = after.user - before.user, after.system - before.system
+        per = 1e6 / args.requests
+        cpu = (user + system) * per
+        print(f"round {r}: CPU {cpu:.0f} µs a request (user {user * per:.0f}, "
+              f"system {system * per:.0f}), wall {wall * per:.0f} µs")  # fmt: skip
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(args.requests):
+            await one()
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats("gatewayz", 60)
+        stats.sort_stats("tottime").print_stats(30)
+    await lifespan.put({"type": "lifespan.shutdown"})  # closes the upstream pool
+    await stopped.wait()
+
+
+async def _start(app: Any) -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Event]:
+    """Run the app's lifespan startup, as uvicorn does under the Lambda Web Adapter;
+    `lifespan.shutdown` put in the queue stops it, and then the event is set."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started = asyncio.Event()
+    await queue.put({"type": "lifespan.startup"})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+        elif message["type"] == "lifespan.shutdown.complete":
+            stopped.set()
+        else:
+            raise RuntimeError(f"lifespan: {message}")
+
+    stopped = asyncio.Event()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    _lifespans.add(asyncio.create_task(app(scope, queue.get, send)))
+    await started.wait()
+    return queue, stopped
+
+
+_lifespans: set[asyncio.Task[None]] = set()  # a task the loop only holds weakly
+
+
+def instructions(args: argparse.Namespace) -> int:
+    """Instructions per request: (long run - short run) / their difference in requests."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed", file=sys.stderr)
+        return 1
+    short, long = 20, 20 + args.requests
+    counts = [_callgrind(args, n) for n in (short, long)]
+    print(f"python {sys.version.split()[0]}, {'streams' if args.stream else 'completions'}, "
+          f"{args.checkout or 'this checkout'}: "
+          f"{(counts[1] - counts[0]) / (long - short):,.0f} instructions a request "
+          f"(callgrind, {short} and {long} requests after {args.warmup} warm-up)")  # fmt: skip
+    return 0
+
+
+def _callgrind(args: argparse.Namespace, requests: int) -> int:
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, __file__, "-n", str(requests), "--rounds", "1",
+        "--warmup", str(args.warmup), "--redis-url", args.redis_url,
+        *(["--stream"] if args.stream else []),
+        *(["--checkout", args.checkout] if args.checkout else []),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no count from callgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
