@@ -14,7 +14,7 @@ from typing import Any
 
 from gatewayz.chat.prompt_size import TYPICAL_BYTES_PER_TOKEN
 
-_TEXT_FIELDS = ("content", "reasoning", "reasoning_content", "refusal", "text")
+_TEXT_FIELDS = frozenset(("content", "reasoning", "reasoning_content", "refusal", "text"))
 
 
 class OutputMeter:
@@ -29,9 +29,8 @@ class OutputMeter:
     def delta(self, delta: dict[str, Any]) -> None:
         """Count a chunk's `delta` (or a whole answer's `message`)."""
         size = 0
-        for name in _TEXT_FIELDS:
-            value = delta.get(name)
-            if isinstance(value, str):
+        for name, value in delta.items():  # a chunk's delta has a key or two, not five
+            if name in _TEXT_FIELDS and isinstance(value, str):
                 size += _size(value)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
@@ -63,4 +62,6 @@ class OutputMeter:
 def _size(text: str) -> int:
     """UTF-8 bytes of `text`; a lone surrogate (a provider's token that split an emoji,
     which the chat path passes on) counts its three bytes instead of raising."""
+    if text.isascii():
+        return len(text)
     return len(text.encode(errors="surrogatepass"))
