@@ -253,7 +253,7 @@ def test_rotate_refuses_a_bad_grace_period() -> None:
 
 
 def test_the_secret_appears_in_no_later_response_log_line_or_column(
-    conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+    conn: psycopg.Connection, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logger = get_logger()
     level = logger.log_level
@@ -264,8 +264,9 @@ def test_the_secret_appears_in_no_later_response_log_line_or_column(
         logger.setLevel(level)
     for reply in replies:
         assert all(secret not in reply.raw for secret in secrets)
-    logged = " ".join(str(vars(record)) for record in caplog.records)
-    assert "/v1/keys" in logged  # the request lines were written, with their fields
+    # The logger's records, and the request lines (written straight to standard output).
+    logged = " ".join(str(vars(record)) for record in caplog.records) + capsys.readouterr().out
+    assert '"path":"/v1/keys' in logged  # the request lines were written, with their fields
     assert all(secret not in logged for secret in secrets)
     for table in ("api_keys", "api_key_secrets", "audit_log", "email_outbox", "usage_records"):
         text = " ".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))
