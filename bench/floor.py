@@ -18,9 +18,12 @@ reversed every other round) so a busy moment of this shared machine hits them al
 6.   redis-py + hiredis: EVALSHA of `return {1,2,3}` with 5 keys and 20 int arguments.
 7.   orjson loads + dumps of the upstream's answer; pydantic v2 validation of a chat body.
 8.   asyncio: one event-loop round (`await asyncio.sleep(0)`), a task spawned and awaited.
+9.   A blocking loopback TCP round trip of one byte to an echo process: the kernel's and
+     the scheduler's share of every synchronous store call in rows 5-6 (on a KVM guest
+     whose CPUs go idle while it waits, a good part of those rows).
 
 Before each round the bench waits (`--quiet`) for an idle machine.
-Rows 4-8 run in this process (time.process_time: this process's CPU only, so neither the
+Rows 4-9 run in this process (time.process_time: this process's CPU only, so neither the
 database's nor Redis's nor the upstream's work is counted). Then the sum of the floor for
 one completion, and what it leaves of the 1.0 ms CPU budget.
 
@@ -519,6 +522,33 @@ def asyncio_rows(loop: asyncio.AbstractEventLoop, name: str) -> list[Row]:
     ]
 
 
+ECHO = """
+import socket, sys
+server = socket.create_server(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])))
+while True:  # one connection at a time (the first is wait_for_port's probe)
+    conn = server.accept()[0]
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while data := conn.recv(64):
+        conn.sendall(data)
+    conn.close()
+"""
+
+
+def round_trip_row(port: int) -> tuple[Row, Callable[[], None]]:
+    """One byte to an echo process over loopback TCP and back, blocking: what a
+    synchronous store call pays beyond its library's code."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def op() -> bytes:
+        sock.sendall(b"x")
+        return sock.recv(64)
+
+    assert op() == b"x"
+    row = Row("9", "a blocking loopback TCP round trip (1 byte, echo process)", cpu_loop(op))
+    return row, sock.close
+
+
 # --- the report -----------------------------------------------------------------------
 
 
@@ -626,6 +656,11 @@ def main() -> int:
             closers.append(close)
         rows += codec_rows(_answer_bytes())
         rows += asyncio_rows(loop, loop_name)
+        echo, echo_port = start(["-c", ECHO], tmp / "echo.log")
+        procs.append(echo)
+        row, close = round_trip_row(echo_port)
+        rows.append(row)
+        closers.append(close)
 
         request = sdk_request(0)
         print(
