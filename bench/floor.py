@@ -22,7 +22,10 @@ reversed every other round) so a busy moment of this shared machine hits them al
      the scheduler's share of every synchronous store call in rows 5-6 (on a KVM guest
      whose CPUs go idle while it waits, a good part of those rows).
 
-Before each round the bench waits (`--quiet`) for an idle machine.
+Before each round the bench waits (`--quiet`) for an idle machine. `--spin` keeps every
+CPU busy at nice 19 during the rounds: a blocking round trip then costs much less CPU on
+this KVM guest (no CPU wakes from idle, and the two ends tend to share a CPU), so the
+difference from a run without it is the scheduler's share, not the libraries' code.
 Rows 4-9 run in this process (time.process_time: this process's CPU only, so neither the
 database's nor Redis's nor the upstream's work is counted). Then the sum of the floor for
 one completion, and what it leaves of the 1.0 ms CPU budget.
@@ -217,6 +220,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def spin() -> subprocess.Popen[bytes]:
+    """A busy loop at nice 19: it yields to every other process, but no CPU goes idle, so
+    a process that blocks on a socket is woken on a CPU that was not idle, and the two
+    ends of a round trip tend to share a CPU (`--spin`)."""
+    return subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
 
 
 def sched_run_ns(pid: int) -> int:
@@ -625,6 +635,11 @@ def main() -> int:
         metavar="S",
         help="before each round, wait up to S seconds for a 90%% idle machine (0: never)",
     )
+    parser.add_argument(
+        "--spin",
+        action="store_true",
+        help="keep every CPU busy during the rounds (a busy loop per CPU at nice 19)",
+    )
     args = parser.parse_args()
 
     before = speed_ms()
@@ -673,8 +688,13 @@ def main() -> int:
         for i in range(args.rounds):
             quiet = wait_quiet(args.quiet)
             busy += not quiet
-            for row in rows if i % 2 == 0 else rows[::-1]:
-                row.measure(args.n)
+            spinners = [spin() for _ in range(os.cpu_count() or 1)] if args.spin else []
+            try:
+                for row in rows if i % 2 == 0 else rows[::-1]:
+                    row.measure(args.n)
+            finally:
+                for spinner in spinners:
+                    stop(spinner)
             print(
                 f"  round {i + 1}/{args.rounds} done{'' if quiet else ' (machine busy)'}",
                 file=sys.stderr,
@@ -695,6 +715,7 @@ def main() -> int:
         f"timeit sum(range(10**6)): {before:.1f} ms at start, {after:.1f} ms at end; "
         f"-n {args.n} (x20 for rows 7-8), median of {args.rounds} rounds, "
         f"{busy} of them begun on a busy machine (--quiet {args.quiet:g})"
+        f"{'; every CPU kept busy at nice 19 (--spin)' if args.spin else ''}"
     )
     report(rows, loop_name)
     return 0
