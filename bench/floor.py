@@ -24,7 +24,7 @@ reversed every other round) so a busy moment of this shared machine hits them al
 
 Before each round the bench waits (`--quiet`) for an idle machine. `--spin` keeps every
 CPU busy at nice 19 during the rounds: a blocking round trip then costs much less CPU on
-this KVM guest (no CPU wakes from idle, and the two ends tend to share a CPU), so the
+this KVM guest (no CPU wakes from idle, and the two ends may share a CPU), so the
 difference from a run without it is the scheduler's share, not the libraries' code.
 Rows 4-9 run in this process (time.process_time: this process's CPU only, so neither the
 database's nor Redis's nor the upstream's work is counted). Then the sum of the floor for
