@@ -461,7 +461,7 @@ def redis_rows(url: str) -> tuple[list[Row], Callable[[], None]]:
         held.send_packed_command([hiredis.pack_command(words)])
         return held.read_response()
 
-    def pooled() -> object:  # as gatewayz/ratelimit/redis.py does it
+    def pooled() -> object:  # as gatewayz/ratelimit/redis.py did before 03206bb
         connection = pool.get_connection()
         try:
             connection.send_packed_command([hiredis.pack_command(words)])
@@ -476,7 +476,7 @@ def redis_rows(url: str) -> tuple[list[Row], Callable[[], None]]:
         assert op() == [1, 2, 3]
     rows = [
         Row("6", "redis EVALSHA 5 keys 20 args: pack, send, read", cpu_loop(raw)),
-        Row("6b", "  the same with the pool's get/release (gatewayz)", cpu_loop(pooled)),
+        Row("6b", "  the same with the pool's get/release around it", cpu_loop(pooled)),
         Row("6c", "  client.evalsha(...)", cpu_loop(evalsha)),
     ]
 
