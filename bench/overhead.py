@@ -1,13 +1,20 @@
 """Request-path overhead (bench/README.md): what the gateway adds to a chat completion over
 calling the upstream directly, with real PostgreSQL and Redis on localhost.
 
-Three processes: a fast fake upstream (`bench/upstream.py`), the gateway exactly as
-`gatewayz dev` runs it (`python -m gatewayz.dev.cli dev`: the local API Gateway stand-in in
-front of the chat function's ASGI app, one uvicorn worker) and this script, the client
-(raw keep-alive HTTP/1.1 sockets, so the client costs both paths alike and little).
-Each row sends the same request straight to the upstream and through the gateway, the
-two interleaved request by request at one client; then at `--concurrency` clients.
-The added latency is gateway minus direct, per percentile.
+Three processes: a fast fake upstream (`bench/upstream.py`), the gateway and this script,
+the client (raw keep-alive HTTP/1.1 sockets, so the client costs both paths alike and
+little). The gateway is, with `--serve function` (the default), the chat function as
+deployed: uvicorn started as `functions/chat/run.sh` starts it, with a deployed function's
+environment (`AWS_LAMBDA_FUNCTION_NAME`, `KEY_HASH_SECRET`), the client playing the Lambda
+Web Adapter (every request carries `x-amzn-request-context`, a fresh request id each, and
+`x-amzn-lambda-context`); with `--serve dev`, `gatewayz dev` (`python -m gatewayz.dev.cli
+dev`: the local API Gateway stand-in in front of every function's ASGI app, one uvicorn
+worker). Each row sends the same request straight to the upstream and through the
+gateway, the two interleaved request by request at one client; then at `--concurrency`
+clients. The added latency is gateway minus direct, per percentile. `--kinds` adds rows at
+one client for other requests: `responses`, `embeddings` and `history` (a chat completion
+naming a chat session, so history is injected), each compared with the request the
+gateway sends the upstream for it.
 
 Each block also reads the gateway process's CPU time and run-queue wait
 (`/proc/<pid>/task/*/schedstat`): other people's test runs share this machine's cores,
@@ -63,12 +70,23 @@ MODEL = "bench/echo"
 PATH = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "Say hello from the bench."}]
 LIMIT = 1_000_000_000  # requests per minute/day, tokens per minute: never in the way
-BUDGET_P50_MS, BUDGET_P99_MS, BUDGET_TTFT_MS = 2.0, 6.0, 2.0
-BUDGET_DB, BUDGET_REDIS, BUDGET_RPS, BUDGET_RSS_MB = 3, 1, 500, 120
+BUDGET_P50_MS, BUDGET_P99_MS, BUDGET_TTFT_MS = 1.5, 4.0, 1.5
+BUDGET_DB, BUDGET_REDIS, BUDGET_RPS, BUDGET_RSS_MB = 3, 1, 600, 90
+# The gateway process's CPU time per request (µs): a completion (every kind), a stream.
+BUDGET_CPU_US, BUDGET_STREAM_CPU_US = 1000, 1400
 # With a store round trip time of 1 ms (--store-latency-ms): one round trip before the
 # upstream call, and the TTFT that leaves (issue 11).
 BUDGET_TTFT_STORE_MS, BUDGET_TRIPS_BEFORE = 2.5, 1
 TRIP_SAMPLES = 50  # requests per block counted by the latency proxy, one at a time
+KINDS = ("chat", "responses", "embeddings", "history")
+EMBED_MODEL = "bench/embed"
+FUNCTION = "gatewayz-chat"  # AWS_LAMBDA_FUNCTION_NAME of the chat function
+# The chat session of the `history` kind: a system prompt and earlier turns alike the
+# turns each bench request saves, so what is injected is the same whatever the session's
+# length; `history.max_tokens` keeps it to a few messages.
+SYSTEM = {"role": "system", "content": "You are the bench's echo."}
+ANSWER = {"role": "assistant", "content": "Hello from the bench upstream, at once."}
+HISTORY_TURNS, HISTORY_MAX_TOKENS = 3, 100
 
 
 # --- the client: one keep-alive HTTP/1.1 connection per simulated client -------------
@@ -82,12 +100,95 @@ class Sample:
     ttft: float | None
 
 
-class Connection:
-    """A keep-alive connection sending prepared requests, one at a time."""
+class Adapter:
+    """The Lambda Web Adapter's part: the headers it adds to each request it forwards to
+    the function, `x-amzn-request-context` (API Gateway's REST requestContext, a fresh
+    requestId each) and `x-amzn-lambda-context` (the invocation; its deadline far ahead)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self) -> None:
+        self.last_id = ""
+        self.templates: dict[bytes, tuple[bytes, bytes, bytes]] = {}
+        now = time.time()
+        lambda_context = {
+            "request_id": str(uuid.uuid4()),
+            "deadline": int((now + 86400) * 1000),
+            "invoked_function_arn": f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}",
+            "xray_trace_id": None,
+            "client_context": None,
+            "identity": None,
+            "env_config": {
+                "function_name": FUNCTION,
+                "memory": 1024,
+                "version": "$LATEST",
+                "log_stream": "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
+                "log_group": f"/aws/lambda/{FUNCTION}",
+            },
+        }
+        self.lambda_header = b"x-amzn-lambda-context: " + json.dumps(lambda_context).encode()
+
+    def _template(self, path: bytes) -> tuple[bytes, bytes, bytes]:
+        """The context header of `path` cut where the request id and time go."""
+        route = path.decode()
+        context = {
+            "resourceId": "a1b2c3",
+            "resourcePath": route,
+            "httpMethod": "POST",
+            "extendedRequestId": "EXTENDED=",
+            "requestTime": "02/Dec/2026:22:00:00 +0000",
+            "path": route,  # a custom domain's base path mapping: no stage in it
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": "v1",
+            "domainPrefix": "api",
+            "requestTimeEpoch": 1,
+            "requestId": "REQUEST-ID",
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "sourceIp": "203.0.113.7",
+                "principalOrgId": None,
+                "accessKey": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
+                "userAgent": "gatewayz-bench",
+                "user": None,
+            },
+            "domainName": "api.gatewayz.example",
+            "deploymentId": "d1e2f3",
+            "apiId": "a9b8c7d6e5",
+        }
+        text = json.dumps(context, separators=(",", ":"))
+        head, rest = text.split('"requestTimeEpoch":1', 1)
+        middle, tail = rest.split("REQUEST-ID", 1)
+        head = "x-amzn-request-context: " + head + '"requestTimeEpoch":'
+        return head.encode(), middle.encode(), tail.encode()
+
+    def wrap(self, raw: bytes) -> bytes:
+        """`raw` with the adapter's headers after its request line."""
+        line = raw.index(b"\r\n") + 2
+        path = raw[: line - 2].split(b" ", 2)[1]
+        parts = self.templates.get(path)
+        if parts is None:
+            parts = self.templates[path] = self._template(path)
+        self.last_id = request_id = str(uuid.uuid4())
+        epoch = b"%d" % (time.time_ns() // 1_000_000)
+        context = parts[0] + epoch + parts[1] + request_id.encode() + parts[2]
+        return b"".join((raw[:line], context, b"\r\n", self.lambda_header, b"\r\n", raw[line:]))
+
+
+class Connection:
+    """A keep-alive connection sending prepared requests, one at a time (through the
+    `adapter`, when it plays the Lambda Web Adapter); `head` is the last response's head,
+    lowercase."""
+
+    def __init__(self, port: int, adapter: Adapter | None = None) -> None:
         self.port = port
+        self.adapter = adapter
         self.buffer = b""
+        self.head = ""
         self.sock = self._open()
 
     def _open(self) -> socket.socket:
@@ -113,11 +214,13 @@ class Connection:
             return self._request(raw)
 
     def _request(self, raw: bytes) -> Sample:
+        if self.adapter is not None:
+            raw = self.adapter.wrap(raw)
         start = time.perf_counter()
         self.sock.sendall(raw)
         while (end := self.buffer.find(b"\r\n\r\n")) < 0:
             self._more()
-        head = self.buffer[:end].decode("latin-1").lower()
+        self.head = head = self.buffer[:end].decode("latin-1").lower()
         self.buffer = self.buffer[end + 4 :]
         if "transfer-encoding: chunked" in head:
             ttft = self._chunked(start)
@@ -167,9 +270,40 @@ def request_bytes(*, stream: bool, key: str | None = None) -> bytes:
     body: dict[str, object] = {"model": MODEL, "messages": MESSAGES}
     if stream:
         body |= {"stream": True, "stream_options": {"include_usage": True}}
+    return post_bytes(PATH, body, key)
+
+
+def kind_bytes(kind: str, key: str, session_id: str, injected: int) -> tuple[bytes, bytes]:
+    """(straight to the upstream, through the gateway) requests of one kind: the direct
+    one is what the gateway sends the upstream for the other. `injected`: the history
+    messages the gateway puts in front of a `history` request's own."""
+    if kind == "responses":  # served over the upstream's chat completions
+        text = MESSAGES[0]["content"]
+        gateway = post_bytes("/v1/responses", {"model": MODEL, "input": text}, key)
+        return request_bytes(stream=False), gateway
+    if kind == "embeddings":
+        body = {"model": EMBED_MODEL, "input": MESSAGES[0]["content"]}
+        direct = post_bytes("/v1/embeddings", body | {"encoding_format": "float"})
+        return direct, post_bytes("/v1/embeddings", body, key)
+    if kind == "history":
+        body = {
+            "model": MODEL,
+            "messages": MESSAGES,
+            "session_id": session_id,
+            "history": {"max_tokens": HISTORY_MAX_TOKENS},
+        }
+        turns = [*MESSAGES, ANSWER] * (injected // 2 + 1)
+        earlier = [SYSTEM, *turns[len(turns) - (injected - 1) :]] if injected else []
+        direct = post_bytes(PATH, {"model": MODEL, "messages": [*earlier, *MESSAGES]})
+        return direct, post_bytes(PATH, body, key)
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def post_bytes(path: str, body: dict[str, object], key: str | None = None) -> bytes:
+    """A whole HTTP/1.1 POST of `body` as JSON (with the key, if any)."""
     payload = json.dumps(body).encode()
     head = (
-        f"POST {PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         f"content-length: {len(payload)}\r\nuser-agent: gatewayz-bench\r\n"
     )
     if key is not None:
@@ -189,12 +323,14 @@ def interleaved(targets: list[tuple[Connection, list[bytes]]], n: int) -> list[l
     return out
 
 
-def concurrent(port: int, raw: bytes, n: int, clients: int) -> tuple[list[Sample], float]:
+def concurrent(
+    port: int, raw: bytes, n: int, clients: int, adapter: Adapter | None = None
+) -> tuple[list[Sample], float]:
     """n requests from `clients` threads, each with its own connection; (samples, seconds)."""
     counter = itertools.count()
     samples: list[Sample] = []
     errors: list[BaseException] = []
-    conns = [Connection(port) for _ in range(clients)]
+    conns = [Connection(port, adapter) for _ in range(clients)]
     for conn in conns:
         conn.request(raw)  # the connection is open and warm before the clock starts
     gate = threading.Barrier(clients + 1)
@@ -239,6 +375,7 @@ class Fixture:
     account_id: str
     key: str  # the warm key
     cold_keys: list[str]  # each used once: every request misses the auth cache
+    session_id: str  # the `history` kind's chat session
 
 
 def create_database(server: str, cold: int) -> Fixture:
@@ -273,6 +410,18 @@ def create_database(server: str, cold: int) -> Fixture:
                    VALUES (%s, 'openrouter', 'bench/echo', 10, %s, %s)""",
                 (MODEL, Decimal(1), Decimal(2)),
             )
+            # An embeddings model: output modality `embeddings`, priced per input token.
+            cur.execute(
+                """INSERT INTO models (id, name, context_length, output_modalities)
+                   VALUES (%s, 'Bench: Embed', 8192, '{embeddings}')""",
+                (EMBED_MODEL,),
+            )
+            cur.execute(
+                """INSERT INTO model_offers (model_id, provider, provider_model_id, priority,
+                                             input_price, output_price)
+                   VALUES (%s, 'openrouter', %s, 10, %s, 0)""",
+                (EMBED_MODEL, EMBED_MODEL, Decimal("0.02")),
+            )
             owner = accounts.create_personal(
                 cur, email=f"bench-{uuid.uuid4().hex[:12]}@example.com", plan_id="payg"
             )
@@ -294,7 +443,27 @@ def create_database(server: str, cold: int) -> Fixture:
                     WHERE account_id = %s""",
                 (LIMIT, LIMIT, LIMIT, owner.account_id),
             )
-    return Fixture(url, owner.account_id, made[0].secret, [k.secret for k in made[1:]])
+            session_id = history_session(cur, owner.account_id, owner.user_id)
+    return Fixture(url, owner.account_id, made[0].secret, [k.secret for k in made[1:]], session_id)
+
+
+def history_session(cur: Any, account_id: str, user_id: str) -> str:
+    """A chat session of the key's user: a system prompt and `HISTORY_TURNS` turns."""
+    from psycopg.types.json import Jsonb
+
+    from gatewayz.history import records
+
+    row = cur.execute(
+        "INSERT INTO chat_sessions (account_id, user_id, title) VALUES (%s, %s, 'bench')"
+        " RETURNING id",
+        (account_id, user_id),
+    ).fetchone()
+    messages = [SYSTEM, *([*MESSAGES, ANSWER] * HISTORY_TURNS)]
+    cur.execute(
+        "SELECT chat_messages_append(%s, %s, %s, NULL, %s)",
+        (row[0], account_id, user_id, Jsonb([records.stored(m) for m in messages])),
+    )
+    return str(row[0])
 
 
 def drop_database(server: str, url: str) -> None:
@@ -346,40 +515,74 @@ def start_upstream(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def gateway_env(
-    fixture: Fixture, upstream: int, metrics: str, home: Path, redis: str, extra_path: str | None
+    args: argparse.Namespace, fixture: Fixture, upstream: int, metrics: str, home: Path
 ) -> dict:
-    from gatewayz.config import Settings
+    """The gateway's environment: `gatewayz dev`'s, or (`--serve function`) what the chat
+    function has deployed (template.yaml) and run.sh's PYTHONPATH (the layer)."""
+    from gatewayz import config
 
-    ours = {name.upper() for name in Settings.model_fields} | {"AWS_LAMBDA_FUNCTION_NAME"}
+    ours = {name.upper() for name in config.Settings.model_fields} | {"AWS_LAMBDA_FUNCTION_NAME"}
     env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-    if extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path, env.get("PYTHONPATH")]))
-    return env | {
+    paths = [args.gateway_path]
+    if args.serve == "function":
+        paths.append(str(ROOT / "layers" / "common"))  # the layer, as Lambda mounts it
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, env.get("PYTHONPATH")]))
+    env |= {
         "DATABASE_URL": fixture.url,
-        "REDIS_URL": redis,
+        "REDIS_URL": args.redis_url,
         "OPENROUTER_API_KEY": "x",
         "OPENROUTER_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
         "LOG_LEVEL": "WARNING",
         "GATEWAYZ_METRICS": metrics,
-        "GATEWAYZ_HOME": str(home),
-        "GATEWAYZ_ROOT": str(ROOT),
-        "GATEWAYZ_DEV_JOBS": "off",  # no scheduled job adds round trips to the counts
+    }
+    if args.serve == "dev":
+        return env | {
+            "GATEWAYZ_HOME": str(home),
+            "GATEWAYZ_ROOT": str(ROOT),
+            "GATEWAYZ_DEV_JOBS": "off",  # no scheduled job adds round trips to the counts
+        }
+    # Inside Lambda (config.in_lambda) nothing local applies: no state directory, no
+    # embedded database, no in-memory rate limit store; the key pepper must be set (the
+    # one the fixture's keys were hashed with, generated under GATEWAYZ_HOME).
+    return env | {
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
+        "POWERTOOLS_SERVICE_NAME": FUNCTION,
+        "KEY_HASH_SECRET": config.key_hash_secret().decode(),
     }
 
 
-def start_gateway(env: dict, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`gatewayz dev` (migrate + seed are no-ops here, then uvicorn) on a free port."""
+def start_gateway(serve: str, env: dict, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """On a free port: `gatewayz dev` (migrate + seed are no-ops here, then uvicorn), or
+    the chat function exactly as functions/chat/run.sh starts it."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gatewayz.dev.cli", "dev", "--port", str(port)],
+            gateway_command(serve, port),
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
+            env=env | {"PORT": str(port)},
+            cwd=ROOT / "functions" / "chat" if serve == "function" else ROOT,
         )
     wait_for_port(port, proc, log)
     return proc, port
+
+
+def gateway_command(serve: str, port: int) -> list[str]:
+    if serve == "dev":
+        return [sys.executable, "-m", "gatewayz.dev.cli", "dev", "--port", str(port)]
+    return [sys.executable, "-m", "uvicorn", *run_sh_options(port), "app:app"]
+
+
+def run_sh_options(port: int) -> list[str]:
+    """uvicorn's options in functions/chat/run.sh (checked against it at start)."""
+    options = ["--host", "127.0.0.1", "--port", "PORT", "--no-access-log",
+               "--no-proxy-headers", "--timeout-keep-alive", "60"]  # fmt: skip
+    script = (ROOT / "functions" / "chat" / "run.sh").read_text()
+    words = " ".join(script.replace("\\\n", " ").split())
+    expected = " ".join(options).replace("PORT", '"${PORT:-8080}"')
+    if f"python -m uvicorn {expected} app:app" not in words:
+        raise RuntimeError("functions/chat/run.sh changed: update run_sh_options")
+    return [str(port) if option == "PORT" else option for option in options]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -655,6 +858,7 @@ class Row:
 @dataclass
 class Result:
     metrics: str
+    serve: str
     rows: list[Row] = field(default_factory=list)
     trips: dict[str, Trips] = field(default_factory=dict)
     first_ms: tuple[float, float] = (0.0, 0.0)
@@ -665,12 +869,14 @@ class Result:
     # Store round trips a request, (before, after) the upstream call, per block and store.
     store_trips: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     proxy_late_us: float = 0.0  # how late the proxy's delayed writes were, p50
+    believed: str = ""  # how the adapter's headers were seen to be believed (function)
 
     @property
     def label(self) -> str:
+        label = f"--serve {self.serve}, GATEWAYZ_METRICS={self.metrics}"
         if self.store_ms is None:
-            return f"GATEWAYZ_METRICS={self.metrics}"
-        return f"GATEWAYZ_METRICS={self.metrics}, store RTT +{self.store_ms:g} ms"
+            return label
+        return f"{label}, store RTT +{self.store_ms:g} ms"
 
     def row(self, clients: int, what: str) -> Row:
         return next(r for r in self.rows if r.clients == clients and r.what == what)
@@ -678,16 +884,18 @@ class Result:
 
 def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metrics: str,
                tmp: Path, home: Path, store_ms: float | None = None) -> Result:  # fmt: skip
-    result = Result(metrics, store_ms=store_ms)
+    result = Result(metrics, args.serve, store_ms=store_ms)
     log = tmp / f"gateway-metrics-{metrics}-{store_ms}.log"
-    env = gateway_env(fixture, upstream, metrics, home, args.redis_url, args.gateway_path)
+    env = gateway_env(args, fixture, upstream, metrics, home)
+    # As deployed, the client plays the Lambda Web Adapter on every request.
+    adapter = Adapter() if args.serve == "function" else None
     proxy = None
     if store_ms is not None:
         proxy, env = start_proxy(store_ms, fixture, args.redis_url, upstream, env)
         # Both paths reach the upstream through the proxy's undelayed watch route, so its
         # hop cancels out of "added" and the proxy sees when each upstream call starts.
         upstream = proxy.ports["upstream"]
-    proc, port = start_gateway(env, log)
+    proc, port = start_gateway(args.serve, env, log)
     print(f"[{result.label}] gateway pid {proc.pid} on :{port}", file=sys.stderr)
     pg = PgCounters(args.pg_server, fixture.url)
     try:
@@ -696,11 +904,13 @@ def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metric
         gw_stream = request_bytes(stream=True, key=fixture.key)
         # The first requests of a fresh process pay for what was deferred: settings,
         # connections, the catalog, the Lua script, lazily imported modules.
-        gw = Connection(port)
+        gw = Connection(port, adapter)
         if proxy:
             proxy.reset()
         mark = time.monotonic_ns()
         first = gw.request(gw_completion).total
+        if adapter:
+            result.believed = believed(gw, adapter)
         if proxy:
             time.sleep(0.05)  # the first settle
             trips = proxy.stats()["trips"]
@@ -709,8 +919,11 @@ def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metric
         result.first_ms = (first * 1000, first_stream * 1000)
         up = Connection(upstream)
         interleaved([(up, [completion, stream]), (gw, [gw_completion, gw_stream])], args.warmup)
-        concurrent(port, gw_completion, args.warmup, args.concurrency)
-        concurrent(port, gw_stream, args.warmup, args.concurrency)
+        concurrent(port, gw_completion, args.warmup, args.concurrency, adapter)
+        concurrent(port, gw_stream, args.warmup, args.concurrency, adapter)
+        kinds = {k: kind_requests(k, fixture, gw) for k in args.kinds if k != "chat"}
+        for direct_raw, gateway_raw in kinds.values():
+            interleaved([(up, [direct_raw]), (gw, [gateway_raw])], args.warmup)
 
         half = args.cold
         cold_latency = [request_bytes(stream=False, key=k) for k in fixture.cold_keys[:half]]
@@ -734,7 +947,8 @@ def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metric
                 "completion, warm auth": [(gw, gw_completion)] * count,
                 "stream, warm auth": [(gw, gw_stream)] * count,
                 "completion, cold auth": [(gw, raw) for raw in cold_count],
-            },
+            }
+            | {f"{kind}, warm auth": [(gw, raw)] * count for kind, (_, raw) in kinds.items()},
         )
 
         def block(n: int) -> Callable[[], tuple[float, float]]:
@@ -762,19 +976,25 @@ def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metric
         used = cpu()
         result.rows.append(Row(1, "stream: first token", _ttfts(direct), _ttfts(through), *used))
         result.rows.append(Row(1, "stream: whole", _totals(direct), _totals(through), *used))
+        for kind, (direct_raw, gateway_raw) in kinds.items():
+            cpu = block(n)
+            direct, through = interleaved([(up, [direct_raw]), (gw, [gateway_raw])], n)
+            result.rows.append(Row(1, kind, _totals(direct), _totals(through), *cpu()))
 
         print(f"[metrics={metrics}] {c} clients", file=sys.stderr)
         wait_quiet(args.quiet)
         d, d_s = concurrent(upstream, completion, n, c)
         cpu = block(n + c)  # `concurrent` sends one request per connection before the clock
-        g, g_s = concurrent(port, gw_completion, n, c)
+        g, g_s = concurrent(port, gw_completion, n, c, adapter)
         result.rows.append(Row(c, "completion", _totals(d), _totals(g), *cpu(), d_s, g_s))
         wait_quiet(args.quiet)
         d, d_s = concurrent(upstream, stream, n, c)
         cpu = block(n + c)
-        g, g_s = concurrent(port, gw_stream, n, c)
+        g, g_s = concurrent(port, gw_stream, n, c, adapter)
         result.rows.append(Row(c, "stream: first token", _ttfts(d), _ttfts(g), *cpu(), d_s, g_s))
         result.peak_mb, result.rss_mb = memory_mb(proc.pid)
+        if adapter:  # the last request's usage row carries API Gateway's request id
+            result.believed += "; " + usage_row_of(fixture, adapter)
         up.close()
         gw.close()
         if proxy:
@@ -786,6 +1006,54 @@ def run_config(args: argparse.Namespace, fixture: Fixture, upstream: int, metric
             proxy.stop()
     result.emf_lines = sum(1 for line in log.read_text().splitlines() if '"_aws"' in line)
     return result
+
+
+def kind_requests(kind: str, fixture: Fixture, gw: Connection) -> tuple[bytes, bytes]:
+    """(direct, gateway) requests of `kind`; for `history`, one request first through the
+    gateway tells how many messages it injects (`x-history-messages`), the rest of the
+    direct request's messages."""
+    injected = 0
+    if kind == "history":
+        gw.request(kind_bytes(kind, fixture.key, fixture.session_id, 0)[1])
+        found = re.search(r"^x-history-messages: *(\d+)", gw.head, re.M)
+        if not found or not int(found.group(1)):
+            raise RuntimeError(f"no history was injected:\n{gw.head}")
+        injected = int(found.group(1))
+    return kind_bytes(kind, fixture.key, fixture.session_id, injected)
+
+
+def believed(gw: Connection, adapter: Adapter) -> str:
+    """Check that the function took the adapter's request id as its own (`x-request-id`)."""
+    want = "req_" + adapter.last_id.replace("-", "")
+    found = re.search(r"^x-request-id: *(\S+)", gw.head, re.M)
+    if not found or found.group(1) != want:
+        raise RuntimeError(
+            f"the function did not believe x-amzn-request-context: x-request-id "
+            f"{found.group(1) if found else None}, sent requestId {adapter.last_id}"
+        )
+    return f"x-request-id {want} (the adapter's requestId)"
+
+
+def usage_row_of(fixture: Fixture, adapter: Adapter) -> str:
+    """The usage row of the adapter's last request, by API Gateway's request id."""
+    import psycopg
+
+    request_id = "req_" + adapter.last_id.replace("-", "")
+    deadline = time.monotonic() + 10  # a stream is settled after its last byte
+    with psycopg.connect(fixture.url, autocommit=True) as conn:
+        while True:
+            found = conn.execute(
+                "SELECT endpoint FROM usage_records WHERE request_id = %s", (request_id,)
+            ).fetchone()
+            if found is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT request_id) FROM usage_records"
+        ).fetchone()
+    if found is None or row is None:
+        raise RuntimeError(f"no usage row has request id {request_id}")
+    return f"usage row {request_id} ({found[0]}); {row[0]} usage rows, {row[1]} request ids"
 
 
 def start_proxy(
@@ -871,15 +1139,15 @@ STEPS = [
 ]
 
 
-def serve_instrumented(port: int, out: str) -> int:
-    """Run `gatewayz dev` with every step of STEPS timed; on SIGUSR1 write the CPU µs per
+def serve_instrumented(port: int, out: str, serve: str) -> int:
+    """Run `gatewayz dev` (or, `serve` "function", uvicorn as functions/chat/run.sh runs it,
+    in functions/chat) with every step of STEPS timed; on SIGUSR1 write the CPU µs per
     request of each (since the last SIGUSR1) to `out` as JSON."""
     import importlib
     import inspect
     from collections import Counter
 
     from gatewayz import logs
-    from gatewayz.dev import cli
 
     spent: Counter[str] = Counter()
     calls: Counter[str] = Counter()
@@ -925,23 +1193,35 @@ def serve_instrumented(port: int, out: str) -> int:
     logger.info = timed(logger.info, "log_info")  # type: ignore[method-assign]
     mark = [time.process_time_ns()]
 
+    # What the server calls once a request: the local gateway, or the app as deployed.
+    outer = "local" if serve == "dev" else "app"
+
     def dump(signum: int, frame: object) -> None:
         now = time.process_time_ns()
-        requests = max(1, calls["local"])
+        requests = max(1, calls[outer])
         data = {label: spent[label] / requests / 1000 for label in spent}
-        data |= {"process": (now - mark[0]) / requests / 1000, "requests": calls["local"]}
+        data |= {"process": (now - mark[0]) / requests / 1000, "requests": calls[outer]}
+        data["outer"] = data.get(outer, 0.0)
         Path(out).write_text(json.dumps(data))
         spent.clear()
         calls.clear()
         mark[0] = now
 
     signal.signal(signal.SIGUSR1, dump)
-    return cli.main(["dev", "--port", str(port)])
+    if serve == "dev":
+        from gatewayz.dev import cli
+
+        return cli.main(["dev", "--port", str(port)])
+    import uvicorn.main
+
+    sys.path.insert(0, "")  # as `python -m uvicorn` has it: app.py is in the working directory
+    uvicorn.main.main([*run_sh_options(port), "app:app"])
+    return 0
 
 
 # What each line of the breakdown is: label, then the steps it adds and subtracts.
 BREAKDOWN = [
-    ("uvicorn: HTTP/1.1 parsing and writing (h11), asyncio", ["process"], ["local"]),
+    ("uvicorn: HTTP/1.1 parsing and writing (h11), asyncio", ["process"], ["outer"]),
     ("LocalGateway: route match, request context (API Gateway stand-in)", ["local"], ["app"]),
     ("FastAPI/Starlette: middleware stack, routing, exception handling",
      ["app"], ["complete", "send_json", "relay", "log_info"]),
@@ -950,7 +1230,7 @@ BREAKDOWN = [
      ["complete"], ["parse", "authenticate", "catalog", "admit", "reserve", "upstream", "answer"]),
     ("request parsing (json + pydantic)", ["parse"], []),
     ("authenticate (cached key)", ["authenticate"], ["pepper"]),
-    ("  key pepper read from $GATEWAYZ_HOME (no KEY_HASH_SECRET)", ["pepper"], []),
+    ("  key pepper (config.key_hash_secret; dev: from $GATEWAYZ_HOME)", ["pepper"], []),
     ("catalog.models (cached catalog, rebuilt per request)", ["catalog"], []),
     ("rate limit (limiter.admit)", ["admit"], []),
     ("  of which the EVALSHA call (redis-py)", ["redis_call"], []),
@@ -973,22 +1253,23 @@ def breakdown(args: argparse.Namespace, fixture: Fixture, upstream: int, metrics
     """CPU µs per request of each step, for completions and for streams (1 client)."""
     out = tmp / f"breakdown-{metrics}.json"
     port = free_port()
-    env = gateway_env(fixture, upstream, metrics, home, args.redis_url, args.gateway_path)
+    env = gateway_env(args, fixture, upstream, metrics, home)
     log = tmp / f"instrumented-{metrics}.log"
+    instrumented = ["--instrumented-gateway", str(port), str(out), args.serve]
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--instrumented-gateway", str(port), str(out)],
+            [sys.executable, __file__, *instrumented],
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
+            env=env | {"PORT": str(port)},
+            cwd=ROOT / "functions" / "chat" if args.serve == "function" else ROOT,
         )
     wait_for_port(port, proc, log)
     print(f"[metrics={metrics}] instrumented gateway pid {proc.pid}", file=sys.stderr)
     result = {}
     pg = PgCounters(args.pg_server, fixture.url)
     try:
-        gw = Connection(port)
+        gw = Connection(port, Adapter() if args.serve == "function" else None)
         for kind, stream in (("completion", False), ("stream", True)):
             raw = request_bytes(stream=stream, key=fixture.key)
             for _ in range(args.warmup):
@@ -1081,8 +1362,10 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
               f"({len(streams.direct) / (streams.direct_s or 1):.0f} direct); gateway CPU "
               f"{busy.cpu_us:.0f} µs a completion = at most {1e6 / busy.cpu_us:.0f} req/s "
               "on a core of its own")  # fmt: skip
-        print(f"gateway process: peak RSS {res.peak_mb:.1f} MB (VmHWM), {res.rss_mb:.1f} MB "
+        print(f"{process_name(res)}: peak RSS {res.peak_mb:.1f} MB (VmHWM), {res.rss_mb:.1f} MB "
               f"at the end; {res.emf_lines} EMF metric lines written")  # fmt: skip
+        if res.believed:
+            print(f"the function believed the adapter's headers: {res.believed}")
         print(f"first requests of the fresh process: completion {res.first_ms[0]:.1f} ms, "
               f"stream first token {res.first_ms[1]:.1f} ms")  # fmt: skip
 
@@ -1106,16 +1389,29 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
         report_store_trips(res)
         one, ttft = res.row(1, "completion"), res.row(1, "stream: first token")
         # Reloads every 5 s (a cached key) and 60 s (the catalog) amortize below 0.05.
-        db = max(round(t.db, 1) for t in res.trips.values())
+        # The budgets are a chat request's; the other kinds' round trips are reported.
+        chat_trips = [t for name, t in res.trips.items() if name.split(",")[0] in CHAT_BLOCKS]
+        db = max(round(t.db, 1) for t in chat_trips)
         checks = [
             ("added p50, completion, 1 client (ms)", one.added(0.5) * 1000, BUDGET_P50_MS),
             ("added p99, completion, 1 client (ms)", one.added(0.99) * 1000, BUDGET_P99_MS),
             ("added p50 time to first token (ms)", ttft.added(0.5) * 1000, BUDGET_TTFT_MS),
-            ("DB round trips a request", db, BUDGET_DB),
-            ("Redis round trips a request", max(t.redis for t in res.trips.values()), BUDGET_REDIS),
+            ("gateway CPU a completion, 1 client (µs)", one.cpu_us, BUDGET_CPU_US),
+            ("gateway CPU a stream, 1 client (µs)", ttft.cpu_us, BUDGET_STREAM_CPU_US),
+            ("DB round trips a chat request", db, BUDGET_DB),
+            ("Redis round trips a chat request", max(t.redis for t in chat_trips), BUDGET_REDIS),
             (f"completions/s at {c} clients (at least)", rps, BUDGET_RPS),
-            ("peak RSS (MB)", res.peak_mb, BUDGET_RSS_MB),
+            (f"peak RSS (MB), {rss_scope(res)}", res.peak_mb, BUDGET_RSS_MB),
         ]
+        for kind in args.kinds:
+            if kind == "chat":
+                continue
+            row = res.row(1, kind)
+            checks += [
+                (f"added p50, {kind}, 1 client (ms)", row.added(0.5) * 1000, BUDGET_P50_MS),
+                (f"added p99, {kind}, 1 client (ms)", row.added(0.99) * 1000, BUDGET_P99_MS),
+                (f"gateway CPU a {kind} request, 1 client (µs)", row.cpu_us, BUDGET_CPU_US),
+            ]
         if res.store_ms:  # the TTFT budget is set for a store RTT of 1 ms
             checks[2] = (f"added p50 time to first token, store RTT +{res.store_ms:g} ms (ms)",
                          ttft.added(0.5) * 1000, BUDGET_TTFT_STORE_MS)  # fmt: skip
@@ -1133,6 +1429,20 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
             if not ok:
                 missed.append(f"{res.label}: {name} {value:.2f} (budget {budget})")
     return missed
+
+
+CHAT_BLOCKS = ("completion", "stream")  # the round-trip blocks of chat completions
+
+
+def process_name(res: Result) -> str:
+    if res.serve == "function":
+        return "chat function process (uvicorn as run.sh starts it)"
+    return "gateway process (gatewayz dev)"
+
+
+def rss_scope(res: Result) -> str:
+    """What the RSS reading holds: the budget is set for every function loaded (dev)."""
+    return "chat function only" if res.serve == "function" else "all functions loaded"
 
 
 def report_store_trips(res: Result) -> None:
@@ -1178,10 +1488,28 @@ def main() -> int:
         help="comma-separated round trip times (e.g. 0,1) that bench/latency_proxy.py adds to "
         "every PostgreSQL and Redis round trip of the gateway; one run each",
     )
-    parser.add_argument("--instrumented-gateway", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve",
+        choices=("function", "dev"),
+        default="function",
+        help="function: the chat function as deployed (uvicorn as run.sh starts it, "
+        "AWS_LAMBDA_FUNCTION_NAME set, this client adding the Lambda Web Adapter's headers); "
+        "dev: `gatewayz dev`, the local API Gateway stand-in in front of every function",
+    )
+    parser.add_argument(
+        "--kinds",
+        default="chat",
+        help=f"comma-separated request kinds to measure ({', '.join(KINDS)}): chat has every "
+        "row; each other kind one row at 1 client",
+    )
+    parser.add_argument("--instrumented-gateway", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instrumented_gateway:
-        return serve_instrumented(int(args.instrumented_gateway[0]), args.instrumented_gateway[1])
+        port, out, serve = args.instrumented_gateway
+        return serve_instrumented(int(port), out, serve)
+    args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if unknown := set(args.kinds) - set(KINDS):
+        parser.error(f"unknown --kinds {', '.join(sorted(unknown))}; known: {', '.join(KINDS)}")
 
     tmp = Path(tempfile.mkdtemp(prefix="gatewayz-bench-"))
     home = tmp / "home"
@@ -1211,7 +1539,7 @@ def main() -> int:
     versions = _versions(args)
     print(f"nproc {os.cpu_count()}, python {sys.version.split()[0]}, {versions}; "
           f"{args.requests} requests per row after {args.warmup} warm-up, "
-          f"{args.cold} for the cold-auth row")  # fmt: skip
+          f"{args.cold} for the cold-auth row; --serve {args.serve}")  # fmt: skip
     if args.gateway_path:
         print(f"gateway PYTHONPATH starts with {args.gateway_path}")
     missed = report(results, args)
