@@ -117,10 +117,15 @@ def test_an_answer_without_usage_is_charged_at_the_estimate(
     assert row == (True,)
 
 
+@pytest.mark.parametrize(
+    "vector",
+    ['["x"]', "[0.5, true]", "[0.5, NaN]", "[0.25, Infinity]", "[0.5, 1e39]", "[1e400, 0.5]",
+     "[1, -1e39]", "[]", '{"0": 0.5}'],
+)  # fmt: skip
 def test_a_provider_answer_that_is_not_one_vector_per_input_is_not_passed_on(
-    client: openai.OpenAI, account: Account, upstreams: Upstreams
+    client: openai.OpenAI, account: Account, upstreams: Upstreams, vector: str
 ) -> None:
-    bad = '{"object":"list","data":[{"index":0,"embedding":["x"]}]}'
+    bad = '{"object":"list","data":[{"index":0,"embedding":' + vector + "}]}"
     upstreams.primary.enqueue(Behaviour(raw_body=bad))
     upstreams.secondary.enqueue(Behaviour(raw_body=bad))
     before = account.balance()
