@@ -10,11 +10,10 @@ Response object (`responses_object`), a chat stream into the Responses API's eve
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import errors, jsonbody
+from gatewayz import errors, fastjson, jsonbody
 from gatewayz.chat import completions, responses_object, responses_request
 from gatewayz.chat.relay import Relay
 from gatewayz.chat.responses_stream import ResponsesStream
@@ -83,7 +82,6 @@ def _rename_param(exc: errors.GatewayError) -> None:
 def _translated(answer: Response, response: dict[str, Any]) -> Response:
     from starlette.responses import Response
 
-    payload = json.loads(bytes(answer.body))
+    payload = fastjson.loads(bytes(answer.body))
     done = responses_object.from_chat(payload, response)
-    body = json.dumps(done, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+    return Response(fastjson.dumps(done), media_type="application/json")

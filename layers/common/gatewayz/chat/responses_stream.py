@@ -13,11 +13,11 @@ carries its `sequence_number`; there is no `data: [DONE]`.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from gatewayz import fastjson
 from gatewayz.chat import responses_object as objects
 from gatewayz.chat.streaming import SSEDecoder
 
@@ -248,5 +248,4 @@ class Translator:
     def _emit(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self.sequence, **fields}
         self.sequence += 1
-        data = json.dumps(payload, separators=(",", ":"))
-        return f"event: {kind}\ndata: {data}\n\n".encode()
+        return b"event: " + kind.encode() + b"\ndata: " + fastjson.dumps(payload) + b"\n\n"
