@@ -63,7 +63,8 @@ def main() -> int:
     fixture = overhead.create_database(SERVER, 0)
     upstream, port = overhead.start_upstream(tmp)
     try:
-        env = overhead.gateway_env(fixture, port, "off", tmp / "home", args.redis_url, None)
+        how = argparse.Namespace(serve="dev", gateway_path=None, redis_url=args.redis_url)
+        env = overhead.gateway_env(how, fixture, port, "off", tmp / "home")
         os.environ.clear()
         os.environ.update(env)
         from gatewayz import config, db
