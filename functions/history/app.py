@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from gatewayz import jsonbody
 from gatewayz.http import create_app, lambda_handler
-from gatewayz.identity import principal
+from gatewayz.lazy import module
+
+principal = module("gatewayz.identity.principal")  # loaded by the first request (cold start)
 
 router = APIRouter()
 SCOPES = ("history",)

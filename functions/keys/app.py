@@ -12,7 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz import errors
 from gatewayz.http import create_app, lambda_handler
-from gatewayz.identity import accounts, invitations, principal, signup, team_members, teams
+from gatewayz.lazy import module
+
+# Loaded by the first route that uses them: settings, the database layer and pricing come
+# with them, which importing the function need not pay (bench/coldstart.py).
+accounts = module("gatewayz.identity.accounts")
+invitations = module("gatewayz.identity.invitations")
+principal = module("gatewayz.identity.principal")
+signup = module("gatewayz.identity.signup")
+team_members = module("gatewayz.identity.team_members")
+teams = module("gatewayz.identity.teams")
 
 # API keys: /v1/keys*, /v1/key. The routes import the package on first use: psycopg is
 # not loaded at import (cold start).
