@@ -51,6 +51,8 @@ import timeit
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from overhead import cpu_idle, free_port, stop, wait_for_port  # bench/ is on sys.path[0]
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -175,24 +177,6 @@ def fastapi_app() -> Any:
 # --- processes ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.05)
-
-
 def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server process with `--port N` appended; (process, N) once it listens."""
     port = free_port()
@@ -212,16 +196,6 @@ def uvicorn_argv(factory: str) -> list[str]:
     ]
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def spin() -> subprocess.Popen[bytes]:
     """A busy loop at nice 19: it yields to every other process, but no CPU goes idle, so
     a process that blocks on a socket is woken on a CPU that was not idle, and the two
@@ -238,19 +212,6 @@ def sched_run_ns(pid: int) -> int:
         except OSError:
             continue  # a thread that just ended
     return total
-
-
-def cpu_idle(seconds: float) -> float:
-    """The fraction of all CPUs idle over the next `seconds` (/proc/stat)."""
-
-    def read() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return values[3] + values[4], sum(values)  # idle + iowait, total
-
-    idle0, total0 = read()
-    time.sleep(seconds)
-    idle1, total1 = read()
-    return (idle1 - idle0) / max(1, total1 - total0)
 
 
 def wait_quiet(limit_s: float) -> bool:
