@@ -71,7 +71,7 @@ class RedisStore(ScriptStore):
         """Send the EVALSHA now; the returned call reads its reply. No thread: the
         request's own thread holds credits while the script runs.
 
-        The connection is this thread's own, made by the pool but never put back in it:
+        The connection is this thread's own, taken from the pool and never put back:
         the pool's bookkeeping (a lock, a readiness poll, its counters) on every request
         bought nothing on a connection that only this thread uses. While its reply is
         unread, another hit started on the thread takes a connection from the pool.
@@ -88,14 +88,16 @@ class RedisStore(ScriptStore):
             if pooled:
                 connection = pool.get_connection()
             else:
-                connection = getattr(mine, "connection", None) or pool.make_connection()
+                # Taken from the pool once and kept: the first is the one the warm-up's
+                # PING opened (gatewayz/chat/warmup.py), so the first request finds it ready.
+                connection = getattr(mine, "connection", None) or pool.get_connection()
                 mine.connection = connection
         except redis.RedisError:
             return lambda: self._run(keys, args)
 
         def done() -> None:
             if pooled:
-                pool.release(connection)  # type: ignore[arg-type]
+                pool.release(connection)
             else:
                 mine.busy = False
 
@@ -103,7 +105,7 @@ class RedisStore(ScriptStore):
             # hiredis (installed with redis[hiredis]) packs in C what redis-py's packer
             # would first walk argument by argument.
             command = hiredis.pack_command(("EVALSHA", SHA, len(keys), *keys, *args))  # type: ignore[arg-type]
-            connection.send_packed_command([command])  # type: ignore[no-untyped-call]
+            connection.send_packed_command([command])
         except redis.RedisError:  # disconnected by the failed send
             done()
             return lambda: self._run(keys, args)
