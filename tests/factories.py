@@ -110,15 +110,17 @@ def add_echo_model() -> str:
 
 def new_hold(account_id: str, nanos: int, *, key_id: str | None = None) -> credits.Hold:
     """Credits held for a fresh request id: exactly `nanos`, no limits in the way."""
-    result = credits.reserve(
-        account_id=account_id,
-        api_key_id=key_id,
-        request_id=f"req_{uuid.uuid4().hex}",
-        max_nanos=nanos,
-        min_nanos=nanos,
-        ttl_s=300,
-        concurrency=None,
-        key_concurrency=None,
+    result = db.run(
+        credits.reserve(
+            account_id=account_id,
+            api_key_id=key_id,
+            request_id=f"req_{uuid.uuid4().hex}",
+            max_nanos=nanos,
+            min_nanos=nanos,
+            ttl_s=300,
+            concurrency=None,
+            key_concurrency=None,
+        )
     )
     assert isinstance(result, credits.Hold), result
     return result

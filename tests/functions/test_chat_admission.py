@@ -201,15 +201,17 @@ def test_a_failing_hold_gives_the_rate_limit_counts_back(
     key = new_key(owner)
     gateway_id = str(uuid.uuid4())
     # A hold under this request's id already: taking another one fails in PostgreSQL.
-    taken = credits.reserve(
-        account_id=owner.account_id,
-        api_key_id=key.id,
-        request_id="req_" + gateway_id.replace("-", ""),
-        max_nanos=USD // 100,
-        min_nanos=1,
-        ttl_s=300,
-        concurrency=None,
-        key_concurrency=None,
+    taken = db.run(
+        credits.reserve(
+            account_id=owner.account_id,
+            api_key_id=key.id,
+            request_id="req_" + gateway_id.replace("-", ""),
+            max_nanos=USD // 100,
+            min_nanos=1,
+            ttl_s=300,
+            concurrency=None,
+            key_concurrency=None,
+        )
     )
     assert isinstance(taken, credits.Hold)
     before = money(owner.account_id)

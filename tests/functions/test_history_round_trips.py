@@ -1,8 +1,9 @@
 """The chat path's database round trips with and without a chat session, counted on the
-wire: libpq's protocol trace of the function's connection (each round trip ends with
-the server's ReadyForQuery). A request naming no session makes exactly the round trips
-it made before history existed (a hold and a settlement, warm); naming one adds one (the
-history read) and no more: the new turn is saved by the settling statement."""
+wire: libpq's protocol trace of the function's connections, the one it blocks on and the
+one it awaits (each round trip ends with the server's ReadyForQuery). A request naming
+no session makes exactly the round trips it made before history existed (a hold and a
+settlement, warm); naming one adds one (the history read) and no more: the new turn is
+saved by the settling statement."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gatewayz import db
+from gatewayz import adb, db
 from tests.factories import new_key, new_owner
 from tests.functions.history_api import append, chat, history, new_session
 
@@ -25,16 +26,19 @@ def answered(secret: str, body: dict[str, Any], headers: dict[str, str] | None =
 
 
 def round_trips(send: Any) -> int:
-    """Round trips the function's database connection makes while `send()` runs."""
-    conn = db.connection()
+    """Round trips the function's database connections make while `send()` runs."""
+    conns = [db.connection().pgconn, *(conn.pgconn for conn in adb.connections())]
+    assert len(conns) == 2  # a warm function: its own, and the one it awaits
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace"
         with path.open("w") as out:
-            conn.pgconn.trace(out.fileno())
+            for pgconn in conns:
+                pgconn.trace(out.fileno())
             try:
                 send()
             finally:
-                conn.pgconn.untrace()
+                for pgconn in conns:
+                    pgconn.untrace()
         lines = path.read_text().splitlines()
     return sum(1 for line in lines if "\tB\t" in line and "ReadyForQuery" in line)
 

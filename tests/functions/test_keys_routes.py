@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gatewayz import db
 from gatewayz.billing import credits
 from gatewayz.logs import get_logger
 from tests.factories import fund, new_hold, new_key, new_owner
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.usefixtures("database_url")
 def spend(account_id: str, key_id: str, nanos: int) -> None:
     """A request of the key that cost `nanos`, settled as the chat path settles it."""
     hold = new_hold(account_id, nanos, key_id=key_id)
-    credits.settle(hold, credits.UsageRecord(endpoint="chat", model="m", status=200,
-                                             cost_nanos=nanos))  # fmt: skip
+    db.run(credits.settle(hold, credits.UsageRecord(endpoint="chat", model="m", status=200,
+                                             cost_nanos=nanos)))  # fmt: skip
 
 
 def test_create_shows_the_secret_once_and_the_key_works(conn: psycopg.Connection) -> None:

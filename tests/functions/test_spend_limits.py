@@ -94,10 +94,10 @@ def test_parallel_requests_never_hold_past_the_limit(conn: psycopg.Connection) -
 
     def reserve() -> None:
         start.wait()
-        outcomes.append(credits.reserve(
+        outcomes.append(db.run(credits.reserve(
             account_id=owner.account_id, api_key_id=None, request_id=f"req_{uuid.uuid4().hex}",
             max_nanos=2 * USD, min_nanos=USD // 2, ttl_s=300, concurrency=None,
-            key_concurrency=None))  # fmt: skip
+            key_concurrency=None)))  # fmt: skip
         db.close()
 
     threads = [threading.Thread(target=reserve) for _ in range(12)]
@@ -117,11 +117,11 @@ def test_parallel_requests_never_hold_past_the_limit(conn: psycopg.Connection) -
         record = credits.UsageRecord(endpoint="chat.completions", model="test/x", status=200,
                                      cost_nanos=hold.amount_nanos,
                                      usage=Usage(output_tokens=1))  # fmt: skip
-        credits.settle(hold, record)
+        db.run(credits.settle(hold, record))
     assert month(conn, owner.account_id) == (10 * USD, True)
-    late = credits.reserve(account_id=owner.account_id, api_key_id=None,
+    late = db.run(credits.reserve(account_id=owner.account_id, api_key_id=None,
                            request_id=f"req_{uuid.uuid4().hex}", max_nanos=USD, min_nanos=1,
-                           ttl_s=300, concurrency=None, key_concurrency=None)  # fmt: skip
+                           ttl_s=300, concurrency=None, key_concurrency=None))  # fmt: skip
     assert late == credits.Refusal("spend_limit")
     assert ledger.invariant_holds(conn, owner.account_id)
 
@@ -155,13 +155,13 @@ def test_a_negative_balance_refuses_paid_requests(conn: psycopg.Connection) -> N
     assert refused.body["error"]["metadata"]["limit_source"] == "credits"
     assert call("GET", "/v1/credits", key.secret).body["data"]["balance"] < 0
     # A request that costs nothing (a free model's hold is 0) still passes.
-    free = credits.reserve(account_id=owner.account_id, api_key_id=None,
+    free = db.run(credits.reserve(account_id=owner.account_id, api_key_id=None,
                            request_id=f"req_{uuid.uuid4().hex}", max_nanos=0, min_nanos=0,
-                           ttl_s=300, concurrency=None, key_concurrency=None)  # fmt: skip
+                           ttl_s=300, concurrency=None, key_concurrency=None))  # fmt: skip
     assert isinstance(free, credits.Hold)
     assert free.amount_nanos == 0
     nothing = credits.UsageRecord(endpoint="chat.completions", model="test/free", status=200)
-    assert credits.settle(free, nothing).charged_nanos == 0
+    assert db.run(credits.settle(free, nothing)).charged_nanos == 0
     assert ledger.invariant_holds(conn, owner.account_id)
 
 
@@ -174,5 +174,5 @@ def test_a_request_served_with_the_accounts_own_key_counts_its_fee(
     byok = credits.UsageRecord(endpoint="chat.completions", model="test/x", status=200,
                                cost_nanos=1_500, usage=Usage(output_tokens=9),
                                upstream_cost_nanos=30_000)  # fmt: skip
-    assert credits.settle(hold, byok).charged_nanos == 1_500
+    assert db.run(credits.settle(hold, byok)).charged_nanos == 1_500
     assert month(conn, owner.account_id) == (1_500, True)

@@ -58,16 +58,18 @@ def again(
     hold: credits.Hold, max_nanos: int, **limits: int | None
 ) -> credits.Hold | credits.Refusal:
     """The request of `hold` held again, as after its key changed."""
-    return credits.reserve(
-        account_id=hold.account_id,
-        api_key_id=hold.api_key_id,
-        request_id=hold.request_id,
-        max_nanos=max_nanos,
-        min_nanos=1,
-        ttl_s=300,
-        concurrency=limits.get("concurrency"),
-        key_concurrency=limits.get("key_concurrency"),
-        replacing=hold,
+    return db.run(
+        credits.reserve(
+            account_id=hold.account_id,
+            api_key_id=hold.api_key_id,
+            request_id=hold.request_id,
+            max_nanos=max_nanos,
+            min_nanos=1,
+            ttl_s=300,
+            concurrency=limits.get("concurrency"),
+            key_concurrency=limits.get("key_concurrency"),
+            replacing=hold,
+        )
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from gatewayz import db
 from gatewayz.billing import credits
 from tests.factories import expire_hold, fund, new_hold, new_owner
 from tests.functions.events import function
@@ -82,11 +83,13 @@ def test_the_sweeper_releases_only_expired_holds_and_reports_them(
     assert invariant_holds(conn, second.account_id)
 
     # A request still in flight settles normally afterwards.
-    credits.settle(
-        in_flight[0],
-        credits.UsageRecord(
-            endpoint="chat.completions", model="mock/echo", status=200, cost_nanos=150
-        ),
+    db.run(
+        credits.settle(
+            in_flight[0],
+            credits.UsageRecord(
+                endpoint="chat.completions", model="mock/echo", status=200, cost_nanos=150
+            ),
+        )
     )
     assert balances(conn, first.account_id) == [10_000 - 150]
     assert invariant_holds(conn, first.account_id)

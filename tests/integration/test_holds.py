@@ -32,15 +32,17 @@ def reserve(
     concurrency: int | None = None,
     key_concurrency: int | None = None,
 ) -> credits.Hold | credits.Refusal:
-    return credits.reserve(
-        account_id=owner.account_id,
-        api_key_id=key_id,
-        request_id=f"req_{uuid.uuid4().hex}",
-        max_nanos=max_nanos,
-        min_nanos=min_nanos,
-        ttl_s=TTL_S,
-        concurrency=concurrency,
-        key_concurrency=key_concurrency,
+    return db.run(
+        credits.reserve(
+            account_id=owner.account_id,
+            api_key_id=key_id,
+            request_id=f"req_{uuid.uuid4().hex}",
+            max_nanos=max_nanos,
+            min_nanos=min_nanos,
+            ttl_s=TTL_S,
+            concurrency=concurrency,
+            key_concurrency=key_concurrency,
+        )
     )
 
 
@@ -87,7 +89,7 @@ def test_settle_charges_the_cost_releases_the_rest_and_records_it(
     assert balance(conn, owner.account_id) == 6_000
     assert invariant_holds(conn, owner.account_id)
 
-    settled = credits.settle(hold, record(1_234))
+    settled = db.run(credits.settle(hold, record(1_234)))
 
     assert balance(conn, owner.account_id) == 10_000 - 1_234
     assert settled.balance_after_nanos == 10_000 - 1_234
@@ -121,7 +123,7 @@ def test_a_cost_of_zero_releases_everything_and_writes_no_ledger_entry(
     owner = new_owner()
     key = new_key(owner)
     fund(owner.account_id, 5_000)
-    settled = credits.settle(hold_of(reserve(owner, 5_000, key_id=key.id)), record(0))
+    settled = db.run(credits.settle(hold_of(reserve(owner, 5_000, key_id=key.id)), record(0)))
     assert balance(conn, owner.account_id) == 5_000
     assert holds_of(conn, owner.account_id) == 0
     row = conn.execute(
@@ -141,7 +143,7 @@ def test_reserve_lowers_the_hold_to_the_balance_when_it_covers_the_minimum(
     assert hold.amount_nanos == 700
     assert balance(conn, owner.account_id) == 0
     assert invariant_holds(conn, owner.account_id)
-    credits.settle(hold, record(0))
+    db.run(credits.settle(hold, record(0)))
 
 
 def test_reserve_refuses_below_the_minimum_and_holds_nothing(conn: psycopg.Connection) -> None:
@@ -159,7 +161,7 @@ def test_a_balance_short_only_because_of_live_holds_is_in_flight(
     fund(owner.account_id, 1_000)
     first = hold_of(reserve(owner, 800, min_nanos=800))
     assert reserve(owner, 500, min_nanos=500) == credits.Refusal("in_flight")
-    credits.settle(first, record(0))
+    db.run(credits.settle(first, record(0)))
     assert isinstance(reserve(owner, 500, min_nanos=500), credits.Hold)
     assert invariant_holds(conn, owner.account_id)
 
@@ -223,10 +225,10 @@ def test_settling_the_same_request_twice_charges_once(conn: psycopg.Connection) 
     owner = new_owner()
     fund(owner.account_id, 10_000)
     hold = hold_of(reserve(owner, 2_000))
-    credits.settle(hold, record(500))
+    db.run(credits.settle(hold, record(500)))
     before = (balance(conn, owner.account_id), usage_entries(conn, owner.account_id))
 
-    again = credits.settle(hold, record(500))
+    again = db.run(credits.settle(hold, record(500)))
 
     # What is due was charged already: nothing more, one usage row, one ledger entry.
     assert (again.charged_nanos, again.uncollected_nanos) == (0, 0)
@@ -250,7 +252,7 @@ def test_settling_after_the_sweeper_released_the_hold_charges_the_balance(
     credits.release_expired_holds()
     assert balance(conn, owner.account_id) == 10_000
 
-    settled = credits.settle(hold, record(1_000))
+    settled = db.run(credits.settle(hold, record(1_000)))
 
     assert balance(conn, owner.account_id) == 9_000 == settled.balance_after_nanos
     assert [entry[0] for entry in usage_entries(conn, owner.account_id)] == [-1_000]
@@ -327,7 +329,7 @@ def test_a_hundred_racing_reserves_grant_exactly_what_the_balance_covers(
     assert min(samples) >= 0
     assert invariant_holds(conn, owner.account_id)
 
-    run_threads(40, lambda i: credits.settle(holds[i], record(hold_nanos)), slots)
+    run_threads(40, lambda i: db.run(credits.settle(holds[i], record(hold_nanos))), slots)
 
     entries = usage_entries(conn, owner.account_id)
     assert [entry[0] for entry in entries] == [-hold_nanos] * 40
@@ -354,7 +356,7 @@ def test_racing_reserve_settle_cycles_keep_the_books_balanced(
                 refused.append(result)
                 continue
             cost = rng.randint(0, result.amount_nanos)
-            credits.settle(result, record(cost))
+            db.run(credits.settle(result, record(cost)))
             charged.append(cost)
 
     run_threads(20, cycles, connection_slots(conn, 20))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from gatewayz import db
 from gatewayz.billing import credits
 from tests.factories import fund, new_hold, new_key, new_owner
 from tests.functions.keys_api import call
@@ -25,17 +26,17 @@ USD = 1_000_000_000
 
 def spend(owner: Owner, key_id: str, nanos: int) -> None:
     hold = new_hold(owner.account_id, nanos, key_id=key_id)
-    credits.settle(hold, credits.UsageRecord(endpoint="chat", model="m", status=200,
-                                             cost_nanos=nanos))  # fmt: skip
+    db.run(credits.settle(hold, credits.UsageRecord(endpoint="chat", model="m", status=200,
+                                             cost_nanos=nanos)))  # fmt: skip
 
 
 def reserve(owner: Owner, key_id: str, nanos: int) -> credits.Hold | credits.Refusal:
-    result = credits.reserve(account_id=owner.account_id, api_key_id=key_id,
+    result = db.run(credits.reserve(account_id=owner.account_id, api_key_id=key_id,
                              request_id=f"req_{uuid.uuid4().hex}", max_nanos=nanos,
                              min_nanos=nanos, ttl_s=60, concurrency=None,
-                             key_concurrency=None)  # fmt: skip
+                             key_concurrency=None))  # fmt: skip
     if isinstance(result, credits.Hold):
-        credits.settle(result, credits.UsageRecord(endpoint="chat", model="m", status=200))
+        db.run(credits.settle(result, credits.UsageRecord(endpoint="chat", model="m", status=200)))
     return result
 
 

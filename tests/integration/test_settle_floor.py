@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gatewayz import db
 from gatewayz.billing import credits
 from gatewayz.billing.pricing import Usage
 from tests import ledger
@@ -63,7 +64,7 @@ def test_a_cost_above_the_hold_is_charged_up_to_the_balance_and_the_rest_recorde
     hold = new_hold(owner.account_id, 5_000, key_id=key.id)
     ledger.expect_overrun(owner.account_id)
 
-    settled = credits.settle(hold, record(12_000, output=600))
+    settled = db.run(credits.settle(hold, record(12_000, output=600)))
 
     assert (settled.charged_nanos, settled.uncollected_nanos) == (5_000, 7_000)
     assert settled.balance_after_nanos == 0 == balance(conn, owner.account_id)
@@ -82,7 +83,7 @@ def test_a_cost_above_the_hold_takes_what_else_the_balance_has_first(
     hold = new_hold(owner.account_id, 5_000)
     ledger.expect_overrun(owner.account_id)
 
-    settled = credits.settle(hold, record(6_500))
+    settled = db.run(credits.settle(hold, record(6_500)))
 
     assert (settled.charged_nanos, settled.uncollected_nanos) == (6_500, 0)
     assert balance(conn, owner.account_id) == 1_500
@@ -121,14 +122,14 @@ def test_a_late_settlement_of_a_swept_stream_charges_only_what_is_still_due(
     expire_hold(hold.request_id)
     credits.release_expired_holds()
 
-    settled = credits.settle(hold, record(3_000, output=120))
+    settled = db.run(credits.settle(hold, record(3_000, output=120)))
 
     assert (settled.charged_nanos, settled.uncollected_nanos) == (1_000, 0)
     assert balance(conn, owner.account_id) == 10_000 - 3_000
     assert debits(conn, owner.account_id) == [-2_000, -1_000]
     assert usage_row(conn, hold.request_id)[:2] == (3_000, 0)
     # Settled again, it finds nothing more to charge.
-    assert credits.settle(hold, record(3_000, output=120)).charged_nanos == 0
+    assert db.run(credits.settle(hold, record(3_000, output=120))).charged_nanos == 0
     assert balance(conn, owner.account_id) == 7_000
     assert invariant_holds(conn, owner.account_id)
 
@@ -154,5 +155,5 @@ def test_progress_on_a_settled_hold_is_refused() -> None:
     owner = new_owner()
     fund(owner.account_id, 1_000)
     hold = new_hold(owner.account_id, 1_000)
-    credits.settle(hold, record(100))
+    db.run(credits.settle(hold, record(100)))
     assert credits.record_progress(hold, record(200, output=5)) is False

@@ -5,20 +5,24 @@ so a single statement costs one round trip; multi-statement changes use `transac
 `prepare_threshold=None` because Supabase's transaction pooler cannot keep prepared
 statements.
 
-Calls are synchronous on purpose: a Lambda instance serves one request at a time, and a
-sub-millisecond query costs less inline than a hop to a thread pool.
+Calls here are synchronous: a Lambda instance serves one request at a time, and a
+sub-millisecond query costs less inline than a hop to a thread pool. The two statements
+every billed request waits on (its hold and its settlement) are written once as a `Query`
+and run either here (`run`: scripts, jobs, cleanup paths) or from the event loop
+(gatewayz/adb.py), so one server process overlaps many requests' waits.
 """
 
 from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import psycopg
 
@@ -26,6 +30,7 @@ CONNECT_TIMEOUT_S = 5
 _local = threading.local()
 _url_lock = threading.Lock()
 _url: str | None = None
+_on_reset: list[Callable[[], None]] = []
 
 
 def database_url() -> str:
@@ -85,6 +90,27 @@ def execute(query: str, params: Any = None) -> psycopg.Cursor[Any]:
     return connection().execute(query, params)
 
 
+@dataclass(frozen=True, slots=True)
+class Query[T]:
+    """Statements sent in one round trip (pipelined when more than one), and what the
+    last one's first row means. Built once, run by `run` or `gatewayz.adb.run`."""
+
+    statements: tuple[tuple[str, Any], ...]
+    read: Callable[[tuple[Any, ...] | None], T]
+
+
+def run[T](query: Query[T]) -> T:
+    """Run `query` on this thread's connection, blocking until it answers."""
+    conn = connection()
+    if len(query.statements) == 1:
+        cur = conn.execute(*query.statements[0])
+    else:
+        with conn.pipeline():
+            for statement in query.statements:
+                cur = conn.execute(*statement)
+    return query.read(cur.fetchone())
+
+
 def ping() -> None:
     """Raise unless the database answers a trivial query."""
     execute("SELECT 1").fetchone()
@@ -98,9 +124,17 @@ def close() -> None:
         _local.conn = None
 
 
+def on_reset(forget: Callable[[], None]) -> None:
+    """Have `reset` call `forget` too (gatewayz/adb.py: its idle connections)."""
+    _on_reset.append(forget)
+
+
 def reset() -> None:
-    """Forget the cached URL and this thread's connection (after the settings changed)."""
+    """Forget the cached URL and this thread's connection, and the event loops' idle ones
+    (after the settings changed)."""
     global _url
     close()
+    for forget in _on_reset:
+        forget()
     with _url_lock:
         _url = None

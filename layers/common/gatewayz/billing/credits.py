@@ -4,7 +4,8 @@ with a ledger entry.
 Grants and debits go through the `ledger_post` SQL function (infra/migrations/0003),
 which moves the balance and appends the entry together, and refuses a second entry
 for the same external reference. A request holds credits before the provider is called
-(`reserve`) and settles after (`settle`), each one SQL function call (0010, 0011); one
+(`reserve`) and settles after (`settle`), each one SQL function call (0010, 0011) built as
+a `db.Query`, which the request path awaits (gatewayz/adb.py); one
 refused before the provider was called gives its hold back whole (`release`).
 Settling never takes a balance below zero: a cost beyond the hold and the balance is
 recorded as uncollected (and must stay 0). A long stream records its progress on its
@@ -20,6 +21,8 @@ from gatewayz.billing.pricing import Usage
 
 if TYPE_CHECKING:
     import psycopg
+
+    from gatewayz.db import Query
 
 GRANT_KINDS = frozenset({"trial", "purchase", "subscription", "coupon", "referral", "admin_grant"})
 DEBIT_KINDS = frozenset({"usage", "refund", "dispute", "admin_debit", "trial_expiry"})
@@ -169,14 +172,15 @@ def reserve(
     concurrency: int | None,
     key_concurrency: int | None,
     replacing: Hold | None = None,
-) -> Hold | Refusal:
-    """Hold up to `max_nanos` (at least `min_nanos`) for a request: one statement.
+) -> Query[Hold | Refusal]:
+    """Hold up to `max_nanos` (at least `min_nanos`) for a request: one statement, to run
+    with `db.run` or, on the request path, `adb.run`.
 
     `replacing` is this request's hold taken under limits that have changed since: it is
     given back first, in the same round trip (the two statements pipelined), so the
     request never holds twice. Refused (or failing), the old hold is gone too, or, if the
     database failed first, still there for `release` to return."""
-    from gatewayz import db
+    from gatewayz.db import Query
 
     params = (
         account_id,
@@ -188,18 +192,17 @@ def reserve(
         concurrency,
         key_concurrency,
     )
-    if replacing is None:
-        row = db.execute(_RESERVE, params).fetchone()
-    else:
-        conn = db.connection()
-        with conn.pipeline():
-            conn.execute(_RELEASE, _released(replacing))
-            cur = conn.execute(_RESERVE, params)
-        row = cur.fetchone()
-    assert row is not None
-    if row[1] is not None:
-        return Refusal(row[1])
-    return Hold(request_id, account_id, api_key_id, int(row[0]))
+    statements: tuple[tuple[str, Any], ...] = ((_RESERVE, params),)
+    if replacing is not None:
+        statements = ((_RELEASE, _released(replacing)), *statements)
+
+    def outcome(row: tuple[Any, ...] | None) -> Hold | Refusal:
+        assert row is not None
+        if row[1] is not None:
+            return Refusal(row[1])
+        return Hold(request_id, account_id, api_key_id, int(row[0]))
+
+    return Query(statements, outcome)
 
 
 def release(hold: Hold) -> bool:
@@ -218,13 +221,14 @@ def _released(hold: Hold) -> dict[str, str]:
 
 def settle(
     hold: Hold, record: UsageRecord, *, also: tuple[str, tuple[Any, ...]] | None = None
-) -> Settlement:
+) -> Query[Settlement]:
     """Charge `record.cost_nanos` (at most the hold plus the balance), release the rest of
-    the hold, and write the usage row and ledger entry: one statement. A cost of 0
-    releases the hold and charges nothing. `also` (an SQL expression and its parameters)
-    runs in that same statement, after the settlement: one round trip and one
-    transaction for a write that belongs with the charge (a chat session's new turn)."""
-    from gatewayz import db
+    the hold, and write the usage row and ledger entry: one statement, to run with
+    `db.run` or `adb.run`. A cost of 0 releases the hold and charges nothing. `also` (an
+    SQL expression and its parameters) runs in that same statement, after the
+    settlement: one round trip and one transaction for a write that belongs with the
+    charge (a chat session's new turn)."""
+    from gatewayz.db import Query
 
     usage = record.usage
     # A request served with the account's own key settles the same way, its usage row
@@ -233,38 +237,42 @@ def settle(
     if record.byok:
         function, extra = "settle_byok_usage", ", %s"
     companion, companion_params = also or ("NULL", ())
-    row = db.execute(
+    sql = (
         "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos,"
         f" {companion} FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        f" %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s{extra})",
-        (
-            *companion_params,
-            hold.request_id,
-            hold.account_id,
-            hold.api_key_id,
-            record.cost_nanos,
-            record.fee_nanos,
-            record.endpoint,
-            record.model,
-            record.provider,
-            record.provider_model,
-            record.upstream_id,
-            usage.input_tokens,
-            usage.cached_input_tokens,
-            usage.output_tokens,
-            usage.reasoning_tokens,
-            usage.images,
-            record.latency_ms,
-            record.upstream_latency_ms,
-            record.ttft_ms,
-            record.status,
-            record.finish_reason,
-            record.error_code,
-            record.streamed,
-            record.usage_estimated,
-            *((record.upstream_cost_nanos,) if record.byok else ()),
-        ),
-    ).fetchone()
+        f" %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s{extra})"
+    )
+    params = (
+        *companion_params,
+        hold.request_id,
+        hold.account_id,
+        hold.api_key_id,
+        record.cost_nanos,
+        record.fee_nanos,
+        record.endpoint,
+        record.model,
+        record.provider,
+        record.provider_model,
+        record.upstream_id,
+        usage.input_tokens,
+        usage.cached_input_tokens,
+        usage.output_tokens,
+        usage.reasoning_tokens,
+        usage.images,
+        record.latency_ms,
+        record.upstream_latency_ms,
+        record.ttft_ms,
+        record.status,
+        record.finish_reason,
+        record.error_code,
+        record.streamed,
+        record.usage_estimated,
+        *((record.upstream_cost_nanos,) if record.byok else ()),
+    )
+    return Query(((sql, params),), _settlement)
+
+
+def _settlement(row: tuple[Any, ...] | None) -> Settlement:
     assert row is not None
     return Settlement(str(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4])
 

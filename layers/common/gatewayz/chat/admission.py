@@ -5,9 +5,10 @@ since it was cached. Chat completions, responses, embeddings and images all go t
 
 The two calls are independent, so they overlap: the rate-limit call is sent to its store
 (`limiter.begin_admit`; Redis: the command is written, its reply read later; Upstash REST:
-a worker thread) while this thread holds the credits in PostgreSQL, then its answer is
-read. No thread hop on Redis, and a warm key thus
-waits for one round trip before the upstream call, not two. Whatever one side refuses,
+a worker thread) while the request awaits its credit hold in PostgreSQL (gatewayz/adb.py:
+the event loop serves other requests meanwhile), then the rate limit's answer is read.
+No thread hop on Redis, and a warm key thus waits for one round trip before the upstream
+call, not two. Whatever one side refuses,
 the other side's work is given back at once: a refused request costs the client neither
 a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
 store's 503) is the answer, as when the limiter ran first.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayz import config
+from gatewayz import adb, config
 from gatewayz.billing import credits
 from gatewayz.chat.call import Call
 from gatewayz.identity import access
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from gatewayz.chat.budget import Budget
     from gatewayz.chat.request import CompletionRequest
+    from gatewayz.db import Query
     from gatewayz.errors import GatewayError
     from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit import Store
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 Outcome = credits.Hold | credits.Refusal
 
 
-def reserve(
+async def reserve(
     request: Request,
     caller: Caller,
     plan: Budget,
@@ -66,7 +68,7 @@ def reserve(
     store = get_store()
     counting = limiter.begin_admit(store, caller, plan.tokens)
     try:
-        outcome = hold(caller, plan, state.request_id, settings)
+        outcome = await adb.run(hold(caller, plan, state.request_id, settings))
     except BaseException:
         _undo(store, counting)
         raise
@@ -84,7 +86,7 @@ def reserve(
         if fresh is not caller:
             caller, plan = fresh, replan(fresh)
             old = outcome if isinstance(outcome, credits.Hold) else None
-            outcome = hold(caller, plan, state.request_id, settings, replacing=old)
+            outcome = await adb.run(hold(caller, plan, state.request_id, settings, replacing=old))
         if isinstance(outcome, credits.Refusal):
             raise refuse(outcome, plan, caller)
     except BaseException:
@@ -101,10 +103,11 @@ def hold(
     settings: config.Settings,
     *,
     replacing: credits.Hold | None = None,
-) -> Outcome:
-    """Reserve what `plan` may cost, within the account's and the key's in-flight limits:
-    the one hold every billed route (completions, responses, embeddings, images) takes.
-    `replacing`: the request's hold taken for its key as cached, given back meanwhile."""
+) -> Query[Outcome]:
+    """The statement reserving what `plan` may cost, within the account's and the key's
+    in-flight limits: the one hold every billed route (completions, responses,
+    embeddings, images) takes. `replacing`: the request's hold taken for its key as
+    cached, given back meanwhile."""
     return credits.reserve(
         account_id=caller.account_id,
         api_key_id=caller.key_id,

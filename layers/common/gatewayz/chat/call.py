@@ -10,11 +10,12 @@ without its charge.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import config, errors, metrics
+from gatewayz import adb, config, db, errors, metrics
 from gatewayz.billing import credits, pricing
 from gatewayz.chat import budget, upstream
 from gatewayz.chat import request as chat_request
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from gatewayz.chat import routing
     from gatewayz.chat.output_meter import OutputMeter
     from gatewayz.chat.request import CompletionRequest
+    from gatewayz.db import Query
     from gatewayz.history.transcript import Transcript
     from gatewayz.identity.auth import Caller
     from gatewayz.ratelimit.limiter import Admission
@@ -52,6 +54,10 @@ class Call:
     endpoint: str | None = None  # the usage record's; None: the completion's kind
     # The session turn to save with the settlement (a request naming a chat session).
     transcript: Transcript | None = None
+    # Between a settlement's statement and its answer: the record, when it was made, and
+    # the session turn the statement saves.
+    settling: tuple[credits.UsageRecord, float] | None = None
+    saving: Transcript | None = None
 
     def routes(self) -> list[budget.Route]:
         """The routes the hold pays for (every one, unless the balance bought less)."""
@@ -118,7 +124,7 @@ class Call:
             "cost_details": {"upstream_inference_cost": catalog / 1e9, "byok_fee": charged / 1e9},
         }
 
-    def settle(
+    async def settle(
         self,
         usage: pricing.Usage,
         *,
@@ -128,9 +134,41 @@ class Call:
         estimated: bool = False,
     ) -> int:
         """Charge `usage` at the route's price (nothing without a route); return what was
-        charged in nanos. Only the first settlement of a call counts."""
-        if self.settled:
+        charged in nanos. Only the first settlement of a call counts. Awaited: the event
+        loop serves other requests meanwhile, and the statement runs to its end even if
+        this request is cancelled (a client gone: the charge is still owed)."""
+        query = self._settling(usage, status, finish_reason, error_code, estimated)
+        if query is None:
             return 0
+        return self._settled(await asyncio.shield(adb.run(query)))
+
+    def settle_blocking(
+        self,
+        usage: pricing.Usage,
+        *,
+        status: int,
+        finish_reason: str | None = None,
+        error_code: str | None = None,
+        estimated: bool = False,
+    ) -> int:
+        """`settle` on this thread's connection, for the ways out that must not await (an
+        exception on its way up, a response's cleanup)."""
+        query = self._settling(usage, status, finish_reason, error_code, estimated)
+        if query is None:
+            return 0
+        return self._settled(db.run(query))
+
+    def _settling(
+        self,
+        usage: pricing.Usage,
+        status: int,
+        finish_reason: str | None,
+        error_code: str | None,
+        estimated: bool,
+    ) -> Query[credits.Settlement] | None:
+        """The settlement's statement, or None when the call is settled already."""
+        if self.settled:
+            return None
         self.settled = True
         now = time.perf_counter()
         record = self.record(
@@ -143,12 +181,21 @@ class Call:
             error_code=error_code,
             usage_estimated=estimated,
         )
+        self.settling = record, now
         transcript = self.transcript if status == 200 and error_code is None else None
+        self.saving = transcript
         # A session's new turn is saved by the settling statement itself (history/transcript.py).
         also = transcript.statement(record.model) if transcript is not None else None
-        settlement = credits.settle(self.hold, record, also=also)
-        if transcript is not None:
-            transcript.saved(settlement.also)
+        return credits.settle(self.hold, record, also=also)
+
+    def _settled(self, settlement: credits.Settlement) -> int:
+        """What follows a settlement: the session's turn, the rate limiter's correction,
+        the metrics; what was charged."""
+        assert self.settling is not None
+        record, now = self.settling
+        usage = record.usage
+        if self.saving is not None:
+            self.saving.saved(settlement.also)
         limiter.correct(self.caller, self.admission, usage.prompt_tokens + usage.completion_tokens)
         if settlement.uncollected_nanos:
             # The provider produced more than the hold bounded and the balance ran out.
@@ -182,7 +229,7 @@ class Call:
         status = exc.status if isinstance(exc, errors.GatewayError) else 500
         code = exc.code if isinstance(exc, errors.GatewayError) else "internal_error"
         try:
-            self.settle(pricing.Usage(), status=status, error_code=code)
+            self.settle_blocking(pricing.Usage(), status=status, error_code=code)
         except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
             get_logger().exception("releasing a failed request's hold failed")
 

@@ -83,7 +83,7 @@ async def complete(
         plan.least_tokens,
         param=parsed.max_output_param or ("messages" if chat else "prompt"),
     )
-    call = admission.reserve(
+    call = await admission.reserve(
         request,
         caller,
         plan,
@@ -114,7 +114,7 @@ async def complete(
             lambda a: _fetch(a, call),
             max_attempts=settings.upstream_max_attempts,
         )
-        return _answer(call, answer)
+        return await _answer(call, answer)
     except BaseException as exc:
         call.fail(exc)
         raise
@@ -261,7 +261,7 @@ async def _fetch(attempt: routing.Attempt, call: Call) -> _Answer:
     return _Answer(attempt, payload)
 
 
-def _answer(call: Call, answer: _Answer) -> Response:
+async def _answer(call: Call, answer: _Answer) -> Response:
     payload = answer_shape.shape(answer.payload, answer.attempt.offer.model_id)
     call.first_token = time.perf_counter()
     call.upstream_id = payload.get("id") if isinstance(payload.get("id"), str) else None
@@ -278,7 +278,7 @@ def _answer(call: Call, answer: _Answer) -> Response:
         for choice in choices:
             meter.choice(choice)
         usage = call.estimated_usage(meter)
-    cost = call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
+    cost = await call.settle(usage, status=200, finish_reason=finish, estimated=estimated)
     payload["usage"] = {
         **(reported if isinstance(reported, dict) else {**_openai_usage(usage), "estimated": True}),
         **call.usage_costs(usage, cost),

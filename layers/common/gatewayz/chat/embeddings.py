@@ -57,7 +57,7 @@ async def create(request: Request) -> Response:
     plan = _plan(caller, parsed, settings)
 
     as_completion = _as_completion(parsed)
-    call = admission.reserve(
+    call = await admission.reserve(
         request,
         caller,
         plan,
@@ -77,7 +77,7 @@ async def create(request: Request) -> Response:
             lambda a: _fetch(a, call, parsed),
             max_attempts=settings.upstream_max_attempts,
         )
-        return _answer(call, parsed, answer)
+        return await _answer(call, parsed, answer)
     except BaseException as exc:
         call.fail(exc)
         raise
@@ -273,7 +273,7 @@ def _finite(value: object) -> bool:
     )
 
 
-def _answer(call: Call, parsed: EmbeddingRequest, answer: _Answer) -> Response:
+async def _answer(call: Call, parsed: EmbeddingRequest, answer: _Answer) -> Response:
     from starlette.responses import Response
 
     call.first_token = time.perf_counter()
@@ -281,7 +281,7 @@ def _answer(call: Call, parsed: EmbeddingRequest, answer: _Answer) -> Response:
     estimated = not isinstance(reported, int) or isinstance(reported, bool) or reported < 0
     prompt = parsed.typical if estimated else int(reported)  # type: ignore[arg-type]
     usage = pricing.Usage(input_tokens=prompt)
-    cost = call.settle(usage, status=200, estimated=estimated)
+    cost = await call.settle(usage, status=200, estimated=estimated)
     data = [
         {"object": "embedding", "index": i, "embedding": encode(v) if parsed.base64 else v}
         for i, v in enumerate(answer.vectors)

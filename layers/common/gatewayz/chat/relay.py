@@ -198,7 +198,8 @@ class Relay(Response):
             if self.send_watch is not None:
                 self.send_watch.cancel()
             await _close(self.response, self.chunks)
-            self._settle()  # a no-op when the stream ended normally
+            if not self.call.settled:  # ended early (an error, cancelled): settled blocking
+                self._settle_blocking()
         if self.background is not None:
             await self.background()
 
@@ -234,7 +235,7 @@ class Relay(Response):
             ending = encode(self._usage_chunk(self.usage or self._estimated()))
         # Settled before the end reaches the client: once it has seen the last chunk, its
         # charge and usage record exist.
-        self._settle()
+        await self._settle()
         self._emit(ending + DONE)
         await self._flush()
 
@@ -438,17 +439,29 @@ class Relay(Response):
                 "recording a stream's progress failed", extra={"request_id": self.call.request_id}
             )
 
-    def _settle(self) -> None:
+    async def _settle(self) -> None:
         try:
-            usage, estimated = self._usage()
-            self.call.settle(
-                usage,
-                status=200,
-                finish_reason=self.finish_reason or ("error" if self.error else None),
-                error_code=self.error.code if self.error else None,
-                estimated=estimated,
-            )
+            await self.call.settle(**self._settlement())
         except Exception:  # noqa: BLE001 - the stream is over; the sweeper ends the hold
             get_logger().exception(
                 "settling a stream failed", extra={"request_id": self.call.request_id}
             )
+
+    def _settle_blocking(self) -> None:
+        try:
+            self.call.settle_blocking(**self._settlement())
+        except Exception:  # noqa: BLE001 - the stream is over; the sweeper ends the hold
+            get_logger().exception(
+                "settling a stream failed", extra={"request_id": self.call.request_id}
+            )
+
+    def _settlement(self) -> dict[str, Any]:
+        """`Call.settle`'s arguments for what the stream delivered and how it ended."""
+        usage, estimated = self._usage()
+        return {
+            "usage": usage,
+            "status": 200,
+            "finish_reason": self.finish_reason or ("error" if self.error else None),
+            "error_code": self.error.code if self.error else None,
+            "estimated": estimated,
+        }

@@ -28,7 +28,9 @@ async def prepare() -> None:
              "rate-limit store": _open_store, "upstream pool": _open_upstream_pool}  # fmt: skip
     for step, run in steps.items():
         try:
-            run()
+            done = run()
+            if done is not None:  # a step that awaits
+                await done
         except Exception as exc:  # noqa: BLE001 - the first request retries whatever failed
             logger.warning("warm-up step failed", extra={"step": step, "error": repr(exc)[:300]})
     # What start-up built lives as long as the process (modules, the catalog, clients):
@@ -55,12 +57,13 @@ def _import_request_path() -> None:
     from gatewayz.identity import provider_keys  # noqa: F401
 
 
-def _open_database() -> None:
-    from gatewayz import config, db
+async def _open_database() -> None:
+    from gatewayz import adb, config, db
     from gatewayz.chat import catalog, providers
 
     db.connection()
     catalog.models(providers.available(config.get_settings()))
+    await adb.warm()  # the connection the holds and settlements await, on the server's loop
 
 
 def _open_store() -> None:

@@ -61,7 +61,7 @@ async def create(request: Request) -> Response:
 
     limiter.require_fits(caller, plan.least_tokens, param="prompt")
     as_completion = _as_completion(parsed)
-    call = admission.reserve(
+    call = await admission.reserve(
         request,
         caller,
         plan,
@@ -207,7 +207,7 @@ async def _answer(
         data.append(item)
     _require_answerable(data, config.get_settings().images_max_answer_bytes)
     usage = pricing.Usage(input_tokens=parsed.prompt_tokens, images=len(made))
-    cost = call.settle(usage, status=200)
+    cost = await call.settle(usage, status=200)
     answer = {
         "created": int(time.time()),
         "data": data,

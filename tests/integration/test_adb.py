@@ -1,0 +1,91 @@
+"""gatewayz.adb: the statements a request awaits, on the real PostgreSQL. Requests in
+flight overlap on a few connections of their event loop, never more than its cap; a
+connection whose statement failed or was cancelled is never reused; the connections of
+an ended event loop are closed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gatewayz import adb, db
+from gatewayz.db import Query
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+def backend(sleep_s: float = 0.0) -> Query[int]:
+    """The server process that ran the statement (one per connection)."""
+    return Query(
+        (("SELECT pg_backend_pid(), pg_sleep(%s)", (sleep_s,)),),
+        lambda row: int(row[0]) if row else -1,
+    )
+
+
+def open_backends() -> set[int]:
+    rows = db.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'gatewayz'"
+        " AND pid <> pg_backend_pid() AND datname = current_database()"
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def test_statements_in_flight_overlap_on_at_most_the_cap_of_connections() -> None:
+    async def many() -> set[int]:
+        pids = await asyncio.gather(*(adb.run(backend(0.02)) for _ in range(40)))
+        return set(pids)
+
+    pids = asyncio.run(many())
+    # Overlapped (one connection would have run them one after the other), and bounded.
+    assert 1 < len(pids) <= adb.MAX_CONNECTIONS
+
+
+def test_one_request_at_a_time_keeps_one_connection() -> None:
+    async def one_by_one() -> set[int]:
+        return {await adb.run(backend()) for _ in range(20)}
+
+    assert len(asyncio.run(one_by_one())) == 1
+
+
+def test_a_failed_statement_leaves_its_connection_unused_and_the_next_one_works() -> None:
+    async def scenario() -> tuple[int, int]:
+        first = await adb.run(backend())
+        with pytest.raises(Exception, match="division by zero"):
+            await adb.run(Query((("SELECT 1 / 0", ()),), lambda row: row))
+        return first, await adb.run(backend())
+
+    first, after = asyncio.run(scenario())
+    assert after != first
+    assert first not in open_backends()  # closed, not left for the server to time out
+
+
+def test_a_cancelled_statement_leaves_its_connection_unused() -> None:
+    async def scenario() -> tuple[int, int]:
+        first = await adb.run(backend())
+        slow = asyncio.ensure_future(adb.run(backend(5)))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        return first, await adb.run(backend())
+
+    first, after = asyncio.run(scenario())
+    assert after != first
+    assert first not in open_backends()
+
+
+def test_an_ended_event_loop_s_connections_are_closed_when_the_next_one_starts() -> None:
+    first = asyncio.run(adb.run(backend()))
+    assert first in open_backends()  # idle, for that loop's next request
+    second = asyncio.run(adb.run(backend()))
+    assert second != first
+    assert first not in open_backends()
+
+
+def test_resetting_the_database_closes_the_idle_connections() -> None:
+    pid = asyncio.run(adb.run(backend()))
+    assert pid in open_backends()
+    db.reset()
+    assert pid not in open_backends()
+    assert adb.connections() == []
