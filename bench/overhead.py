@@ -575,7 +575,7 @@ def gateway_command(serve: str, port: int) -> list[str]:
 
 def run_sh_options(port: int) -> list[str]:
     """uvicorn's options in functions/chat/run.sh (checked against it at start)."""
-    options = ["--host", "127.0.0.1", "--port", "PORT", "--no-access-log",
+    options = ["--loop", "uvloop", "--host", "127.0.0.1", "--port", "PORT", "--no-access-log",
                "--no-proxy-headers", "--timeout-keep-alive", "60"]  # fmt: skip
     script = (ROOT / "functions" / "chat" / "run.sh").read_text()
     words = " ".join(script.replace("\\\n", " ").split())
