@@ -101,8 +101,9 @@ def _pool() -> _Connections:
     pool = _loops.get(loop)
     if pool is None:
         # A new loop: the connections of loops that have ended go (their requests are over).
-        for ended in [other for other in _loops if other.is_closed()]:
-            for conn in _loops.pop(ended).idle:
+        # (`list` copies the keys at once: another thread's loop may be adding its own.)
+        for ended in [other for other in list(_loops) if other.is_closed()]:
+            for conn in _loops.pop(ended, _Connections()).idle:
                 _finish(conn)
         pool = _loops[loop] = _Connections()
     return pool
