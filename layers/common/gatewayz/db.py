@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT_S = 5
+# Every connection's settings, blocking or awaited (gatewayz/adb.py).
+OPTIONS: dict[str, Any] = {
+    "autocommit": True,
+    "prepare_threshold": None,
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "application_name": "gatewayz",
+}
 _local = threading.local()
 _url_lock = threading.Lock()
 _url: str | None = None
@@ -59,13 +66,7 @@ def connect(url: str | None = None) -> psycopg.Connection[Any]:
     """Open a new connection configured as the gateway uses it."""
     import psycopg
 
-    return psycopg.connect(
-        url or database_url(),
-        autocommit=True,
-        prepare_threshold=None,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        application_name="gatewayz",
-    )
+    return psycopg.connect(url or database_url(), **OPTIONS)
 
 
 def connection() -> psycopg.Connection[Any]:

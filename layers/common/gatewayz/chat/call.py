@@ -54,10 +54,6 @@ class Call:
     endpoint: str | None = None  # the usage record's; None: the completion's kind
     # The session turn to save with the settlement (a request naming a chat session).
     transcript: Transcript | None = None
-    # Between a settlement's statement and its answer: the record, when it was made, and
-    # the session turn the statement saves.
-    settling: tuple[credits.UsageRecord, float] | None = None
-    saving: Transcript | None = None
 
     def routes(self) -> list[budget.Route]:
         """The routes the hold pays for (every one, unless the balance bought less)."""
@@ -137,10 +133,10 @@ class Call:
         charged in nanos. Only the first settlement of a call counts. Awaited: the event
         loop serves other requests meanwhile, and the statement runs to its end even if
         this request is cancelled (a client gone: the charge is still owed)."""
-        query = self._settling(usage, status, finish_reason, error_code, estimated)
-        if query is None:
+        pending = self._settling(usage, status, finish_reason, error_code, estimated)
+        if pending is None:
             return 0
-        return self._settled(await asyncio.shield(adb.run(query)))
+        return self._settled(pending, await asyncio.shield(adb.run(pending.query)))
 
     def settle_blocking(
         self,
@@ -153,10 +149,10 @@ class Call:
     ) -> int:
         """`settle` on this thread's connection, for the ways out that must not await (an
         exception on its way up, a response's cleanup)."""
-        query = self._settling(usage, status, finish_reason, error_code, estimated)
-        if query is None:
+        pending = self._settling(usage, status, finish_reason, error_code, estimated)
+        if pending is None:
             return 0
-        return self._settled(db.run(query))
+        return self._settled(pending, db.run(pending.query))
 
     def _settling(
         self,
@@ -165,8 +161,8 @@ class Call:
         finish_reason: str | None,
         error_code: str | None,
         estimated: bool,
-    ) -> Query[credits.Settlement] | None:
-        """The settlement's statement, or None when the call is settled already."""
+    ) -> _Settling | None:
+        """The settlement to run, or None when the call is settled already."""
         if self.settled:
             return None
         self.settled = True
@@ -181,21 +177,18 @@ class Call:
             error_code=error_code,
             usage_estimated=estimated,
         )
-        self.settling = record, now
         transcript = self.transcript if status == 200 and error_code is None else None
-        self.saving = transcript
         # A session's new turn is saved by the settling statement itself (history/transcript.py).
         also = transcript.statement(record.model) if transcript is not None else None
-        return credits.settle(self.hold, record, also=also)
+        return _Settling(credits.settle(self.hold, record, also=also), record, now, transcript)
 
-    def _settled(self, settlement: credits.Settlement) -> int:
+    def _settled(self, pending: _Settling, settlement: credits.Settlement) -> int:
         """What follows a settlement: the session's turn, the rate limiter's correction,
         the metrics; what was charged."""
-        assert self.settling is not None
-        record, now = self.settling
+        record, now = pending.record, pending.made
         usage = record.usage
-        if self.saving is not None:
-            self.saving.saved(settlement.also)
+        if pending.transcript is not None:
+            pending.transcript.saved(settlement.also)
         limiter.correct(self.caller, self.admission, usage.prompt_tokens + usage.completion_tokens)
         if settlement.uncollected_nanos:
             # The provider produced more than the hold bounded and the balance ran out.
@@ -232,6 +225,17 @@ class Call:
             self.settle_blocking(pricing.Usage(), status=status, error_code=code)
         except Exception:  # noqa: BLE001 - keep the original error; the sweeper returns the hold
             get_logger().exception("releasing a failed request's hold failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _Settling:
+    """A settlement's statement, and what follows it needs: the usage record, when it
+    was made (perf_counter), and the session turn the statement saves."""
+
+    query: Query[credits.Settlement]
+    record: credits.UsageRecord
+    made: float
+    transcript: Transcript | None
 
 
 def limits() -> upstream.Limits:
