@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import sys
 import time
@@ -56,6 +55,9 @@ def create_app(
         redoc_url=None,
         openapi_url=openapi.PATH if openapi.served() else None,
         lifespan=functools.partial(_lifespan, startup=startup),
+        # FastAPI's own OpenTelemetry bridge asks three providers per request whether
+        # anyone configured them (~25 µs); we log and count with Powertools and EMF.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # Built on the first request for it, not at cold start.
     app.openapi = functools.partial(openapi.document, app)  # type: ignore[method-assign]
@@ -191,10 +193,12 @@ def _adapter_header(scope: Scope, header: bytes) -> Any:
     (the adapter replaces any client copy) or when the local gateway vouches for it."""
     if not (scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ):
         return None
+    from gatewayz import fastjson  # orjson: loaded by the first log line anyway
+
     for name, value in scope["headers"]:
         if name == header:
             try:
-                return json.loads(value)
+                return fastjson.loads(value)
             except ValueError:
                 return None
     return None
