@@ -89,3 +89,75 @@ def test_resetting_the_database_closes_the_idle_connections() -> None:
     db.reset()
     assert pid not in open_backends()
     assert adb.connections() == []
+
+
+# A single `%s` statement is sent through libpq directly (adb._execute); the rest take a
+# cursor. Either way a caller sees what a psycopg cursor gives.
+
+TYPED = (
+    "SELECT %s::uuid, %s::bigint, %s::text, %s::boolean, %s::numeric, NULL::text,"
+    " %s::timestamptz, %s::jsonb, 'it''s'::text"
+)
+TYPED_PARAMS = (
+    "7d9f4a52-2b4c-4f1e-9a0e-1c2d3e4f5a6b",
+    9_007_199_254_740_993,  # beyond a float's exact integers
+    "naïve ✓",
+    True,
+    "0.000000001",
+    "2026-12-03T08:00:00+00:00",
+    '{"a": [1, 2]}',
+)
+
+
+def first_row(sql: str, params: object) -> Query[tuple[object, ...] | None]:
+    return Query(((sql, params),), lambda row: row)
+
+
+def test_a_statement_s_row_has_the_types_a_cursor_gives() -> None:
+    query = first_row(TYPED, TYPED_PARAMS)
+    awaited = asyncio.run(adb.run(query))
+    assert awaited == db.run(query)
+    assert awaited is not None
+    assert [type(v).__name__ for v in awaited] == [
+        "UUID", "int", "str", "bool", "Decimal", "NoneType", "datetime", "dict", "str"
+    ]  # fmt: skip
+
+
+def test_python_values_are_sent_as_a_cursor_sends_them() -> None:
+    # An int is sent typed by its size (`pg_typeof` of the parameter says which), a str
+    # untyped for the server to infer, None as NULL.
+    query = first_row(
+        "SELECT pg_typeof(%s)::text, pg_typeof(%s)::text, %s || '', %s::int IS NULL",
+        (1, 2**40, "x", None),
+    )
+    row = asyncio.run(adb.run(query))
+    assert row == db.run(query)
+    assert row == ("smallint", "bigint", "x", True)
+
+
+def test_no_row_reads_as_none() -> None:
+    assert asyncio.run(adb.run(first_row("SELECT 1 WHERE %s", (False,)))) is None
+
+
+def test_errors_are_psycopg_s_own_classes() -> None:
+    import psycopg
+
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        asyncio.run(adb.run(first_row("SELECT 1 / %s", (0,))))
+    with pytest.raises(psycopg.errors.RaiseException, match="no such hold"):
+        asyncio.run(adb.run(first_row("DO $$ BEGIN RAISE EXCEPTION 'no such hold'; END $$", ())))
+    with pytest.raises(psycopg.ProgrammingError):
+        asyncio.run(adb.run(first_row("SELECT %s, %s", (1,))))
+
+
+def test_a_statement_larger_than_the_socket_takes_is_sent_whole() -> None:
+    text = "x" * 3_000_000
+    query = first_row("SELECT length(%s), md5(%s)", (text, text))
+    assert asyncio.run(adb.run(query)) == db.run(query)
+
+
+def test_named_parameters_and_percent_signs_take_the_cursor_and_work() -> None:
+    named = first_row("SELECT %(a)s::int + 1", {"a": 41})
+    assert asyncio.run(adb.run(named)) == (42,)
+    percent = first_row("SELECT 'a%%b', %s::int", (7,))
+    assert asyncio.run(adb.run(percent)) == ("a%b", 7)

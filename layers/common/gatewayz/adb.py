@@ -9,17 +9,27 @@ most-recent first, at most `MAX_CONNECTIONS` per loop: a Lambda instance (one re
 a time) keeps one. psycopg_pool would do the same with a checkout costing ~50 µs of CPU
 (measured at 16 concurrent statements), half of what the statement itself costs; a list
 and a semaphore do it for a few.
+
+A single statement is sent and read through psycopg's lower layers (`_execute`):
+libpq's `send_query_params`, a `Transformer` kept with the connection for the
+parameters and the row (the adapters a cursor uses, in C), and the event loop's reader
+callback for the wait. The cursor around them, its generators and its waiting
+function, cost ~110 µs of CPU a statement more (bench/README.md), with two statements
+a completion. Statements written `%s`-positional (as for psycopg, in ASCII) take this
+way; any other (named parameters, `%%`) and pipelined ones take a cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import pq
 
     from gatewayz.db import Query
 
@@ -29,11 +39,24 @@ if TYPE_CHECKING:
 MAX_CONNECTIONS = 8
 
 
+class _Link:
+    """An open connection and the `Transformer` its statements are dumped and loaded with
+    (the adapters a cursor would make anew for each statement)."""
+
+    __slots__ = ("conn", "tx")
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        from psycopg.adapt import Transformer
+
+        self.conn = conn
+        self.tx = Transformer.from_context(conn)
+
+
 class _Connections:
     """One event loop's connections: the idle ones, and a slot for each one in use."""
 
     def __init__(self) -> None:
-        self.idle: list[psycopg.AsyncConnection[Any]] = []
+        self.idle: list[_Link] = []
         self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
 
@@ -46,21 +69,25 @@ async def run[T](query: Query[T]) -> T:
     """Run `query` on an idle connection of this event loop (or a new one), awaiting it."""
     pool = _pool()
     async with pool.slots:
-        conn = pool.idle.pop() if pool.idle else await _connect()
+        link = pool.idle.pop() if pool.idle else _Link(await _connect())
         try:
-            if len(query.statements) == 1:
-                cur = await conn.execute(*query.statements[0])
+            if len(query.statements) == 1 and _numbered(query.statements[0][0]):
+                row = await _execute(link, *query.statements[0])
             else:
-                async with conn.pipeline():
+                cur = link.conn.cursor()
+                async with link.conn.pipeline():
                     for statement in query.statements:
-                        cur = await conn.execute(*statement)
-            row = await cur.fetchone()
+                        await cur.execute(*statement)
+                row = await cur.fetchone()
         except BaseException:
-            # Failed or cancelled midway, its state is unknown: it is not reused.
-            _finish(conn)
+            # Failed or cancelled midway, its state is unknown: it is not reused. A
+            # statement still running is cancelled on the server first (as psycopg's
+            # cursor does): closing the socket alone leaves it running there.
+            await _cancel(link.conn)
+            _finish(link.conn)
             raise
-        if not conn.broken:
-            pool.idle.append(conn)
+        if not link.conn.broken:
+            pool.idle.append(link)
     return query.read(row)
 
 
@@ -68,19 +95,19 @@ async def warm() -> None:
     """Open one connection for this event loop now (the function's INIT phase)."""
     pool = _pool()
     if not pool.idle:
-        pool.idle.append(await _connect())
+        pool.idle.append(_Link(await _connect()))
 
 
 def connections() -> list[psycopg.AsyncConnection[Any]]:
     """Every event loop's idle connections (for tracing what a request sends)."""
-    return [conn for pool in _loops.values() for conn in pool.idle]
+    return [link.conn for pool in _loops.values() for link in pool.idle]
 
 
 def forget() -> None:
     """Close every idle connection (the settings changed; tests)."""
     for pool in _loops.values():
-        for conn in pool.idle:
-            _finish(conn)
+        for link in pool.idle:
+            _finish(link.conn)
     _loops.clear()
 
 
@@ -97,10 +124,95 @@ def _pool() -> _Connections:
         # A new loop: the connections of loops that have ended go (their requests are over).
         # (`list` copies the keys at once: another thread's loop may be adding its own.)
         for ended in [other for other in list(_loops) if other.is_closed()]:
-            for conn in _loops.pop(ended, _Connections()).idle:
-                _finish(conn)
+            for link in _loops.pop(ended, _Connections()).idle:
+                _finish(link.conn)
         pool = _loops[loop] = _Connections()
     return pool
+
+
+async def _execute(link: _Link, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The first row of `sql` run with `params`, as a cursor's `execute` and `fetchone`
+    would give it (the same adapters, the same errors)."""
+    from psycopg import errors
+
+    numbered, count = _numbered(sql)  # type: ignore[misc]
+    if len(params) != count:
+        raise errors.ProgrammingError(f"the statement takes {count} parameters, not {len(params)}")
+    pgconn, tx = link.conn.pgconn, link.tx
+    values = tx.dump_sequence(params, _formats(count))
+    pgconn.send_query_params(numbered, values, param_types=tx.types, param_formats=tx.formats)
+    loop = asyncio.get_running_loop()
+    while pgconn.flush():  # a large statement: the socket takes it in parts
+        await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
+    result = None
+    while True:
+        pgconn.consume_input()
+        while not pgconn.is_busy():
+            last = pgconn.get_result()
+            if last is None:
+                return _row(result, link)
+            result = last
+        await _ready(pgconn.socket, loop.add_reader, loop.remove_reader)
+
+
+def _row(result: pq.abc.PGresult | None, link: _Link) -> tuple[Any, ...] | None:
+    from psycopg import errors, pq
+
+    if result is None:  # libpq gave no result at all: not a statement's answer
+        raise errors.InternalError("the statement got no answer")
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        raise errors.error_from_result(result, encoding=link.conn.info.encoding)
+    if result.status != pq.ExecStatus.TUPLES_OK or result.ntuples == 0:
+        return None
+    link.tx.set_pgresult(result)
+    return link.tx.load_row(0, tuple)
+
+
+async def _ready(fd: int, add: Any, remove: Any) -> None:
+    """Until `fd` is ready, as `add` (the loop's add_reader or add_writer) tells."""
+    ready = asyncio.get_running_loop().create_future()
+    add(fd, _wake, ready)
+    try:
+        await ready
+    finally:
+        remove(fd)
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    # The callback may already be queued when a cancellation cancels the future.
+    if not ready.done():
+        ready.set_result(None)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[bytes, int] | None:
+    """`sql` with `%s` written `$1`, `$2`, ..., and how many there are; None when it has
+    any other `%` (named parameters, `%%`): those statements take the cursor."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        return None
+    numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+    return numbered.encode(), len(parts) - 1
+
+
+@functools.cache
+def _formats(count: int) -> list[Any]:
+    from psycopg.adapt import PyFormat
+
+    return [PyFormat.AUTO] * count
+
+
+async def _cancel(conn: psycopg.AsyncConnection[Any]) -> None:
+    from psycopg import pq
+
+    if conn.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
+        return
+    try:
+        await conn.cancel_safe(timeout=5.0)
+    except Exception as exc:  # noqa: BLE001 - the connection is closed next anyway
+        from gatewayz.logs import get_logger
+
+        get_logger().warning("statement cancellation failed", extra={"error": repr(exc)})
 
 
 def _finish(conn: psycopg.AsyncConnection[Any]) -> None:
