@@ -238,7 +238,7 @@ def settle(
         function, extra = "settle_byok_usage", ", %s"
     companion, companion_params = also or ("NULL", ())
     sql = (
-        "SELECT usage_record_id, balance_after_nanos, charged_nanos, uncollected_nanos,"
+        "SELECT usage_record_id::text, balance_after_nanos, charged_nanos, uncollected_nanos,"
         f" {companion} FROM {function}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
         f" %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s{extra})"
     )
