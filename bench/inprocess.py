@@ -41,11 +41,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--stream", action="store_true", help="streamed completions")
     parser.add_argument("--profile", action="store_true", help="then a cProfile of a round")
+    parser.add_argument("--profile-out", help="also write that profile here (pstats)")
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request (callgrind)"
     )
     parser.add_argument("--checkout", help="a checkout whose chat function to measure")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--loop", choices=("uvloop", "asyncio"), default="uvloop",
+        help="the event loop (functions/chat/run.sh runs uvicorn on uvloop)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.instructions:
         return instructions(args)
@@ -74,7 +79,12 @@ def main() -> int:
         sys.path.insert(0, str(code / "functions" / "chat"))
         import app as chat
 
-        asyncio.run(run(chat.app, fixture.key, args))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(run(chat.app, fixture.key, args))
+        else:
+            asyncio.run(run(chat.app, fixture.key, args))
     finally:
         overhead.stop(upstream)
         overhead.drop_database(SERVER, fixture.url)
@@ -124,7 +134,8 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
 
     for _ in range(args.warmup):
         await one()
-    print(f"python {sys.version.split()[0]}, {'streams' if args.stream else 'completions'}")
+    print(f"python {sys.version.split()[0]}, {args.loop}, "
+          f"{'streams' if args.stream else 'completions'}")  # fmt: skip
     for r in range(args.rounds):
         before, wall = os.times(), time.perf_counter()
         for _ in range(args.requests):
@@ -145,6 +156,8 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
             await one()
         profiler.disable()
         stats = pstats.Stats(profiler)
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
         stats.sort_stats("cumulative").print_stats("gatewayz", 60)
         stats.sort_stats("tottime").print_stats(30)
     await lifespan.put({"type": "lifespan.shutdown"})  # closes the upstream pool
@@ -194,7 +207,7 @@ def _callgrind(args: argparse.Namespace, requests: int) -> int:
     command = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
         sys.executable, __file__, "-n", str(requests), "--rounds", "1",
-        "--warmup", str(args.warmup), "--redis-url", args.redis_url,
+        "--warmup", str(args.warmup), "--redis-url", args.redis_url, "--loop", args.loop,
         *(["--stream"] if args.stream else []),
         *(["--checkout", args.checkout] if args.checkout else []),
     ]  # fmt: skip
