@@ -161,3 +161,18 @@ def test_named_parameters_and_percent_signs_take_the_cursor_and_work() -> None:
     assert asyncio.run(adb.run(named)) == (42,)
     percent = first_row("SELECT 'a%%b', %s::int", (7,))
     assert asyncio.run(adb.run(percent)) == ("a%b", 7)
+
+
+def test_a_connection_whose_server_went_away_fails_once_and_is_replaced() -> None:
+    import psycopg
+
+    async def scenario() -> tuple[int, int]:
+        first = await adb.run(backend())
+        db.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()
+        with pytest.raises(psycopg.OperationalError):
+            await adb.run(backend())
+        return first, await adb.run(backend())
+
+    first, after = asyncio.run(scenario())
+    assert after != first
+    assert after in open_backends()
