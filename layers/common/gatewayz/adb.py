@@ -71,13 +71,18 @@ async def run[T](query: Query[T]) -> T:
     async with pool.slots:
         link = pool.idle.pop() if pool.idle else _Link(await _connect())
         try:
-            if len(query.statements) == 1 and _numbered(query.statements[0][0]):
-                row = await _execute(link, *query.statements[0])
+            single = query.statements[0] if len(query.statements) == 1 else None
+            numbered = _numbered(single[0]) if single else None
+            if single and numbered:
+                row = await _execute(link, numbered, single[1])
             else:
                 cur = link.conn.cursor()
-                async with link.conn.pipeline():
-                    for statement in query.statements:
-                        await cur.execute(*statement)
+                if single:
+                    await cur.execute(*single)
+                else:
+                    async with link.conn.pipeline():
+                        for statement in query.statements:
+                            await cur.execute(*statement)
                 row = await cur.fetchone()
         except BaseException:
             # Failed or cancelled midway, its state is unknown: it is not reused. A
@@ -130,17 +135,19 @@ def _pool() -> _Connections:
     return pool
 
 
-async def _execute(link: _Link, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """The first row of `sql` run with `params`, as a cursor's `execute` and `fetchone`
-    would give it (the same adapters, the same errors)."""
+async def _execute(
+    link: _Link, numbered: tuple[bytes, int], params: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """The first row of a statement (`_numbered`'s form) run with `params`, as a cursor's
+    `execute` and `fetchone` would give it (the same adapters, the same errors)."""
     from psycopg import errors
 
-    numbered, count = _numbered(sql)  # type: ignore[misc]
+    sql, count = numbered
     if len(params) != count:
         raise errors.ProgrammingError(f"the statement takes {count} parameters, not {len(params)}")
     pgconn, tx = link.conn.pgconn, link.tx
     values = tx.dump_sequence(params, _formats(count))
-    pgconn.send_query_params(numbered, values, param_types=tx.types, param_formats=tx.formats)
+    pgconn.send_query_params(sql, values, param_types=tx.types, param_formats=tx.formats)
     loop = asyncio.get_running_loop()
     while pgconn.flush():  # a large statement: the socket takes it in parts
         await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
