@@ -176,3 +176,50 @@ def test_a_connection_whose_server_went_away_fails_once_and_is_replaced() -> Non
     first, after = asyncio.run(scenario())
     assert after != first
     assert after in open_backends()
+
+
+def test_a_server_that_goes_away_while_its_connection_is_idle_costs_no_statement() -> None:
+    # The idle connection's socket stays registered with the loop: the server's goodbye
+    # is read as it comes, and the connection closes itself before anyone uses it.
+    async def scenario() -> tuple[int, int]:
+        first = await adb.run(backend())
+        db.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()
+        for _ in range(100):  # until the loop has read the goodbye
+            if not adb.connections():
+                break
+            await asyncio.sleep(0.01)
+        assert adb.connections() == []
+        return first, await adb.run(backend())
+
+    first, after = asyncio.run(scenario())
+    assert after != first
+
+
+def test_what_comes_to_an_idle_connection_is_read_while_it_is_idle() -> None:
+    # A notification arrives while nobody waits: read at once, or the loop would be
+    # woken for the same unread bytes again and again.
+    async def scenario() -> str | None:
+        await adb.run(first_row("LISTEN gatewayz_adb_test", ()))
+        (conn,) = adb.connections()
+        db.execute("NOTIFY gatewayz_adb_test, 'hello'")
+        for _ in range(100):
+            notify = conn.pgconn.notifies()
+            if notify is not None:
+                return notify.extra.decode()
+            await asyncio.sleep(0.01)
+        return None
+
+    assert asyncio.run(scenario()) == "hello"
+
+
+def test_a_statement_through_the_cursor_hands_the_socket_back() -> None:
+    # psycopg's cursor waits with its own reader on the same socket; afterwards the
+    # connection's statements are woken by the connection's reader again.
+    async def scenario() -> tuple[tuple[object, ...] | None, int]:
+        named = await adb.run(first_row("SELECT %(a)s::int", {"a": 1}))
+        waited = await asyncio.wait_for(adb.run(backend(0.05)), timeout=10)
+        return named, waited
+
+    named, pid = asyncio.run(scenario())
+    assert named == (1,)
+    assert pid > 0

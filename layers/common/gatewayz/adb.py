@@ -17,6 +17,12 @@ callback for the wait. The cursor around them, its generators and its waiting
 function, cost ~110 µs of CPU a statement more (bench/README.md), with two statements
 a completion. Statements written `%s`-positional (as for psycopg, in ASCII) take this
 way; any other (named parameters, `%%`) and pipelined ones take a cursor.
+
+A connection's socket stays registered with its event loop's reader for as long as the
+connection is open, not added and removed for each wait: on uvloop that is a poll
+handle made and closed and eight system calls a wait. While the connection is idle,
+whatever arrives (a notice, the server's goodbye) is read at once, so the loop is not
+woken for it again; a connection whose server went away is closed then and there.
 """
 
 from __future__ import annotations
@@ -40,16 +46,63 @@ MAX_CONNECTIONS = 8
 
 
 class _Link:
-    """An open connection and the `Transformer` its statements are dumped and loaded with
-    (the adapters a cursor would make anew for each statement)."""
+    """An open connection, the `Transformer` its statements are dumped and loaded with
+    (the adapters a cursor would make anew for each statement), and its socket's
+    registration with the event loop: `waiter` is woken when the socket is readable."""
 
-    __slots__ = ("conn", "tx")
+    __slots__ = ("conn", "fd", "loop", "open", "tx", "waiter")
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         from psycopg.adapt import Transformer
 
         self.conn = conn
         self.tx = Transformer.from_context(conn)
+        self.fd = conn.pgconn.socket
+        self.loop = asyncio.get_running_loop()
+        self.waiter: asyncio.Future[None] | None = None
+        self.open = True
+        self.attach()
+
+    def attach(self) -> None:
+        self.loop.add_reader(self.fd, self._readable)
+
+    def detach(self) -> None:
+        """Give the socket's reader up (psycopg's own waiting takes it while a cursor runs)."""
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
+
+    def close(self) -> None:
+        """Close without awaiting: the socket is closed at once. From another thread than
+        its loop's, the loop does it (its reader must be removed there, before the fd goes)."""
+        if not self.open:
+            return
+        if self.loop.is_running() and not _on(self.loop):
+            self.loop.call_soon_threadsafe(self.close)
+            return
+        self.open = False
+        self.detach()
+        self.conn.pgconn.finish()
+
+    def _readable(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():  # a cancellation may have cancelled it first
+                waiter.set_result(None)
+            return
+        # Nobody waits (idle): read what came, or the loop calls again at once.
+        try:
+            self.conn.pgconn.consume_input()
+        except Exception:  # noqa: BLE001 - the server went away: this one is done
+            self.close()
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread is running `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 class _Connections:
@@ -69,13 +122,14 @@ async def run[T](query: Query[T]) -> T:
     """Run `query` on an idle connection of this event loop (or a new one), awaiting it."""
     pool = _pool()
     async with pool.slots:
-        link = pool.idle.pop() if pool.idle else _Link(await _connect())
+        link = _idle(pool) or _Link(await _connect())
         try:
             single = query.statements[0] if len(query.statements) == 1 else None
             numbered = _numbered(single[0]) if single else None
             if single and numbered:
                 row = await _execute(link, numbered, single[1])
             else:
+                link.detach()
                 cur = link.conn.cursor()
                 if single:
                     await cur.execute(*single)
@@ -84,16 +138,27 @@ async def run[T](query: Query[T]) -> T:
                         for statement in query.statements:
                             await cur.execute(*statement)
                 row = await cur.fetchone()
+                link.attach()
         except BaseException:
             # Failed or cancelled midway, its state is unknown: it is not reused. A
             # statement still running is cancelled on the server first (as psycopg's
             # cursor does): closing the socket alone leaves it running there.
             await _cancel(link.conn)
-            _finish(link.conn)
+            link.close()
             raise
-        if not link.conn.broken:
+        if link.open and not link.conn.broken:
             pool.idle.append(link)
     return query.read(row)
+
+
+def _idle(pool: _Connections) -> _Link | None:
+    """The most recently used idle connection still open (one whose server went away
+    while it was idle has closed itself)."""
+    while pool.idle:
+        link = pool.idle.pop()
+        if link.open:
+            return link
+    return None
 
 
 async def warm() -> None:
@@ -105,14 +170,14 @@ async def warm() -> None:
 
 def connections() -> list[psycopg.AsyncConnection[Any]]:
     """Every event loop's idle connections (for tracing what a request sends)."""
-    return [link.conn for pool in _loops.values() for link in pool.idle]
+    return [link.conn for pool in _loops.values() for link in pool.idle if link.open]
 
 
 def forget() -> None:
     """Close every idle connection (the settings changed; tests)."""
     for pool in _loops.values():
         for link in pool.idle:
-            _finish(link.conn)
+            link.close()
     _loops.clear()
 
 
@@ -130,7 +195,7 @@ def _pool() -> _Connections:
         # (`list` copies the keys at once: another thread's loop may be adding its own.)
         for ended in [other for other in list(_loops) if other.is_closed()]:
             for link in _loops.pop(ended, _Connections()).idle:
-                _finish(link.conn)
+                link.close()
         pool = _loops[loop] = _Connections()
     return pool
 
@@ -148,9 +213,9 @@ async def _execute(
     pgconn, tx = link.conn.pgconn, link.tx
     values = tx.dump_sequence(params, _formats(count))
     pgconn.send_query_params(sql, values, param_types=tx.types, param_formats=tx.formats)
-    loop = asyncio.get_running_loop()
+    loop = link.loop
     while pgconn.flush():  # a large statement: the socket takes it in parts
-        await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
+        await _writable(loop, link.fd)
     result = None
     while True:
         pgconn.consume_input()
@@ -159,7 +224,11 @@ async def _execute(
             if last is None:
                 return _row(result, link)
             result = last
-        await _ready(pgconn.socket, loop.add_reader, loop.remove_reader)
+        link.waiter = readable = loop.create_future()
+        try:
+            await readable
+        finally:
+            link.waiter = None
 
 
 def _row(result: pq.abc.PGresult | None, link: _Link) -> tuple[Any, ...] | None:
@@ -175,14 +244,14 @@ def _row(result: pq.abc.PGresult | None, link: _Link) -> tuple[Any, ...] | None:
     return link.tx.load_row(0, tuple)
 
 
-async def _ready(fd: int, add: Any, remove: Any) -> None:
-    """Until `fd` is ready, as `add` (the loop's add_reader or add_writer) tells."""
-    ready = asyncio.get_running_loop().create_future()
-    add(fd, _wake, ready)
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until `fd` takes more to send."""
+    ready = loop.create_future()
+    loop.add_writer(fd, _wake, ready)
     try:
         await ready
     finally:
-        remove(fd)
+        loop.remove_writer(fd)
 
 
 def _wake(ready: asyncio.Future[None]) -> None:
@@ -220,11 +289,6 @@ async def _cancel(conn: psycopg.AsyncConnection[Any]) -> None:
         from gatewayz.logs import get_logger
 
         get_logger().warning("statement cancellation failed", extra={"error": repr(exc)})
-
-
-def _finish(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Close without awaiting: the socket is closed at once, whatever loop is running."""
-    conn.pgconn.finish()
 
 
 db.on_reset(forget)
