@@ -205,10 +205,10 @@ async def _execute(
 ) -> tuple[Any, ...] | None:
     """The first row of a statement (`_numbered`'s form) run with `params`, as a cursor's
     `execute` and `fetchone` would give it (the same adapters, the same errors)."""
-    from psycopg import errors
-
     sql, count = numbered
     if len(params) != count:
+        from psycopg import errors
+
         raise errors.ProgrammingError(f"the statement takes {count} parameters, not {len(params)}")
     pgconn, tx = link.conn.pgconn, link.tx
     values = tx.dump_sequence(params, _formats(count))
@@ -232,16 +232,20 @@ async def _execute(
 
 
 def _row(result: pq.abc.PGresult | None, link: _Link) -> tuple[Any, ...] | None:
-    from psycopg import errors, pq
+    import psycopg.pq  # (not `from psycopg import pq`: that runs importlib's Python each time)
+
+    if result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK:
+        if result.ntuples == 0:
+            return None
+        link.tx.set_pgresult(result)
+        return link.tx.load_row(0, tuple)
+    from psycopg import errors
 
     if result is None:  # libpq gave no result at all: not a statement's answer
         raise errors.InternalError("the statement got no answer")
-    if result.status == pq.ExecStatus.FATAL_ERROR:
+    if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
         raise errors.error_from_result(result, encoding=link.conn.info.encoding)
-    if result.status != pq.ExecStatus.TUPLES_OK or result.ntuples == 0:
-        return None
-    link.tx.set_pgresult(result)
-    return link.tx.load_row(0, tuple)
+    return None  # a statement that returns no rows
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

@@ -28,3 +28,16 @@ def test_without_own_keys_nothing_changes() -> None:
     settings = Settings(openrouter_api_key="ours-or")
     assert providers.available(settings, {}) == providers.available(settings)
     assert not providers.available(settings)["openrouter"].own_key
+
+
+def test_the_answer_without_own_keys_is_worked_out_once_per_settings() -> None:
+    # Kept for the settings it came from: an account's own keys never leak into it, and
+    # new settings (another key) get an answer of their own.
+    settings = Settings(openrouter_api_key="ours-or")
+    first = providers.available(settings)
+    assert providers.available(settings) is first
+    assert providers.available(settings, {"openrouter": "theirs-or"})["openrouter"].own_key
+    assert providers.available(settings) is first
+    assert first["openrouter"].api_key == "ours-or"
+    changed = providers.available(Settings(openrouter_api_key="rotated-or"))
+    assert changed["openrouter"].api_key == "rotated-or"

@@ -35,6 +35,8 @@ _TEXT_PARTS = frozenset({"text", "refusal"})
 _IMAGE_PART = "image_url"
 # Fields besides the messages that the provider puts in front of the model.
 _CHAT_EXTRAS = ("tools", "functions", "tool_choice", "response_format")
+# `json.dumps(value, ensure_ascii=False)`, its encoder made once, not on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,4 +147,4 @@ def _bytes(value: object) -> int:
         return 0
     if isinstance(value, str):
         return len(value.encode())
-    return len(json.dumps(value, ensure_ascii=False).encode())
+    return len(_JSON.encode(value).encode())

@@ -36,7 +36,7 @@ from gatewayz.ratelimit.base import StoreUnavailable, Window
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gatewayz.ratelimit.base import Decision, Store
+    from gatewayz.ratelimit.base import Decision, Store, WindowState
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,20 +281,33 @@ def _windows(caller: Subject, tokens: int) -> list[tuple[str, Window]]:
 
 def _headers(named: list[tuple[str, Window]], decision: Decision) -> dict[str, str]:
     """OpenAI's `x-ratelimit-*` headers from the tightest requests and tokens windows."""
-    headers: dict[str, str] = {}
-    for kind in ("requests", "tokens"):
-        states = [
-            state
-            for (name, _), state in zip(named, decision.windows, strict=True)
-            if name.endswith(f"{kind}_per_minute")
-        ]
-        if not states:
+    tightest: dict[str, WindowState] = {}
+    for (name, _), state in zip(named, decision.windows, strict=True):
+        kind = _PER_MINUTE.get(name)
+        if kind is None:
             continue
-        tightest = min(states, key=lambda state: state.remaining)
-        headers[f"x-ratelimit-limit-{kind}"] = str(tightest.limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(tightest.remaining)
-        headers[f"x-ratelimit-reset-{kind}"] = _duration(tightest.reset_ms)
+        if kind not in tightest or state.remaining < tightest[kind].remaining:
+            tightest[kind] = state
+    headers: dict[str, str] = {}
+    for kind, state in tightest.items():
+        limit, remaining, reset = _HEADER_NAMES[kind]
+        headers[limit] = str(state.limit)
+        headers[remaining] = str(state.remaining)
+        headers[reset] = _duration(state.reset_ms)
     return headers
+
+
+# The per-minute windows, by the kind of headers they report in.
+_PER_MINUTE = {
+    "requests_per_minute": "requests",
+    "key_requests_per_minute": "requests",
+    "tokens_per_minute": "tokens",
+    "key_tokens_per_minute": "tokens",
+}
+_HEADER_NAMES = {
+    kind: tuple(f"x-ratelimit-{field}-{kind}" for field in ("limit", "remaining", "reset"))
+    for kind in ("requests", "tokens")
+}
 
 
 def _duration(ms: int) -> str:

@@ -26,20 +26,30 @@ REGISTRY: dict[str, Provider] = {
 
 def available(settings: Settings, own_keys: dict[str, str] | None = None) -> dict[str, Upstream]:
     """The providers with a key, by name; `mock` too when `GATEWAYZ_MOCK=on`, and only
-    `mock` when no provider has a key.
+    `mock` when no provider has a key. Shared: read it, never change it.
 
     `own_keys` are the calling account's own keys by provider (bring-your-own-key): such
     a provider is called with the account's key, never with ours.
     """
+    global _ours
+    if not own_keys and _ours is not None and _ours[0] is settings:
+        return _ours[1]  # every request without own keys asks the same of the same settings
     ready = {}
     for name, provider in REGISTRY.items():
         if own_keys and name in own_keys:
             ready[name] = Upstream(provider, provider.base_url(settings), own_keys[name], True)
         elif key := provider.api_key(settings):
             ready[name] = Upstream(provider, provider.base_url(settings), key)
-    if ready and settings.gatewayz_mock != "on":
-        return ready
-    from gatewayz.chat.providers import mock
+    if not ready or settings.gatewayz_mock == "on":
+        from gatewayz.chat.providers import mock
 
-    offline = Upstream(mock.PROVIDER, mock.PROVIDER.default_base_url, "offline")
-    return {**ready, mock.PROVIDER.name: offline}
+        offline = Upstream(mock.PROVIDER, mock.PROVIDER.default_base_url, "offline")
+        ready = {**ready, mock.PROVIDER.name: offline}
+    if not own_keys:
+        _ours = (settings, ready)
+    return ready
+
+
+# The last answer without own keys, and the settings it was worked out from (settings are
+# made once per process; tests that change them make new ones).
+_ours: tuple[Settings, dict[str, Upstream]] | None = None
