@@ -112,6 +112,8 @@ class _NetworkReply(Reply):
 
 def retry_after(millis: str | None, value: str | None) -> float | None:
     """Seconds to wait from `Retry-After-Ms` or `Retry-After` (seconds or an HTTP date)."""
+    if millis is None and value is None:  # nearly every answer
+        return None
     import time
     from email.utils import parsedate_to_datetime
 

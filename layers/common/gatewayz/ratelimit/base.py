@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -33,8 +33,12 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+# Window and WindowState are named tuples, not frozen dataclasses: a request makes up to
+# six of each, and a tuple is made in one step where a frozen dataclass sets each field
+# through `object.__setattr__`. Both are as immutable.
+
+
+class Window(NamedTuple):
     """One counter: at most `limit` units per `period_ms`; this request adds `cost` units.
 
     A `limit` of 0 or less never has room: any `cost` > 0 is refused. A `cost` of 0
@@ -48,8 +52,7 @@ class Window:
     cost: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class WindowState:
+class WindowState(NamedTuple):
     """A window after the hit: what it allows, what is left, and when it resets."""
 
     limit: int
