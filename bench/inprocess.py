@@ -10,10 +10,12 @@ reports machine instructions per request (the difference between a short and a l
 so start-up cancels out): a count that does not depend on what else the machine is
 doing, for comparing two versions of the code (`--checkout`: another checkout's
 `layers/common` and `functions/chat`, e.g. a `git worktree add /tmp/old <commit>`).
-`--profile` prints a cProfile of the requests (slowed several times by the profiler:
-read its shares).
+`--syscalls` does the same under `strace -c` (the process's main thread, which runs the
+event loop; the fake upstream is another process and is not counted): system calls per
+request, by call. `--profile` prints a cProfile of the requests (slowed several times by
+the profiler: read its shares).
 
-Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--profile]`.
+Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--syscalls] [--profile]`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def main() -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="instructions per request (callgrind)"
     )
+    parser.add_argument(
+        "--syscalls", action="store_true", help="system calls per request (strace -c)"
+    )
     parser.add_argument("--checkout", help="a checkout whose chat function to measure")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
@@ -52,8 +57,8 @@ def main() -> int:
         help="the event loop (functions/chat/run.sh runs uvicorn on uvloop)",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.instructions:
-        return instructions(args)
+    if args.instructions or args.syscalls:
+        return per_request(args)
     code = Path(args.checkout).resolve() if args.checkout else ROOT
     sys.path.insert(0, str(code / "layers" / "common"))
     sys.path.insert(0, str(ROOT / "bench"))
@@ -189,33 +194,65 @@ async def _start(app: Any) -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Event
 _lifespans: set[asyncio.Task[None]] = set()  # a task the loop only holds weakly
 
 
-def instructions(args: argparse.Namespace) -> int:
-    """Instructions per request: (long run - short run) / their difference in requests."""
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed", file=sys.stderr)
+def per_request(args: argparse.Namespace) -> int:
+    """Instructions (callgrind) or system calls (strace -c) per request: (long run - short
+    run) / their difference in requests, so that start-up cancels out."""
+    tool, measure = ("valgrind", _callgrind) if args.instructions else ("strace", _strace)
+    if shutil.which(tool) is None:
+        print(f"{tool} is not installed", file=sys.stderr)
         return 1
     short, long = 20, 20 + args.requests
-    counts = [_callgrind(args, n) for n in (short, long)]
+    runs = [measure(args, n) for n in (short, long)]
+    per = {name: (runs[1][name] - runs[0].get(name, 0)) / (long - short) for name in runs[1]}
+    if args.instructions:
+        what = f"{per['instructions']:,.0f} instructions a request (callgrind"
+    else:
+        calls = sorted(((n, c) for n, c in per.items() if c >= 0.05), key=lambda nc: -nc[1])
+        listed = ", ".join(f"{name} {count:.2f}" for name, count in calls)
+        what = f"{sum(per.values()):.1f} system calls a request ({listed}; strace -c"
     print(f"python {sys.version.split()[0]}, {'streams' if args.stream else 'completions'}, "
-          f"{args.checkout or 'this checkout'}: "
-          f"{(counts[1] - counts[0]) / (long - short):,.0f} instructions a request "
-          f"(callgrind, {short} and {long} requests after {args.warmup} warm-up)")  # fmt: skip
+          f"{args.checkout or 'this checkout'}: {what}, {short} and {long} requests after "
+          f"{args.warmup} warm-up)")  # fmt: skip
     return 0
 
 
-def _callgrind(args: argparse.Namespace, requests: int) -> int:
-    command = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+def _strace(args: argparse.Namespace, requests: int) -> dict[str, int]:
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        subprocess.run(
+            ["strace", "-c", "-o", out.name, *_itself(args, requests)],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        return calls_by_syscall(out.read())
+
+
+def calls_by_syscall(summary: str) -> dict[str, int]:
+    """The `calls` column of an `strace -c` summary, by system call (without the total)."""
+    rows = re.findall(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$", summary, re.M)
+    return {name: int(calls) for calls, name in rows if name != "total"}
+
+
+def _itself(args: argparse.Namespace, requests: int) -> list[str]:
+    """This script's command line for one round of `requests`, as `args` asked."""
+    return [
         sys.executable, __file__, "-n", str(requests), "--rounds", "1",
         "--warmup", str(args.warmup), "--redis-url", args.redis_url, "--loop", args.loop,
         *(["--stream"] if args.stream else []),
         *(["--checkout", args.checkout] if args.checkout else []),
     ]  # fmt: skip
+
+
+def _callgrind(args: argparse.Namespace, requests: int) -> dict[str, int]:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        *_itself(args, requests),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
         raise RuntimeError(f"no count from callgrind:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+    return {"instructions": int(found.group(1))}
 
 
 if __name__ == "__main__":

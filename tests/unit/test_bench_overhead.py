@@ -108,3 +108,17 @@ def test_the_direct_history_request_carries_what_the_gateway_injects() -> None:
     asked = json.loads(gateway.partition(b"\r\n\r\n")[2])
     assert asked["messages"] == overhead.MESSAGES
     assert asked["history"] == {"max_tokens": overhead.HISTORY_MAX_TOKENS}
+
+
+def test_inprocess_reads_the_calls_column_of_an_strace_summary() -> None:
+    # strace -c as it writes it: the errors column is empty for a call that never failed.
+    summary = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 25.64    0.025815           8      2980           sendto
+ 19.54    0.019675           4      4039      1060 recvfrom
+  4.93    0.004963           4       993           getrandom
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.100690           5      8012      1060 total
+"""
+    counts = _load("inprocess").calls_by_syscall(summary)
+    assert counts == {"sendto": 2980, "recvfrom": 4039, "getrandom": 993}
