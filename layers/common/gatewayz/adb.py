@@ -87,8 +87,7 @@ class _Link:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            if not waiter.done():  # a cancellation may have cancelled it first
-                waiter.set_result(None)
+            _wake(waiter)
             return
         # Nobody waits (idle): read what came, or the loop calls again at once.
         try:
