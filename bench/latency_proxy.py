@@ -282,8 +282,10 @@ def split_trips(
     trips: list[list[object]], marks: list[int], upstream: str = "upstream"
 ) -> dict[str, tuple[float, float]]:
     """Round trips per request to each store, (before, after) the request's upstream call;
-    and under `WAITS`, the waits they cost: round trips in flight at the same time (to
-    two stores, overlapped) are one wait.
+    under `WAITS`, the waits they cost: round trips in flight at the same time (to
+    two stores, overlapped) are one wait; under `WAITED_MS`, the median request's time
+    with a store round trip in flight (overlapped ones counted once): at +0 ms, what the
+    stores' own work and one loopback hop cost the request's latency.
 
     `marks` are the monotonic times each request was sent, one at a time, with a pause
     after each, so a request's round trips fall between its mark and the next one. A
@@ -295,10 +297,12 @@ def split_trips(
     )
     counts: dict[str, list[int]] = {}
     waits = [0, 0]
+    waited: tuple[list[int], list[int]] = ([], [])  # ns a request waited, before / after
     for start, end in itertools.pairwise(bounds):
         mine = [trip for trip in stamped if start <= trip[0] < end]
         first_call = min((at for at, name, _ in mine if name == upstream), default=2**63)
         busy_until = [-1, -1]  # the end of the latest wait, before / after the call
+        spent = [0, 0]
         for at, name, done in mine:
             if name == upstream:
                 continue
@@ -307,15 +311,26 @@ def split_trips(
             pair[side] += 1
             if at >= busy_until[side]:  # nothing still in flight: a new wait
                 waits[side] += 1
+            # The part of this trip no earlier trip of the request already covered.
+            spent[side] += max(0, done - max(at, busy_until[side]))
             busy_until[side] = max(busy_until[side], done)
+        for side in (0, 1):
+            waited[side].append(spent[side])
     n = max(1, len(marks))
     split = {name: (pair[0] / n, pair[1] / n) for name, pair in sorted(counts.items())}
     if counts:
         split[WAITS] = (waits[0] / n, waits[1] / n)
+        split[WAITED_MS] = (_median(waited[0]) / 1e6, _median(waited[1]) / 1e6)
     return split
 
 
+def _median(values: list[int]) -> float:
+    ordered = sorted(values)
+    return float(ordered[len(ordered) // 2]) if ordered else 0.0
+
+
 WAITS = "waits (overlapped = 1)"
+WAITED_MS = "waited, ms (median)"
 
 
 def main() -> int:

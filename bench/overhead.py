@@ -697,6 +697,7 @@ class PgCounters:
             now = self._xacts()
             if now != last:
                 last, still_since = now, time.monotonic()
+        # total_time: ms spent inside the function on the server (its commit not included).
         row = self.probe.execute(
             """SELECT
                  (SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
@@ -704,10 +705,21 @@ class PgCounters:
                  (SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
                    WHERE funcname = 'settle_usage'),
                  (SELECT idx_scan FROM pg_stat_user_indexes
-                   WHERE indexrelname = 'api_key_secrets_pkey')"""
+                   WHERE indexrelname = 'api_key_secrets_pkey'),
+                 (SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions
+                   WHERE funcname = 'reserve_credits'),
+                 (SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions
+                   WHERE funcname = 'settle_usage')"""
         ).fetchone()
         assert row is not None
-        return {"xacts": last, "reserve": int(row[0]), "settle": int(row[1]), "lookup": int(row[2])}
+        return {
+            "xacts": last,
+            "reserve": int(row[0]),
+            "settle": int(row[1]),
+            "lookup": int(row[2]),
+            "reserve_us": round(float(row[3]) * 1000),
+            "settle_us": round(float(row[4]) * 1000),
+        }
 
     def vacuum(self) -> None:
         """Clear the dead rows every request leaves (a hold, two account row versions), as
@@ -781,6 +793,9 @@ class Trips:
     redis: float
     redis_executed: float  # INFO total_commands_processed: every client, Lua's own calls too
     redis_commands: dict[str, int] = field(default_factory=dict)
+    # The server's time inside each call of the two functions (µs; 0: none called).
+    reserve_us: float = 0.0
+    settle_us: float = 0.0
 
 
 def count_trips(
@@ -827,10 +842,17 @@ def count_trips(
             redis=sum(ours.values()) / n,
             redis_executed=(info_after - info) / n,
             redis_commands=ours,
+            reserve_us=_per_call(after, before, "reserve"),
+            settle_us=_per_call(after, before, "settle"),
         )
         before = after
     client.close()
     return out
+
+
+def _per_call(after: dict[str, int], before: dict[str, int], name: str) -> float:
+    calls = after[name] - before[name]
+    return (after[f"{name}_us"] - before[f"{name}_us"]) / calls if calls else 0.0
 
 
 def _redis_port(client: object) -> int:
@@ -1371,18 +1393,21 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
         print("\nround trips per request (DB: transactions of the bench database; Redis: "
               "commands the gateway's connections sent; 'executed' is INFO "
               "total_commands_processed, which counts the script's inner calls and other "
-              "clients too)\n")  # fmt: skip
+              "clients too; reserve and settle µs: the server's time inside one call of "
+              "reserve_credits and settle_usage, from pg_stat_user_functions, its commit "
+              "not counted)\n")  # fmt: skip
         rows = [
             [name, str(t.requests)]
             + [f"{v:.3f}" for v in (t.db, t.reserve, t.settle, t.lookup)]
-            + [f"{t.other:.3f}", f"{t.redis:.3f}"]
+            + [f"{t.other:.3f}", f"{t.reserve_us:.0f}", f"{t.settle_us:.0f}", f"{t.redis:.3f}"]
             + [
                 f"{t.redis_executed:.2f}",
                 " ".join(f"{k} x{v}" for k, v in t.redis_commands.items()),
             ]
             for name, t in res.trips.items()
         ]
-        header = ["block", "n", "DB", "reserve", "settle", "key lookup", "other", "Redis"]
+        header = ["block", "n", "DB", "reserve", "settle", "key lookup", "other"]
+        header += ["reserve µs", "settle µs", "Redis"]
         table([*header, "Redis executed", "gateway's commands"], rows)
 
         report_store_trips(res)

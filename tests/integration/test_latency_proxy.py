@@ -83,6 +83,7 @@ def test_store_round_trips_split_around_each_requests_upstream_call() -> None:
         "postgres": (1.5, 0.5),
         "redis": (0.5, 0.0),
         latency_proxy.WAITS: (2.0, 0.5),  # one after the other: a wait each
+        latency_proxy.WAITED_MS: (0.0, 0.0),  # trips without an end took no time
     }
 
 
@@ -98,3 +99,20 @@ def test_round_trips_in_flight_together_cost_one_wait() -> None:
     split = latency_proxy.split_trips(trips, [0, 100])
     assert split[latency_proxy.WAITS] == (1.5, 0.5)
     assert (split["postgres"], split["redis"]) == ((1.5, 0.5), (1.0, 0.0))
+
+
+def test_time_waited_counts_overlapped_round_trips_once() -> None:
+    trips = [
+        # Request 1: 10-30 with 12-25 inside it (20 ns before), a settle of 10 ns after.
+        ["redis", 1, 10, 30], ["postgres", 2, 12, 25], ["upstream", 3, 40, 50],
+        ["postgres", 2, 60, 70],
+        # Request 2: 110-120, then 121-140 with 122-150 overlapping it (39 ns), none after.
+        ["postgres", 2, 110, 120], ["postgres", 2, 121, 140], ["redis", 1, 122, 150],
+        ["upstream", 3, 160, 170],
+        # Request 3: 30 ns before in two parts, 5 after.
+        ["postgres", 2, 210, 225], ["redis", 1, 230, 245], ["upstream", 3, 250, 260],
+        ["postgres", 2, 270, 275],
+    ]  # fmt: skip
+    split = latency_proxy.split_trips(trips, [0, 100, 200])
+    # Medians over the three requests: before 20, 39, 30 -> 30; after 10, 0, 5 -> 5.
+    assert split[latency_proxy.WAITED_MS] == (30 / 1e6, 5 / 1e6)
