@@ -128,3 +128,29 @@ def test_setting_a_reset_recounts_the_current_window_from_usage(
     assert reply.body["data"]["usage"] == 1.0
     back = call("PATCH", f"/v1/keys/{key.id}", caller.secret, {"limit_reset": None})
     assert back.body["data"]["limit_remaining"] == 1.0
+
+
+def test_window_helpers_are_inlined_into_the_statement_calling_them(
+    conn: psycopg.Connection,
+) -> None:
+    """Inlined, their body is planned with the caller's statement, not again on every call
+    (each `reserve_credits` of a key calls one: infra/migrations/0028)."""
+    plan = "\n".join(
+        row[0]
+        for row in conn.execute(
+            "EXPLAIN VERBOSE SELECT key_spent_in_window(k.spent_nanos, k.spent_since,"
+            " k.limit_reset) FROM api_keys k"
+        )
+    )
+    assert "CASE" in plan
+    assert "key_spent_in_window" not in plan
+    assert "key_limit_window_start" not in plan
+
+
+def test_the_window_trigger_fires_only_for_keys_with_a_reset(conn: psycopg.Connection) -> None:
+    """Settling a key without `limit_reset` calls no trigger function (0028's WHEN)."""
+    row = conn.execute(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'api_keys_spend_window'"
+    ).fetchone()
+    assert row is not None
+    assert "WHEN (((new.limit_reset IS NOT NULL)" in row[0]
