@@ -19,7 +19,12 @@ server, and reports for each, as the median of `-n` pairs:
 Two modes: back to back (a busy function), and with `--pause` ms between requests (an
 idle one between requests, as `bench/overhead.py`'s round-trip blocks run).
 
-Run: `.venv/bin/python bench/money_statements.py [-n 1000] [--pause 20]`.
+`--statements` then times each statement the two functions run, back to back, with
+PostgreSQL's auto_explain (nested statements, row counts without timers), its report
+sent to this client as notices: where the server's time inside them goes. The module
+is loaded into this session only (`LOAD` needs a superuser, as the bench's server has).
+
+Run: `.venv/bin/python bench/money_statements.py [-n 1000] [--pause 20] [--statements]`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ def main() -> int:
     parser.add_argument("-n", "--requests", type=int, default=1000, help="pairs per mode")
     parser.add_argument("--pause", type=float, default=20.0, help="ms between paused pairs")
     parser.add_argument(
+        "--statements", action="store_true", help="then the time of each statement inside"
+    )
+    parser.add_argument(
         "--pg-server",
         default=os.environ.get(
             "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -64,6 +72,8 @@ def main() -> int:
             for pause in (0.0, args.pause / 1000):
                 n = args.requests if not pause else max(1, args.requests // 3)
                 report(bench, n, pause)
+            if args.statements:
+                statements(bench, args.requests)
     finally:
         overhead.drop_database(args.pg_server, fixture.url)
     return 0
@@ -149,6 +159,43 @@ def report(bench: Pairs, n: int, pause: float) -> None:
     print(f"  {'SELECT 1':16} {statistics.median(walls['select 1']) * 1e6:7.0f}")
     both = statistics.median(a + b for a, b in zip(walls["reserve"], walls["settle"], strict=True))
     print(f"  both, one request {both * 1e6:6.0f}")
+
+
+def statements(bench: Pairs, n: int) -> None:
+    """The median time of each statement inside the two functions, as auto_explain saw it
+    (`duration`: the statement's execution, its nested statements included)."""
+    import re
+
+    conn = bench.conn
+    durations: dict[str, list[float]] = {}
+    pattern = re.compile(r"duration: ([\d.]+) ms\s+plan:\s*Query Text: ([^\n]*)")
+
+    def heard(notice: Any) -> None:
+        found = pattern.search(notice.message_primary or "")
+        if found:
+            text = " ".join(found.group(2).split())[:90]
+            durations.setdefault(text, []).append(float(found.group(1)) * 1000)
+
+    conn.execute("LOAD 'auto_explain'")
+    for name, value in (
+        ("log_min_duration", "0"),
+        ("log_nested_statements", "on"),
+        ("log_analyze", "on"),
+        ("log_timing", "off"),  # the statement's duration only, no timer per plan node
+        ("log_level", "notice"),
+    ):
+        conn.execute(f"SET auto_explain.{name} = {value}")
+    conn.add_notice_handler(heard)
+    try:
+        bench.run(n, 0.0)
+    finally:
+        conn.execute("SET auto_explain.log_min_duration = -1")
+        conn.remove_notice_handler(heard)
+    print(f"\n{n} requests, back to back, each statement as auto_explain timed it: µs, median")
+    ranked = sorted(durations.items(), key=lambda kv: -statistics.median(kv[1]) * len(kv[1]))
+    for text, values in ranked:
+        per = len(values) / n
+        print(f"  {statistics.median(values):7.1f}  x{per:.0f}  {text}")
 
 
 def server_settings(conn: Any) -> str:
