@@ -49,6 +49,18 @@ def test_crlf_and_multiline_data_and_a_missing_last_blank_line() -> None:
     assert events[1][1] == b"[DONE]"
 
 
+def test_a_crlf_split_between_two_reads_is_one_line_ending() -> None:
+    events = decode([b"data: 1\r", b"\nid: 7\r", b"\n\r", b"\ndata: [DONE]\r\n\r\n"])
+    assert events == [(b"data: 1\nid: 7", b"1"), (b"data: [DONE]", b"[DONE]")]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64])
+def test_crlf_streams_decode_alike_however_they_are_cut(size: int) -> None:
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    pieces = [crlf[i : i + size] for i in range(0, len(crlf), size)]
+    assert decode(pieces) == EVENTS
+
+
 def test_events_pass_through_as_the_bytes_they_came_as() -> None:
     raw = b'data: {"x":  1}'
     (event,) = SSEDecoder().feed(raw + b"\n\n")

@@ -62,25 +62,26 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[Event]:
         """Events completed by `chunk`; a partial event waits for the next one."""
-        self._buffer += chunk
-        if b"\r" in self._buffer:
-            self._buffer = self._buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        events: list[Event] = []
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                return events
-            block, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
-            if block:
-                events.append(_parse(block))
+        buffer = self._buffer + chunk
+        held = b""
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):  # half of a CRLF whose LF may come with the next read
+                buffer, held = buffer[:-1], b"\r"
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *blocks, rest = buffer.split(b"\n\n")
+        self._buffer = rest + held
+        return [_parse(block) for block in blocks if block]
 
     def flush(self) -> list[Event]:
         """What is left when the stream ends (an event without its closing blank line)."""
-        block, self._buffer = self._buffer.strip(b"\n"), b""
+        block, self._buffer = self._buffer.replace(b"\r", b"\n").strip(b"\n"), b""
         return [_parse(block)] if block else []
 
 
 def _parse(block: bytes) -> Event:
+    if b"\n" not in block and block.startswith(b"data:"):  # nearly every event: one line
+        value = block[5:]
+        return Event(raw=block, data=value[1:] if value.startswith(b" ") else value)
     data: list[bytes] = []
     for line in block.split(b"\n"):
         if line.startswith(b"data:"):
