@@ -171,6 +171,11 @@ class Relay(Response):
         self.chunk_id = call.request_id
         self.model = route.attempt.offer.model_id if route else call.request.model
 
+    def init_headers(self, headers: Any = None) -> None:
+        """None to work out: `__call__` sends the stream's own (Response would make a
+        content-type and a content-length of 0 that nothing reads)."""
+        self.raw_headers = []
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
         watcher = asyncio.create_task(self._watch(receive))
