@@ -220,7 +220,7 @@ def _strace(args: argparse.Namespace, requests: int) -> dict[str, int]:
     with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
         subprocess.run(
             ["strace", "-c", "-o", out.name, *_itself(args, requests)],
-            capture_output=True, check=True,
+            capture_output=True, check=True, env=_SAME_HASHES,
         )  # fmt: skip
         return calls_by_syscall(out.read())
 
@@ -229,6 +229,11 @@ def calls_by_syscall(summary: str) -> dict[str, int]:
     """The `calls` column of an `strace -c` summary, by system call (without the total)."""
     rows = re.findall(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$", summary, re.M)
     return {name: int(calls) for calls, name in rows if name != "total"}
+
+
+# The measured runs hash strings alike: with a random seed, sets and dicts of strings
+# probe differently from run to run, and the count moves by ~1 % with nothing changed.
+_SAME_HASHES = {**os.environ, "PYTHONHASHSEED": "0"}
 
 
 def _itself(args: argparse.Namespace, requests: int) -> list[str]:
@@ -248,7 +253,7 @@ def _callgrind(args: argparse.Namespace, requests: int) -> dict[str, int]:
         "--callgrind-out-file=/dev/null",
         *_itself(args, requests),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=_SAME_HASHES)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
         raise RuntimeError(f"no count from callgrind:\n{done.stderr[-2000:]}")
