@@ -80,14 +80,15 @@ class SSEDecoder:
 
 def _parse(block: bytes) -> Event:
     if b"\n" not in block and block.startswith(b"data:"):  # nearly every event: one line
-        value = block[5:]
-        return Event(raw=block, data=value[1:] if value.startswith(b" ") else value)
-    data: list[bytes] = []
-    for line in block.split(b"\n"):
-        if line.startswith(b"data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(b" ") else value)
+        return Event(raw=block, data=_value(block))
+    data = [_value(line) for line in block.split(b"\n") if line.startswith(b"data:")]
     return Event(raw=block, data=b"\n".join(data) if data else None)
+
+
+def _value(line: bytes) -> bytes:
+    """A `data:` line's value, without the one space that may follow the colon."""
+    value = line[5:]
+    return value[1:] if value.startswith(b" ") else value
 
 
 def encode(payload: dict[str, Any]) -> bytes:
