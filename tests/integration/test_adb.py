@@ -6,6 +6,7 @@ an ended event loop are closed."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -39,6 +40,29 @@ def test_statements_in_flight_overlap_on_at_most_the_cap_of_connections() -> Non
     pids = asyncio.run(many())
     # Overlapped (one connection would have run them one after the other), and bounded.
     assert 1 < len(pids) <= adb.MAX_CONNECTIONS
+
+
+def test_a_started_statement_runs_on_the_server_before_the_loop_runs_again() -> None:
+    """`start` sends the statement before it returns: the request works meanwhile (the
+    rate limit is decided while the hold runs) without giving the loop a turn."""
+    lock = Query((("SELECT pg_advisory_lock(%s)", (4711,)),), lambda row: row)
+
+    async def scenario() -> bool:
+        await adb.warm()  # a connection open, as a warm function has
+        started = adb.start(lock)
+        # Blocking here: the event loop does not run until the await below.
+        taken = False
+        for _ in range(200):
+            if not db.execute("SELECT pg_try_advisory_lock(4711)").fetchone()[0]:
+                taken = True
+                break
+            db.execute("SELECT pg_advisory_unlock(4711)")
+            time.sleep(0.01)  # noqa: ASYNC251 - blocking on purpose: the loop must not run
+        await started
+        await adb.run(Query((("SELECT pg_advisory_unlock(%s)", (4711,)),), lambda row: row))
+        return taken
+
+    assert asyncio.run(scenario())
 
 
 def test_one_request_at_a_time_keeps_one_connection() -> None:

@@ -150,6 +150,12 @@ async def run[T](query: Query[T]) -> T:
     return query.read(row)
 
 
+def start[T](query: Query[T]) -> asyncio.Task[T]:
+    """`run`, with the statement sent before this returns (an eager task runs up to its
+    first wait): the caller works while the server runs it, then awaits the task."""
+    return asyncio.eager_task_factory(asyncio.get_running_loop(), run(query))
+
+
 def _idle(pool: _Connections) -> _Link | None:
     """The most recently used idle connection still open (one whose server went away
     while it was idle has closed itself)."""

@@ -3,12 +3,13 @@ limits and hold its credits, at the same time, then apply a change to the key an
 since it was cached. Chat completions, responses, embeddings and images all go through
 `reserve`.
 
-The two calls are independent, so they overlap: the rate-limit call is sent to its store
-(`limiter.begin_admit`; Redis: the command is written, its reply read later; Upstash REST:
-a worker thread) while the request awaits its credit hold in PostgreSQL (gatewayz/adb.py:
-the event loop serves other requests meanwhile), then the rate limit's answer is read.
-No thread hop on Redis, and a warm key thus waits for one round trip before the upstream
-call, not two. Whatever one side refuses,
+The two calls are independent, so they overlap: the credit hold is sent to PostgreSQL
+(`adb.start`: the statement is on its way when it returns), then the rate-limit call to
+its store while the hold runs (`limiter.begin_admit`; Redis: the command is written, its
+reply read later; Upstash REST: a worker thread); the request awaits the hold (the event
+loop serves other requests meanwhile), then reads the rate limit's answer, which came
+first. No thread hop on Redis, a warm key waits for one round trip before the upstream
+call, not two, and packing the rate-limit call costs it no time. Whatever one side refuses,
 the other side's work is given back at once: a refused request costs the client neither
 a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
 store's 503) is the answer, as when the limiter ran first.
@@ -66,9 +67,12 @@ async def reserve(
     state = request.state
     settings = config.get_settings()
     store = get_store()
-    counting = limiter.begin_admit(store, caller, plan.tokens)
+    # The hold's statement goes first; the rate-limit call is packed and sent while
+    # PostgreSQL runs it, and its answer (quicker than the hold's) is read after.
+    holding = adb.start(hold(caller, plan, state.request_id, settings))
+    counting = limiter.begin_admit(store, caller, plan.tokens)  # a store's failure: when read
     try:
-        outcome = await adb.run(hold(caller, plan, state.request_id, settings))
+        outcome = await holding
     except BaseException:
         _undo(store, counting)
         raise
