@@ -106,6 +106,7 @@ class Behaviour:
     raw_body: str | None = None  # sent as is (status `status`) instead of any answer
     # Streams (`cut_after` also cuts a non-streamed answer or an error halfway through):
     chunk_delay_s: float = 0.0  # between chunks
+    one_write: bool = False  # the whole stream in one body message (one read at the gateway)
     cut_after: int | None = None  # drop the connection after this many content chunks
     usage_every_chunk: bool = False  # a running `usage` on every chunk
     usage_in_stream: bool = True  # False: ignore stream_options.include_usage
@@ -454,6 +455,7 @@ async def _stream(
     if wants_usage:
         head["usage"] = None  # as OpenAI: null on every chunk but the last
     sent = 0
+    held: list[bytes] = []  # `one_write`: what goes out with the last event
 
     async def emit(payload: object, *, last: bool = False) -> None:
         nonlocal sent
@@ -462,7 +464,11 @@ async def _stream(
         data = (
             b"data: [DONE]\n\n" if payload is None else f"data: {json.dumps(payload)}\n\n".encode()
         )
-        await send({"type": "http.response.body", "body": data, "more_body": not last})
+        if b.one_write and not last:
+            held.append(data)
+        else:
+            body = b"".join([*held, data])
+            await send({"type": "http.response.body", "body": body, "more_body": not last})
         sent += 1
 
     def chunk(piece: dict[str, Any], finish: str | None, done: int) -> dict[str, Any]:

@@ -71,12 +71,15 @@ async def open_stream(attempt: routing.Attempt, call: Call) -> Opened:
     failure: routing.Retryable | None = None
     pending: asyncio.Task[bytes | None] | None = None
     give_up = time.monotonic() + config.get_settings().stream_keepalive_s
+    loop = asyncio.get_running_loop()
     try:
         while not any(_substantive(e) for e in events):
-            pending = asyncio.ensure_future(_next(chunks))
-            done, _ = await asyncio.wait({pending}, timeout=max(0.0, give_up - time.monotonic()))
-            if not done:
-                break
+            # Eager: what has arrived already is read at once, with no loop round or timer.
+            pending = asyncio.eager_task_factory(loop, _next(chunks))
+            if not pending.done():
+                await asyncio.wait({pending}, timeout=max(0.0, give_up - time.monotonic()))
+                if not pending.done():
+                    break
             chunk, pending = pending.result(), None
             if chunk is None:
                 failure = routing.Retryable("the stream ended before its first event")
@@ -209,8 +212,13 @@ class Relay(Response):
             await self.background()
 
     async def _pump(self) -> None:
-        for event in self.primed:
+        # Up to the first event that says something: the client's first token goes out
+        # before the rest of the read that brought it is worked through.
+        primed = iter(self.primed)
+        for event in primed:
             self._on(event)
+            if self.spoke:
+                break
         if self.pending is not None:
             # Silent for STREAM_KEEPALIVE_S already: the stream begins with a keep-alive
             # now, not one period later (from here a failure is in-band, not failed over).
@@ -219,6 +227,9 @@ class Relay(Response):
             # One timer for the whole stream: the deadline, or the drain bound once the
             # client has left (`_left` moves it).
             async with asyncio.timeout(self._remaining()) as self.timer:
+                await self._flush()
+                for event in primed:
+                    self._on(event)
                 await self._flush()
                 await self._relay()
         except TimeoutError:
