@@ -13,9 +13,13 @@ doing, for comparing two versions of the code (`--checkout`: another checkout's
 `--syscalls` does the same under `strace -c` (the process's main thread, which runs the
 event loop; the fake upstream is another process and is not counted): system calls per
 request, by call. `--profile` prints a cProfile of the requests (slowed several times by
-the profiler: read its shares).
+the profiler: read its shares). `--phases` splits each request at its store and provider
+calls (it wraps `gatewayz.adb.run` and `gatewayz.chat.upstream.post`) and at its first
+body bytes (a stream's first token): the median CPU and wall time of each phase, so the
+time to first token can be read as CPU before the hold, the hold's wait, and so on.
 
-Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--syscalls] [--profile]`.
+Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--syscalls] [--profile]
+[--phases]`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +54,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--syscalls", action="store_true", help="system calls per request (strace -c)"
+    )
+    parser.add_argument(
+        "--phases", action="store_true", help="CPU and wall time between a request's calls"
     )
     parser.add_argument("--checkout", help="a checkout whose chat function to measure")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -84,6 +92,9 @@ def main() -> int:
         sys.path.insert(0, str(code / "functions" / "chat"))
         import app as chat
 
+        if args.phases:
+            _wrap_calls()
+
         if args.loop == "uvloop":
             import uvloop
 
@@ -110,10 +121,13 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
         (b"content-length", str(len(body)).encode()),
     ]
     lifespan, stopped = await _start(app)
+    requests: list[list[tuple[str, float, float]]] = []  # each one's marks (--phases)
 
     async def one() -> None:
         sent: list[dict[str, Any]] = []
         given = False
+        _MARKS.clear()
+        _mark("start")
 
         async def receive() -> dict[str, Any]:
             nonlocal given
@@ -124,6 +138,8 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
             raise AssertionError
 
         async def send(message: dict[str, Any]) -> None:
+            if message.get("body") and not any(m[0] == "first bytes" for m in _MARKS):
+                _mark("first bytes")
             sent.append(message)
 
         scope = {
@@ -134,14 +150,17 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
             "server": ("127.0.0.1", 8080), "state": {},
         }  # fmt: skip
         await app(scope, receive, send)
+        _mark("end")
         if sent[0]["status"] != 200:
             raise RuntimeError(f"the gateway answered {sent}")
+        requests.append(list(_MARKS))
 
     for _ in range(args.warmup):
         await one()
     print(f"python {sys.version.split()[0]}, {args.loop}, "
           f"{'streams' if args.stream else 'completions'}")  # fmt: skip
     for r in range(args.rounds):
+        requests.clear()
         before, wall = os.times(), time.perf_counter()
         for _ in range(args.requests):
             await one()
@@ -151,6 +170,8 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
         cpu = (user + system) * per
         print(f"round {r}: CPU {cpu:.0f} µs a request (user {user * per:.0f}, "
               f"system {system * per:.0f}), wall {wall * per:.0f} µs")  # fmt: skip
+        if args.phases:
+            print_phases(requests)
     if args.profile:
         import cProfile
         import pstats
@@ -192,6 +213,61 @@ async def _start(app: Any) -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Event
 
 
 _lifespans: set[asyncio.Task[None]] = set()  # a task the loop only holds weakly
+
+
+# (name, process CPU, wall) at each point of the request in flight (`--phases`).
+_MARKS: list[tuple[str, float, float]] = []
+
+
+def _mark(name: str) -> None:
+    _MARKS.append((name, time.process_time(), time.perf_counter()))
+
+
+def _wrap_calls() -> None:
+    """Mark each statement awaited (`adb.run`: the hold, then the settlement) and the
+    provider's call up to its headers (`upstream.post`). Wrapped in this bench only."""
+    from gatewayz import adb
+    from gatewayz.chat import upstream
+
+    statement, provider = adb.run, upstream.post
+    names = ("hold", "settlement")
+
+    async def run(query: Any) -> Any:
+        name = names[min(1, sum(m[0].endswith("sent") for m in _MARKS))]
+        _mark(f"{name} sent")
+        try:
+            return await statement(query)
+        finally:
+            _mark(f"{name} back")
+
+    async def post(*args: Any, **kwargs: Any) -> Any:
+        _mark("provider called")
+        try:
+            return await provider(*args, **kwargs)
+        finally:
+            _mark("provider's headers")
+
+    adb.run, upstream.post = run, post  # type: ignore[assignment]
+
+
+def print_phases(requests: list[list[tuple[str, float, float]]]) -> None:
+    """Median CPU and wall time from each mark to the next, over the requests whose marks
+    came in the most common order (a few differ: e.g. a statement that waited for a
+    connection)."""
+    orders: dict[tuple[str, ...], list[list[tuple[str, float, float]]]] = {}
+    for marks in requests:
+        orders.setdefault(tuple(m[0] for m in marks), []).append(marks)
+    order, alike = max(orders.items(), key=lambda kv: len(kv[1]))
+    print(f"  phases ({len(alike)} of {len(requests)} requests in this order), µs:")
+    for i in range(1, len(order)):
+        cpu = statistics.median(m[i][1] - m[i - 1][1] for m in alike) * 1e6
+        wall = statistics.median(m[i][2] - m[i - 1][2] for m in alike) * 1e6
+        print(f"    {order[i - 1]:>18} -> {order[i]:<18} CPU {cpu:6.0f}  wall {wall:6.0f}")
+    if "first bytes" in order:
+        at = order.index("first bytes")
+        cpu = statistics.median(m[at][1] - m[0][1] for m in alike) * 1e6
+        wall = statistics.median(m[at][2] - m[0][2] for m in alike) * 1e6
+        print(f"    to the first bytes: CPU {cpu:.0f}, wall {wall:.0f}")
 
 
 def per_request(args: argparse.Namespace) -> int:
