@@ -44,7 +44,7 @@ def test_statements_in_flight_overlap_on_at_most_the_cap_of_connections() -> Non
 
 def test_a_started_statement_runs_on_the_server_before_the_loop_runs_again() -> None:
     """`start` sends the statement before it returns: the request works meanwhile (the
-    rate limit is decided while the hold runs) without giving the loop a turn."""
+    rate-limit call is sent while the hold runs) without giving the loop a turn."""
     lock = Query((("SELECT pg_advisory_lock(%s)", (4711,)),), lambda row: row)
 
     async def scenario() -> bool:
