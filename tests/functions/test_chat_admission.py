@@ -6,6 +6,7 @@ once: no count, no hold, no ledger entry, no usage row for a refused request."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -285,3 +286,71 @@ def test_over_upstash_the_overlapped_call_counts_and_refuses_alike(
     finally:
         monkeypatch.undo()
         reset_caches()
+
+
+def test_a_request_cancelled_while_its_hold_runs_holds_nothing_and_counts_nothing(
+    shared_redis: pytest.MonkeyPatch, redis_client: redis.Redis, database_url: str
+) -> None:
+    """A server shutting down cancels a request waiting on its hold: the statement is
+    cancelled on the server before the request is gone, and the count given back."""
+    import asyncio
+    import contextlib
+
+    import psycopg
+
+    from tests.functions.events import function
+
+    owner = paid_owner()
+    key = new_key(owner)
+    before = money(owner.account_id)
+    body = json.dumps({"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]})
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080), "state": {},
+        "headers": [(b"authorization", f"Bearer {key.secret}".encode()),
+                    (b"content-type", b"application/json")],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body.encode(), "more_body": False}
+
+    async def send(message: object) -> None:
+        pass
+
+    def waiting_on_the_lock() -> bool:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        ).fetchone()
+        return bool(row and row[0])
+
+    async def cancelled_midway() -> None:
+        request = asyncio.create_task(function("chat").app(scope, receive, send))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if waiting_on_the_lock():
+                break
+        assert waiting_on_the_lock(), "the hold never reached the account's row"
+        request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+
+    with psycopg.connect(database_url) as locker:
+        # The account's row locked: the hold waits in PostgreSQL until the lock goes.
+        locker.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (owner.account_id,))
+        asyncio.run(cancelled_midway())
+    # The lock is gone now: a hold statement still alive would take its hold.
+    for _ in range(100):
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%reserve_credits%%'"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if not (row and row[0]):
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)
+    assert money(owner.account_id) == before
+    assert counted(redis_client, owner.account_id) == 0
+    intact(owner.account_id)
