@@ -6,9 +6,7 @@ streams through API Gateway unbuffered; `handler` serves the same app through Ma
 for `sam local` and the API Gateway event tests.
 """
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gatewayz import openapi
@@ -108,44 +106,74 @@ async def create_response(request: Request) -> Response:
     return await idempotency.guard(request, ("chat",), lambda: responses.create(request))
 
 
-@router.get("/v1/models", summary="List the models this gateway serves", openapi_extra=PUBLIC)
-async def list_models(
-    supported_parameters: Annotated[
-        str | None, Query(description="comma list: models supporting every one")
-    ] = None,
-    input_modalities: Annotated[
-        str | None, Query(description="comma list: models accepting every one")
-    ] = None,
-    output_modalities: Annotated[
-        str | None, Query(description="comma list: models producing any one; `all`: any")
-    ] = None,
-) -> JSONResponse:
+@router.get(
+    "/v1/models",
+    summary="List the models this gateway serves",
+    openapi_extra={
+        **PUBLIC,
+        "parameters": [
+            openapi.parameter(
+                "supported_parameters", "query", "comma list: models supporting every one"
+            ),
+            openapi.parameter(
+                "input_modalities", "query", "comma list: models accepting every one"
+            ),
+            openapi.parameter(
+                "output_modalities", "query", "comma list: models producing any one; `all`: any"
+            ),
+        ],
+    },
+)
+async def list_models(request: Request) -> JSONResponse:
     from gatewayz.chat import listing
 
+    query = request.query_params
     served = listing.list_served(
-        supported_parameters=supported_parameters,
-        input_modalities=input_modalities,
-        output_modalities=output_modalities,
+        supported_parameters=query.get("supported_parameters"),
+        input_modalities=query.get("input_modalities"),
+        output_modalities=query.get("output_modalities"),
     )
     return JSONResponse(served, headers={"cache-control": "public, max-age=60"})
 
 
-@router.get("/v1/models/{model_id:path}", summary="Describe one model", openapi_extra=PUBLIC)
-async def get_model(model_id: str) -> JSONResponse:
+@router.get(
+    "/v1/models/{model_id:path}",
+    summary="Describe one model",
+    openapi_extra={
+        **PUBLIC,
+        "parameters": [openapi.parameter("model_id", "path", "the model's catalog id")],
+    },
+)
+async def get_model(request: Request) -> JSONResponse:
     from gatewayz.chat import listing
 
-    return JSONResponse(listing.describe(model_id), headers={"cache-control": "public, max-age=60"})
+    described = listing.describe(request.path_params["model_id"])
+    return JSONResponse(described, headers={"cache-control": "public, max-age=60"})
 
 
-@router.get("/v1/generation", summary="One request of this account: tokens, cost, timing")
-async def generation(request: Request, id: str) -> JSONResponse:
+@router.get(
+    "/v1/generation",
+    summary="One request of this account: tokens, cost, timing",
+    openapi_extra={
+        "parameters": [
+            openapi.parameter(
+                "id", "query", "the request id (`x-request-id`, a usage row's)", required=True
+            )
+        ]
+    },
+)
+async def generation(request: Request) -> JSONResponse:
+    from gatewayz import errors
     from gatewayz.chat import generations
     from gatewayz.identity import access
 
     # No rate-limit call here carries news of a changed key, so the key is looked up
     # fresh: the route reads the database anyway, and a revoked key must read nothing.
     caller = access.authorize(request, generations.SCOPES, fresh=True)
-    return JSONResponse(generations.lookup(caller, id))
+    request_id = request.query_params.get("id")
+    if request_id is None:
+        raise errors.InvalidRequest("The query parameter `id` is required.", param="id")
+    return JSONResponse(generations.lookup(caller, request_id))
 
 
 # Behind the Lambda Web Adapter the app starts during INIT: the cold path is paid there.

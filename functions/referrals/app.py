@@ -13,7 +13,8 @@ app = create_app("referrals")
 handler = lambda_handler(app)
 
 
-@app.get("/v1/referrals")
+# No response model: FastAPI would import pydantic.v1 to build one (bench/README.md).
+@app.get("/v1/referrals", response_model=None)
 def get_referrals(request: Request) -> dict[str, Any]:
     from gatewayz.identity import principal
     from gatewayz.referrals import applying, summary

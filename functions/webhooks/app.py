@@ -11,8 +11,9 @@ app = create_app("webhooks")
 handler = lambda_handler(app)
 
 
-# Stripe signs the body instead of sending a bearer key.
-@app.post("/webhooks/stripe", openapi_extra={"security": []})
+# Stripe signs the body instead of sending a bearer key. No response model: FastAPI
+# would import pydantic.v1 to build one (bench/README.md, cold import).
+@app.post("/webhooks/stripe", response_model=None, openapi_extra={"security": []})
 async def stripe_webhook(request: Request) -> dict[str, object]:
     from gatewayz.billing import stripe_events
 

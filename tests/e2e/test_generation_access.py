@@ -91,6 +91,15 @@ def test_an_id_that_cannot_be_looked_up_is_a_400_naming_it(gateway: str, bad_id:
     assert (error["type"], error["param"]) == ("invalid_request_error", "id")
 
 
+def test_no_id_is_a_400_naming_it_but_only_to_a_valid_key(gateway: str) -> None:
+    secret = new_account().secret
+    missing = httpx.get(f"{gateway}/generation", headers={"authorization": f"Bearer {secret}"})
+    assert missing.status_code == 400, missing.text
+    error = missing.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "id")
+    assert httpx.get(f"{gateway}/generation").status_code == 401  # no key: nothing about it
+
+
 def test_a_long_id_within_bounds_is_simply_not_found(gateway: str) -> None:
     missing = generation(gateway, new_account().secret, "x" * 200)
     assert (missing.status_code, code(missing)) == (404, "not_found")
