@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from gatewayz.chat import upstream
+from tests.asgi import chat_completion_scope
 from tests.e2e.conftest import MODEL, new_account
 from tests.fakes.openai_upstream import Behaviour
 from tests.functions.events import function
@@ -30,14 +31,7 @@ def bodies(secret: str, body: dict[str, Any]) -> list[bytes]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8080), "state": {},
-        "headers": [(b"authorization", f"Bearer {secret}".encode()),
-                    (b"content-type", b"application/json")],
-    }  # fmt: skip
+    scope = chat_completion_scope(secret)
 
     async def serve() -> None:
         await function("chat").app(scope, receive, send)

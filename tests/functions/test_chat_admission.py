@@ -298,20 +298,14 @@ def test_a_request_cancelled_while_its_hold_runs_holds_nothing_and_counts_nothin
 
     import psycopg
 
+    from tests.asgi import chat_completion_scope
     from tests.functions.events import function
 
     owner = paid_owner()
     key = new_key(owner)
     before = money(owner.account_id)
     body = json.dumps({"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]})
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8080), "state": {},
-        "headers": [(b"authorization", f"Bearer {key.secret}".encode()),
-                    (b"content-type", b"application/json")],
-    }  # fmt: skip
+    scope = chat_completion_scope(key.secret)
 
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": body.encode(), "more_body": False}
