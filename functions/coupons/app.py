@@ -7,13 +7,17 @@ from typing import Any
 
 from fastapi import Request
 
+from gatewayz import openapi
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("coupons")
 handler = lambda_handler(app)
+# No response models and no parameters of FastAPI's own: it would import pydantic.v1 at
+# cold start to build them (bench/README.md, cold import).
+COUPON = {"parameters": [openapi.parameter("coupon_id", "path", "the coupon's id")]}
 
 
-@app.post("/v1/coupons/redeem", status_code=201)
+@app.post("/v1/coupons/redeem", status_code=201, response_model=None)
 async def redeem(request: Request) -> dict[str, Any]:
     from gatewayz import jsonbody
     from gatewayz.coupons import redemption
@@ -25,7 +29,7 @@ async def redeem(request: Request) -> dict[str, Any]:
     return {"data": redemption.redeem(caller, body, request=request)}
 
 
-@app.get("/v1/coupons/redemptions")
+@app.get("/v1/coupons/redemptions", response_model=None)
 def list_redemptions(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import redemption
     from gatewayz.identity import principal
@@ -34,7 +38,7 @@ def list_redemptions(request: Request) -> dict[str, Any]:
     return redemption.list_redemptions(caller, request.query_params)
 
 
-@app.get("/admin/coupons")
+@app.get("/admin/coupons", response_model=None)
 def admin_list_coupons(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
@@ -43,7 +47,7 @@ def admin_list_coupons(request: Request) -> dict[str, Any]:
     return coupons.list_coupons(request.query_params)
 
 
-@app.post("/admin/coupons", status_code=201)
+@app.post("/admin/coupons", status_code=201, response_model=None)
 async def admin_create_coupon(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
@@ -53,38 +57,40 @@ async def admin_create_coupon(request: Request) -> dict[str, Any]:
     return {"data": coupons.create(body, actor=actor, request=request)}
 
 
-@app.get("/admin/coupons/{coupon_id}")
-def admin_get_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+@app.get("/admin/coupons/{coupon_id}", response_model=None, openapi_extra=COUPON)
+def admin_get_coupon(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
 
     admin.operator(request)
-    return {"data": coupons.get(coupon_id)}
+    return {"data": coupons.get(request.path_params["coupon_id"])}
 
 
-@app.patch("/admin/coupons/{coupon_id}")
-async def admin_update_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+@app.patch("/admin/coupons/{coupon_id}", response_model=None, openapi_extra=COUPON)
+async def admin_update_coupon(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
 
     actor = admin.operator(request)
     body = admin.object_body(await request.body())
+    coupon_id = request.path_params["coupon_id"]
     return {"data": coupons.update(coupon_id, body, actor=actor, request=request)}
 
 
-@app.delete("/admin/coupons/{coupon_id}")
-def admin_deactivate_coupon(request: Request, coupon_id: str) -> dict[str, Any]:
+@app.delete("/admin/coupons/{coupon_id}", response_model=None, openapi_extra=COUPON)
+def admin_deactivate_coupon(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
 
     actor = admin.operator(request)
+    coupon_id = request.path_params["coupon_id"]
     return {"data": coupons.deactivate(coupon_id, actor=actor, request=request)}
 
 
-@app.get("/admin/coupons/{coupon_id}/analytics")
-def admin_coupon_analytics(request: Request, coupon_id: str) -> dict[str, Any]:
+@app.get("/admin/coupons/{coupon_id}/analytics", response_model=None, openapi_extra=COUPON)
+def admin_coupon_analytics(request: Request) -> dict[str, Any]:
     from gatewayz.coupons import admin as coupons
     from gatewayz.identity import admin
 
     admin.operator(request)
-    return {"data": coupons.analytics(coupon_id)}
+    return {"data": coupons.analytics(request.path_params["coupon_id"])}

@@ -7,7 +7,7 @@ is not loaded at import (cold start).
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gatewayz import jsonbody
+from gatewayz import jsonbody, openapi
 from gatewayz.http import create_app, lambda_handler
 from gatewayz.lazy import module
 
@@ -15,6 +15,15 @@ principal = module("gatewayz.identity.principal")  # loaded by the first request
 
 router = APIRouter()
 SCOPES = ("history",)
+# The routes read their parameters from the Request: FastAPI would import pydantic.v1 at
+# cold start to build a route with parameters of its own (bench/README.md, cold import).
+SESSION = openapi.parameter("session_id", "path", "the session's id")
+LIMIT = openapi.parameter("limit", "query", "how many to a page")
+CURSOR = openapi.parameter("cursor", "query", "the page after this one: `next_cursor`")
+
+
+def _params(*parameters: dict[str, object]) -> dict[str, object]:
+    return {"parameters": list(parameters)}
 
 
 def _body(raw: bytes) -> object:
@@ -30,77 +39,83 @@ async def create_session(request: Request) -> JSONResponse:
     return JSONResponse({"data": created}, status_code=201)
 
 
-@router.get("/v1/chat/sessions")
-async def list_sessions(
-    request: Request, limit: str | None = None, cursor: str | None = None
-) -> JSONResponse:
+@router.get("/v1/chat/sessions", openapi_extra=_params(LIMIT, CURSOR))
+async def list_sessions(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
     owner = principal.from_request(request, SCOPES)
-    return JSONResponse(sessions.list_page(owner, limit, cursor))
+    query = request.query_params
+    return JSONResponse(sessions.list_page(owner, query.get("limit"), query.get("cursor")))
 
 
 # Before `/{session_id}`, which would take `search` for an id.
-@router.get("/v1/chat/sessions/search")
-async def search_sessions(
-    request: Request, q: str | None = None, limit: str | None = None, cursor: str | None = None
-) -> JSONResponse:
+@router.get(
+    "/v1/chat/sessions/search",
+    openapi_extra=_params(openapi.parameter("q", "query", "the words to find"), LIMIT, CURSOR),
+)
+async def search_sessions(request: Request) -> JSONResponse:
     from gatewayz.history import search
 
     owner = principal.from_request(request, SCOPES)
-    return JSONResponse(search.search(owner, q, limit, cursor))
+    query = request.query_params
+    found = search.search(owner, query.get("q"), query.get("limit"), query.get("cursor"))
+    return JSONResponse(found)
 
 
-@router.get("/v1/chat/sessions/{session_id}")
-async def get_session(request: Request, session_id: str, limit: str | None = None) -> JSONResponse:
+@router.get("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION, LIMIT))
+async def get_session(request: Request) -> JSONResponse:
     from gatewayz.history import messages, sessions
 
     owner = principal.from_request(request, SCOPES)
-    found = sessions.get(owner, session_id)
-    page = messages.list_page(owner, found["id"], limit, None, None)
+    found = sessions.get(owner, request.path_params["session_id"])
+    page = messages.list_page(owner, found["id"], request.query_params.get("limit"), None, None)
     found["messages"], found["messages_next_cursor"] = page["data"], page["next_cursor"]
     return JSONResponse({"data": found})
 
 
-@router.patch("/v1/chat/sessions/{session_id}")
-async def update_session(request: Request, session_id: str) -> JSONResponse:
+@router.patch("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION))
+async def update_session(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
     owner = principal.from_request(request, SCOPES)
     body = _body(await request.body())
+    session_id = request.path_params["session_id"]
     updated = sessions.update(owner, session_id, {} if body is None else body)
     return JSONResponse({"data": updated})
 
 
-@router.delete("/v1/chat/sessions/{session_id}")
-async def delete_session(request: Request, session_id: str) -> JSONResponse:
+@router.delete("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION))
+async def delete_session(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
     owner = principal.from_request(request, SCOPES)
-    return JSONResponse({"data": sessions.delete(owner, session_id)})
+    return JSONResponse({"data": sessions.delete(owner, request.path_params["session_id"])})
 
 
-@router.post("/v1/chat/sessions/{session_id}/messages")
-async def append_messages(request: Request, session_id: str) -> JSONResponse:
+@router.post("/v1/chat/sessions/{session_id}/messages", openapi_extra=_params(SESSION))
+async def append_messages(request: Request) -> JSONResponse:
     from gatewayz.history import messages
 
     owner = principal.from_request(request, SCOPES)
-    added = messages.append(owner, session_id, await request.body())
+    added = messages.append(owner, request.path_params["session_id"], await request.body())
     return JSONResponse({"data": added}, status_code=201)
 
 
-@router.get("/v1/chat/sessions/{session_id}/messages")
-async def list_messages(
-    request: Request,
-    session_id: str,
-    limit: str | None = None,
-    cursor: str | None = None,
-    order: str | None = None,
-) -> JSONResponse:
+@router.get(
+    "/v1/chat/sessions/{session_id}/messages",
+    openapi_extra=_params(
+        SESSION, LIMIT, CURSOR, openapi.parameter("order", "query", "`asc` (default) or `desc`")
+    ),
+)
+async def list_messages(request: Request) -> JSONResponse:
     from gatewayz.history import messages
 
     owner = principal.from_request(request, SCOPES)
-    return JSONResponse(messages.list_page(owner, session_id, limit, cursor, order))
+    query, session_id = request.query_params, request.path_params["session_id"]
+    page = messages.list_page(
+        owner, session_id, query.get("limit"), query.get("cursor"), query.get("order")
+    )
+    return JSONResponse(page)
 
 
 app = create_app("history", [router])

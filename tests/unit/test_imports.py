@@ -19,7 +19,7 @@ LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "uvloop", "stri
 SETTLED = {"gatewayz.config", "gatewayz.db", "pydantic_settings"}
 # FastAPI imports pydantic.v1 (a tenth of its own import time) to build a route with a
 # parameter of its own: these functions' routes read theirs from the Request.
-WITHOUT_PYDANTIC_V1 = {"chat", "images", "referrals", "webhooks"}
+WITHOUT_PYDANTIC_V1 = {"chat", "images", "referrals", "webhooks", "history", "coupons"}
 
 PROBE = """
 import json, socket, sys
