@@ -8,10 +8,14 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from gatewayz import openapi
 from gatewayz.http import create_app, lambda_handler
 
 app = create_app("billing")
 handler = lambda_handler(app)
+# No response models and no parameters of FastAPI's own: it would import pydantic.v1 at
+# cold start to build them (bench/README.md, cold import).
+PLAN = {"parameters": [openapi.parameter("plan_id", "path", "the plan's id")]}
 
 
 # --- Billing reads, spending controls and plan admin: /v1/credits*, /v1/usage, /v1/plans,
@@ -19,7 +23,7 @@ handler = lambda_handler(app)
 # package is imported on first use (cold start).
 
 
-@app.get("/v1/credits")
+@app.get("/v1/credits", response_model=None)
 def get_credits(request: Request) -> dict[str, Any]:
     from gatewayz.billing import account_credits
     from gatewayz.identity import principal
@@ -28,7 +32,7 @@ def get_credits(request: Request) -> dict[str, Any]:
     return {"data": account_credits.summary(owner)}
 
 
-@app.get("/v1/credits/transactions")
+@app.get("/v1/credits/transactions", response_model=None)
 def list_transactions(request: Request) -> dict[str, Any]:
     from gatewayz.billing import transactions
     from gatewayz.identity import principal
@@ -52,7 +56,7 @@ def get_usage(request: Request) -> dict[str, Any] | Response:
                     headers={"Content-Disposition": attachment})  # fmt: skip
 
 
-@app.get("/v1/plans")
+@app.get("/v1/plans", response_model=None)
 def list_plans(request: Request) -> dict[str, Any]:
     from gatewayz.billing import plans
     from gatewayz.identity import principal
@@ -61,7 +65,7 @@ def list_plans(request: Request) -> dict[str, Any]:
     return plans.catalog()
 
 
-@app.get("/v1/subscription")
+@app.get("/v1/subscription", response_model=None)
 def get_subscription(request: Request) -> dict[str, Any]:
     from gatewayz.billing import account_status
     from gatewayz.identity import principal
@@ -70,7 +74,7 @@ def get_subscription(request: Request) -> dict[str, Any]:
     return {"data": account_status.subscription(owner)}
 
 
-@app.get("/v1/trial")
+@app.get("/v1/trial", response_model=None)
 def get_trial(request: Request) -> dict[str, Any]:
     from gatewayz.billing import account_status
     from gatewayz.identity import principal
@@ -79,7 +83,7 @@ def get_trial(request: Request) -> dict[str, Any]:
     return {"data": account_status.trial(owner)}
 
 
-@app.get("/v1/billing/settings")
+@app.get("/v1/billing/settings", response_model=None)
 def get_billing_settings(request: Request) -> dict[str, Any]:
     from gatewayz.billing import billing_settings
     from gatewayz.identity import principal
@@ -88,7 +92,7 @@ def get_billing_settings(request: Request) -> dict[str, Any]:
     return {"data": billing_settings.get(owner)}
 
 
-@app.patch("/v1/billing/settings")
+@app.patch("/v1/billing/settings", response_model=None)
 async def update_billing_settings(request: Request) -> dict[str, Any]:
     from gatewayz import jsonbody
     from gatewayz.billing import billing_settings
@@ -100,7 +104,7 @@ async def update_billing_settings(request: Request) -> dict[str, Any]:
     return {"data": billing_settings.update(owner, body, request=request)}
 
 
-@app.get("/admin/plans")
+@app.get("/admin/plans", response_model=None)
 def admin_list_plans(request: Request) -> dict[str, Any]:
     from gatewayz.billing import plan_admin
     from gatewayz.identity import admin
@@ -109,7 +113,7 @@ def admin_list_plans(request: Request) -> dict[str, Any]:
     return plan_admin.list_plans()
 
 
-@app.post("/admin/plans", status_code=201)
+@app.post("/admin/plans", status_code=201, response_model=None)
 async def admin_create_plan(request: Request) -> dict[str, Any]:
     from gatewayz.billing import plan_admin
     from gatewayz.identity import admin
@@ -119,22 +123,23 @@ async def admin_create_plan(request: Request) -> dict[str, Any]:
     return {"data": plan_admin.create(body, actor=actor, request=request)}
 
 
-@app.get("/admin/plans/{plan_id}")
-def admin_get_plan(request: Request, plan_id: str) -> dict[str, Any]:
+@app.get("/admin/plans/{plan_id}", response_model=None, openapi_extra=PLAN)
+def admin_get_plan(request: Request) -> dict[str, Any]:
     from gatewayz.billing import plan_admin
     from gatewayz.identity import admin
 
     admin.operator(request)
-    return {"data": plan_admin.get(plan_id)}
+    return {"data": plan_admin.get(request.path_params["plan_id"])}
 
 
-@app.patch("/admin/plans/{plan_id}")
-async def admin_update_plan(request: Request, plan_id: str) -> dict[str, Any]:
+@app.patch("/admin/plans/{plan_id}", response_model=None, openapi_extra=PLAN)
+async def admin_update_plan(request: Request) -> dict[str, Any]:
     from gatewayz.billing import plan_admin
     from gatewayz.identity import admin
 
     actor = admin.operator(request)
     body = admin.object_body(await request.body())
+    plan_id = request.path_params["plan_id"]
     return {"data": plan_admin.update(plan_id, body, actor=actor, request=request)}
 
 
@@ -142,14 +147,14 @@ async def admin_update_plan(request: Request, plan_id: str) -> dict[str, Any]:
 
 
 # --- Stripe: /v1/billing/checkout and /v1/billing/portal ------------------------------
-@app.post("/v1/billing/checkout")
+@app.post("/v1/billing/checkout", response_model=None)
 async def create_checkout(request: Request) -> JSONResponse:
     from gatewayz.billing import checkout
 
     return JSONResponse(checkout.create(request, await request.body()), status_code=201)
 
 
-@app.post("/v1/billing/portal")
+@app.post("/v1/billing/portal", response_model=None)
 async def create_portal(request: Request) -> JSONResponse:
     from gatewayz.billing import portal
 

@@ -18,8 +18,9 @@ LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "uvloop", "stri
 
 SETTLED = {"gatewayz.config", "gatewayz.db", "pydantic_settings"}
 # FastAPI imports pydantic.v1 (a tenth of its own import time) to build a route with a
-# parameter of its own: these functions' routes read theirs from the Request.
-WITHOUT_PYDANTIC_V1 = {"chat", "images", "referrals", "webhooks", "history", "coupons"}
+# parameter or a response model of its own: these functions' routes read their parameters
+# from the Request and return without one (keys' body models still need it).
+WITHOUT_PYDANTIC_V1 = set(GROUPS) - {"keys"}
 
 PROBE = """
 import json, socket, sys
