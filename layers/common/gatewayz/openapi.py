@@ -94,7 +94,7 @@ def body(name: str, model: str, description: str) -> dict[str, Any]:
 def parameter(name: str, where: str, description: str, *, required: bool = False) -> dict[str, Any]:
     """One string parameter (`where`: "query" or "path") of a route that reads it from the
     `Request` itself: FastAPI imports pydantic.v1 (~35 ms of a cold start) to build any
-    route with a parameter of its own, so the routes that can take none."""
+    route with a parameter of its own, so every route that can goes without."""
     return {
         "name": name,
         "in": where,
