@@ -15,7 +15,7 @@ app = create_app("billing")
 handler = lambda_handler(app)
 # No response models and no parameters of FastAPI's own: it would import pydantic.v1 at
 # cold start to build them (bench/README.md, cold import).
-PLAN = {"parameters": [openapi.parameter("plan_id", "path", "the plan's id")]}
+PLAN = openapi.parameters(openapi.parameter("plan_id", "path", "the plan's id"))
 
 
 # --- Billing reads, spending controls and plan admin: /v1/credits*, /v1/usage, /v1/plans,

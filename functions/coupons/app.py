@@ -14,7 +14,7 @@ app = create_app("coupons")
 handler = lambda_handler(app)
 # No response models and no parameters of FastAPI's own: it would import pydantic.v1 at
 # cold start to build them (bench/README.md, cold import).
-COUPON = {"parameters": [openapi.parameter("coupon_id", "path", "the coupon's id")]}
+COUPON = openapi.parameters(openapi.parameter("coupon_id", "path", "the coupon's id"))
 
 
 @app.post("/v1/coupons/redeem", status_code=201, response_model=None)

@@ -18,12 +18,6 @@ SCOPES = ("history",)
 # The routes read their parameters from the Request: FastAPI would import pydantic.v1 at
 # cold start to build a route with parameters of its own (bench/README.md, cold import).
 SESSION = openapi.parameter("session_id", "path", "the session's id")
-LIMIT = openapi.parameter("limit", "query", "how many to a page")
-CURSOR = openapi.parameter("cursor", "query", "the page after this one: `next_cursor`")
-
-
-def _params(*parameters: dict[str, object]) -> dict[str, object]:
-    return {"parameters": list(parameters)}
 
 
 def _body(raw: bytes) -> object:
@@ -39,7 +33,7 @@ async def create_session(request: Request) -> JSONResponse:
     return JSONResponse({"data": created}, status_code=201)
 
 
-@router.get("/v1/chat/sessions", openapi_extra=_params(LIMIT, CURSOR))
+@router.get("/v1/chat/sessions", openapi_extra=openapi.parameters(openapi.LIMIT, openapi.CURSOR))
 async def list_sessions(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
@@ -51,7 +45,9 @@ async def list_sessions(request: Request) -> JSONResponse:
 # Before `/{session_id}`, which would take `search` for an id.
 @router.get(
     "/v1/chat/sessions/search",
-    openapi_extra=_params(openapi.parameter("q", "query", "the words to find"), LIMIT, CURSOR),
+    openapi_extra=openapi.parameters(
+        openapi.parameter("q", "query", "the words to find"), openapi.LIMIT, openapi.CURSOR
+    ),
 )
 async def search_sessions(request: Request) -> JSONResponse:
     from gatewayz.history import search
@@ -62,7 +58,9 @@ async def search_sessions(request: Request) -> JSONResponse:
     return JSONResponse(found)
 
 
-@router.get("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION, LIMIT))
+@router.get(
+    "/v1/chat/sessions/{session_id}", openapi_extra=openapi.parameters(SESSION, openapi.LIMIT)
+)
 async def get_session(request: Request) -> JSONResponse:
     from gatewayz.history import messages, sessions
 
@@ -73,7 +71,7 @@ async def get_session(request: Request) -> JSONResponse:
     return JSONResponse({"data": found})
 
 
-@router.patch("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION))
+@router.patch("/v1/chat/sessions/{session_id}", openapi_extra=openapi.parameters(SESSION))
 async def update_session(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
@@ -84,7 +82,7 @@ async def update_session(request: Request) -> JSONResponse:
     return JSONResponse({"data": updated})
 
 
-@router.delete("/v1/chat/sessions/{session_id}", openapi_extra=_params(SESSION))
+@router.delete("/v1/chat/sessions/{session_id}", openapi_extra=openapi.parameters(SESSION))
 async def delete_session(request: Request) -> JSONResponse:
     from gatewayz.history import sessions
 
@@ -92,7 +90,7 @@ async def delete_session(request: Request) -> JSONResponse:
     return JSONResponse({"data": sessions.delete(owner, request.path_params["session_id"])})
 
 
-@router.post("/v1/chat/sessions/{session_id}/messages", openapi_extra=_params(SESSION))
+@router.post("/v1/chat/sessions/{session_id}/messages", openapi_extra=openapi.parameters(SESSION))
 async def append_messages(request: Request) -> JSONResponse:
     from gatewayz.history import messages
 
@@ -103,8 +101,11 @@ async def append_messages(request: Request) -> JSONResponse:
 
 @router.get(
     "/v1/chat/sessions/{session_id}/messages",
-    openapi_extra=_params(
-        SESSION, LIMIT, CURSOR, openapi.parameter("order", "query", "`asc` (default) or `desc`")
+    openapi_extra=openapi.parameters(
+        SESSION,
+        openapi.LIMIT,
+        openapi.CURSOR,
+        openapi.parameter("order", "query", "`asc` (default) or `desc`"),
     ),
 )
 async def list_messages(request: Request) -> JSONResponse:

@@ -76,7 +76,7 @@ def served() -> bool:
     return "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
 
 
-def body(name: str, model: str, description: str) -> dict[str, Any]:
+def body(name: str, model: str, description: str, *, required: bool = True) -> dict[str, Any]:
     """`openapi_extra` for a route that parses its JSON body itself: the body is described
     by the pydantic model at `model` ("module:Class"), imported only when a document is
     built, as the component `name`."""
@@ -84,7 +84,7 @@ def body(name: str, model: str, description: str) -> dict[str, Any]:
     schema = {"$ref": SCHEMAS + name}
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "description": description,
             "content": {"application/json": {"schema": schema}},
         }
@@ -102,6 +102,16 @@ def parameter(name: str, where: str, description: str, *, required: bool = False
         "description": description,
         "schema": {"type": "string"},
     }
+
+
+def parameters(*described: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` for a route's parameters, each from `parameter()`."""
+    return {"parameters": list(described)}
+
+
+# A paginated list's two parameters (gatewayz.pagination).
+LIMIT = parameter("limit", "query", "how many to a page")
+CURSOR = parameter("cursor", "query", "the page after this one: `next_cursor`")
 
 
 def document(app: FastAPI) -> dict[str, Any]:
