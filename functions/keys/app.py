@@ -4,81 +4,104 @@ admin (docs/api.md, keys, account, teams). Routes only: each parses, calls the
 answer.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from gatewayz import errors
+from gatewayz import errors, openapi
 from gatewayz.http import create_app, lambda_handler
 from gatewayz.lazy import module
 
 # Loaded by the first route that uses them: settings, the database layer and pricing come
 # with them, which importing the function need not pay (bench/coldstart.py).
 accounts = module("gatewayz.identity.accounts")
+bodies = module("gatewayz.identity.bodies")
 invitations = module("gatewayz.identity.invitations")
+key_fields = module("gatewayz.identity.key_fields")
+key_management = module("gatewayz.identity.key_management")
 principal = module("gatewayz.identity.principal")
 signup = module("gatewayz.identity.signup")
 team_members = module("gatewayz.identity.team_members")
 teams = module("gatewayz.identity.teams")
 
-# API keys: /v1/keys*, /v1/key. The routes import the package on first use: psycopg is
-# not loaded at import (cold start).
+# No parameters, bodies or response models of FastAPI's own: it would import pydantic.v1
+# at cold start to build them (bench/README.md, cold import). The routes read them from
+# the Request; these describe them in the OpenAPI document.
+KEY = openapi.parameter("key_id", "path", "the key's id")
+
+# API keys: /v1/keys*, /v1/key.
 keys_router = APIRouter()
 
 
-@keys_router.post("/v1/keys")
+@keys_router.post(
+    "/v1/keys",
+    status_code=201,
+    openapi_extra=openapi.body(
+        "KeyCreate",
+        "gatewayz.identity.key_fields:KeyCreate",
+        "The key's name (required), scopes, limits and restrictions.",
+    ),
+)
 async def create_key(request: Request) -> JSONResponse:
-    from gatewayz.identity import key_management
-
     return JSONResponse(key_management.create(request, await request.body()), status_code=201)
 
 
-@keys_router.get("/v1/keys")
-async def list_keys(
-    request: Request,
-    limit: str | None = None,
-    cursor: str | None = None,
-    include_revoked: str | None = None,
-) -> JSONResponse:
-    from gatewayz.identity import key_management
-
-    return JSONResponse(key_management.list_keys(request, limit, cursor, include_revoked))
-
-
-@keys_router.get("/v1/keys/{key_id}")
-async def get_key(request: Request, key_id: str) -> JSONResponse:
-    from gatewayz.identity import key_management
-
-    return JSONResponse(key_management.get(request, key_id))
+@keys_router.get(
+    "/v1/keys",
+    openapi_extra=openapi.parameters(
+        openapi.LIMIT,
+        openapi.CURSOR,
+        openapi.parameter("include_revoked", "query", "`true` to list them too"),
+    ),
+)
+async def list_keys(request: Request) -> JSONResponse:
+    query = request.query_params
+    found = key_management.list_keys(
+        request, query.get("limit"), query.get("cursor"), query.get("include_revoked")
+    )
+    return JSONResponse(found)
 
 
-@keys_router.patch("/v1/keys/{key_id}")
-async def update_key(request: Request, key_id: str) -> JSONResponse:
-    from gatewayz.identity import key_management
+@keys_router.get("/v1/keys/{key_id}", openapi_extra=openapi.parameters(KEY))
+async def get_key(request: Request) -> JSONResponse:
+    return JSONResponse(key_management.get(request, request.path_params["key_id"]))
 
+
+@keys_router.patch(
+    "/v1/keys/{key_id}",
+    openapi_extra=openapi.parameters(KEY)
+    | openapi.body(
+        "KeyUpdate", "gatewayz.identity.key_fields:KeyUpdate", "The settings to change."
+    ),
+)
+async def update_key(request: Request) -> JSONResponse:
+    key_id = request.path_params["key_id"]
     return JSONResponse(key_management.update(request, key_id, await request.body()))
 
 
-@keys_router.delete("/v1/keys/{key_id}")
-async def revoke_key(request: Request, key_id: str) -> JSONResponse:
-    from gatewayz.identity import key_management
-
-    return JSONResponse(key_management.revoke(request, key_id))
+@keys_router.delete("/v1/keys/{key_id}", openapi_extra=openapi.parameters(KEY))
+async def revoke_key(request: Request) -> JSONResponse:
+    return JSONResponse(key_management.revoke(request, request.path_params["key_id"]))
 
 
-@keys_router.post("/v1/keys/{key_id}/rotate")
-async def rotate_key(request: Request, key_id: str) -> JSONResponse:
-    from gatewayz.identity import key_management
-
+@keys_router.post(
+    "/v1/keys/{key_id}/rotate",
+    openapi_extra=openapi.parameters(KEY)
+    | openapi.body(
+        "KeyRotate",
+        "gatewayz.identity.key_fields:KeyRotate",
+        "How long the old secret keeps working (optional).",
+        required=False,
+    ),
+)
+async def rotate_key(request: Request) -> JSONResponse:
+    key_id = request.path_params["key_id"]
     return JSONResponse(key_management.rotate(request, key_id, await request.body()))
 
 
 @keys_router.get("/v1/key")
 async def current_key(request: Request) -> JSONResponse:
-    from gatewayz.identity import key_management
-
     return JSONResponse(key_management.current(request))
 
 
@@ -86,7 +109,14 @@ async def current_key(request: Request) -> JSONResponse:
 provider_keys_router = APIRouter()
 
 
-@provider_keys_router.post("/v1/provider-keys")
+@provider_keys_router.post(
+    "/v1/provider-keys",
+    openapi_extra=openapi.body(
+        "ProviderKeyCreate",
+        "gatewayz.identity.provider_keys:ProviderKeyCreate",
+        "The provider and the account's own key for it.",
+    ),
+)
 async def store_provider_key(request: Request) -> JSONResponse:
     from gatewayz.identity import principal, provider_keys
 
@@ -96,22 +126,29 @@ async def store_provider_key(request: Request) -> JSONResponse:
     return JSONResponse({"data": stored.public()}, status_code=201 if created else 200)
 
 
-@provider_keys_router.get("/v1/provider-keys")
-async def list_provider_keys(
-    request: Request, limit: str | None = None, cursor: str | None = None
-) -> JSONResponse:
+@provider_keys_router.get(
+    "/v1/provider-keys", openapi_extra=openapi.parameters(openapi.LIMIT, openapi.CURSOR)
+)
+async def list_provider_keys(request: Request) -> JSONResponse:
     from gatewayz.identity import principal, provider_keys
 
     owner = principal.from_request(request, provider_keys.READ_SCOPES)
-    return JSONResponse(provider_keys.list_page(owner, limit=limit, cursor=cursor))
+    query = request.query_params
+    page = provider_keys.list_page(owner, limit=query.get("limit"), cursor=query.get("cursor"))
+    return JSONResponse(page)
 
 
-@provider_keys_router.delete("/v1/provider-keys/{ref}")
-async def delete_provider_key(request: Request, ref: str) -> JSONResponse:
+@provider_keys_router.delete(
+    "/v1/provider-keys/{ref}",
+    openapi_extra=openapi.parameters(
+        openapi.parameter("ref", "path", "the stored key's id or its provider's name")
+    ),
+)
+async def delete_provider_key(request: Request) -> JSONResponse:
     from gatewayz.identity import principal, provider_keys
 
     owner = principal.from_request(request, provider_keys.WRITE_SCOPES)
-    gone = provider_keys.delete(owner, ref, request)
+    gone = provider_keys.delete(owner, request.path_params["ref"], request)
     return JSONResponse({"data": {**gone.public(), "deleted": True}})
 
 
@@ -121,32 +158,24 @@ handler = lambda_handler(app)
 
 
 # --- /v1/account: sign-up with a Supabase session, the profile, closing the account ---
+ACCOUNT_CREATE = openapi.body(
+    "AccountCreate",
+    "gatewayz.identity.bodies:AccountCreate",
+    "Optional, with a session: the new user's display name.",
+    required=False,
+)
 
 
-class AccountCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-class AccountUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, max_length=200)
-    name: str | None = Field(default=None, max_length=200)
-    # Optional notices on (true) or off (false): {"low_balance": false}. Checked by
-    # accounts.update, which names the offending notice.
-    email_preferences: dict[str, Any] | None = None
-
-
-@app.post("/v1/account", status_code=201)
-def create_account(
-    request: Request, response: Response, body: Annotated[AccountCreate | None, Body()] = None
-) -> dict[str, Any]:
+@app.post("/v1/account", status_code=201, response_model=None, openapi_extra=ACCOUNT_CREATE)
+async def create_account(request: Request, response: Response) -> dict[str, Any]:
     session = principal.session_of(request)
-    if session is None:  # a key: its account exists already
-        caller = principal.from_request(request, accounts.READ_SCOPES)
+    # A key's account exists already: the answer is its profile.
+    caller = None if session else principal.from_request(request, accounts.READ_SCOPES)
+    body = key_fields.parse(bodies.AccountCreate, await request.body())
+    if session is None:
         response.status_code = 200
         return {"data": accounts.profile(caller)}
-    result = signup.sign_up(session, display_name=body and body.display_name, request=request)
+    result = signup.sign_up(session, display_name=body.display_name, request=request)
     if not result.created:
         response.status_code = 200
         return {"data": result.profile}
@@ -154,19 +183,28 @@ def create_account(
     return {"data": result.profile, "key": result.key.secret}
 
 
-@app.get("/v1/account")
+@app.get("/v1/account", response_model=None)
 def get_account(request: Request) -> dict[str, Any]:
     return {"data": accounts.profile(principal.from_request(request, accounts.READ_SCOPES))}
 
 
-@app.patch("/v1/account")
-def update_account(request: Request, body: AccountUpdate) -> dict[str, Any]:
+@app.patch(
+    "/v1/account",
+    response_model=None,
+    openapi_extra=openapi.body(
+        "AccountUpdate",
+        "gatewayz.identity.bodies:AccountUpdate",
+        "The fields to change; `name` and `email_preferences` need the owner or an admin.",
+    ),
+)
+async def update_account(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, accounts.WRITE_SCOPES)
+    body = key_fields.parse(bodies.AccountUpdate, await request.body())
     changes = body.model_dump(exclude_unset=True)
     return {"data": accounts.update(caller, changes, request=request)}
 
 
-@app.delete("/v1/account")
+@app.delete("/v1/account", response_model=None)
 def delete_account(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, accounts.CLOSE_SCOPES)
     return {"data": accounts.close(caller, request=request)}
@@ -176,98 +214,131 @@ def delete_account(request: Request) -> dict[str, Any]:
 
 
 # --- /v1/teams and /v1/invitations: team accounts, members, invitations ---------------
+TEAM = openapi.parameter("team_id", "path", "the team's id")
+MEMBER = openapi.parameter("user_id", "path", "the member's user id")
+TEAM_BODY = openapi.body("TeamCreate", "gatewayz.identity.bodies:TeamCreate", "The team's name.")
 
 
-# Required fields are checked after the caller is (a request without a bearer is a 401).
-class TeamCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=200, description="required")
-
-
-class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: str | None = Field(default=None, description="required: owner, admin or member")
-
-
-class InvitationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(default=None, max_length=320, description="required")
-    role: str = "member"
-
-
-@app.post("/v1/teams", status_code=201)
-def create_team(request: Request, body: TeamCreate) -> dict[str, Any]:
+@app.post("/v1/teams", status_code=201, response_model=None, openapi_extra=TEAM_BODY)
+async def create_team(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
+    body = key_fields.parse(bodies.TeamCreate, await request.body())
     return teams.create(caller, body.name, request=request)
 
 
-@app.get("/v1/teams")
-def list_teams(request: Request, limit: str | None = None, cursor: str | None = None) -> Any:
+@app.get(
+    "/v1/teams",
+    response_model=None,
+    openapi_extra=openapi.parameters(openapi.LIMIT, openapi.CURSOR),
+)
+def list_teams(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.READ_SCOPES)
-    return teams.list_teams(caller, limit, cursor)
+    query = request.query_params
+    return teams.list_teams(caller, query.get("limit"), query.get("cursor"))
 
 
-@app.get("/v1/teams/{team_id}")
-def get_team(request: Request, team_id: str) -> dict[str, Any]:
-    return teams.get(principal.from_request(request, teams.READ_SCOPES), team_id)
-
-
-@app.patch("/v1/teams/{team_id}")
-def update_team(request: Request, team_id: str, body: TeamCreate) -> dict[str, Any]:
-    caller = principal.from_request(request, teams.WRITE_SCOPES)
-    return teams.update(caller, team_id, body.name, request=request)
-
-
-@app.get("/v1/teams/{team_id}/members")
-def list_team_members(
-    request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
-) -> dict[str, Any]:
+@app.get("/v1/teams/{team_id}", response_model=None, openapi_extra=openapi.parameters(TEAM))
+def get_team(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.READ_SCOPES)
-    return team_members.list_members(caller, team_id, limit, cursor)
+    return teams.get(caller, request.path_params["team_id"])
 
 
-@app.patch("/v1/teams/{team_id}/members/{user_id}")
-def update_team_member(
-    request: Request, team_id: str, user_id: str, body: MemberUpdate
-) -> dict[str, Any]:
+@app.patch(
+    "/v1/teams/{team_id}", response_model=None, openapi_extra=openapi.parameters(TEAM) | TEAM_BODY
+)
+async def update_team(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
-    return team_members.set_role(caller, team_id, user_id, body.role, request=request)
+    body = key_fields.parse(bodies.TeamCreate, await request.body())
+    return teams.update(caller, request.path_params["team_id"], body.name, request=request)
 
 
-@app.delete("/v1/teams/{team_id}/members/{user_id}")
-def remove_team_member(request: Request, team_id: str, user_id: str) -> dict[str, Any]:
+@app.get(
+    "/v1/teams/{team_id}/members",
+    response_model=None,
+    openapi_extra=openapi.parameters(TEAM, openapi.LIMIT, openapi.CURSOR),
+)
+def list_team_members(request: Request) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.READ_SCOPES)
+    query, team_id = request.query_params, request.path_params["team_id"]
+    return team_members.list_members(caller, team_id, query.get("limit"), query.get("cursor"))
+
+
+@app.patch(
+    "/v1/teams/{team_id}/members/{user_id}",
+    response_model=None,
+    openapi_extra=openapi.parameters(TEAM, MEMBER)
+    | openapi.body("MemberUpdate", "gatewayz.identity.bodies:MemberUpdate", "The new role."),
+)
+async def update_team_member(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
+    role = key_fields.parse(bodies.MemberUpdate, await request.body()).role
+    team_id, user_id = request.path_params["team_id"], request.path_params["user_id"]
+    return team_members.set_role(caller, team_id, user_id, role, request=request)
+
+
+@app.delete(
+    "/v1/teams/{team_id}/members/{user_id}",
+    response_model=None,
+    openapi_extra=openapi.parameters(TEAM, MEMBER),
+)
+def remove_team_member(request: Request) -> dict[str, Any]:
+    caller = principal.from_request(request, teams.WRITE_SCOPES)
+    team_id, user_id = request.path_params["team_id"], request.path_params["user_id"]
     return team_members.remove(caller, team_id, user_id, request=request)
 
 
-@app.post("/v1/teams/{team_id}/invitations", status_code=201)
-def create_invitation(request: Request, team_id: str, body: InvitationCreate) -> dict[str, Any]:
+@app.post(
+    "/v1/teams/{team_id}/invitations",
+    status_code=201,
+    response_model=None,
+    openapi_extra=openapi.parameters(TEAM)
+    | openapi.body(
+        "InvitationCreate",
+        "gatewayz.identity.bodies:InvitationCreate",
+        "Whom to invite (an e-mail address) and as what (`member` unless said).",
+    ),
+)
+async def create_invitation(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
+    body = key_fields.parse(bodies.InvitationCreate, await request.body())
+    team_id = request.path_params["team_id"]
     return invitations.create(caller, team_id, body.email, body.role, request=request)
 
 
-@app.get("/v1/teams/{team_id}/invitations")
-def list_invitations(
-    request: Request, team_id: str, limit: str | None = None, cursor: str | None = None
-) -> dict[str, Any]:
+@app.get(
+    "/v1/teams/{team_id}/invitations",
+    response_model=None,
+    openapi_extra=openapi.parameters(TEAM, openapi.LIMIT, openapi.CURSOR),
+)
+def list_invitations(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.READ_SCOPES)
-    return invitations.list_invitations(caller, team_id, limit, cursor)
+    query, team_id = request.query_params, request.path_params["team_id"]
+    return invitations.list_invitations(caller, team_id, query.get("limit"), query.get("cursor"))
 
 
-@app.delete("/v1/teams/{team_id}/invitations/{invitation_id}")
-def revoke_invitation(request: Request, team_id: str, invitation_id: str) -> dict[str, Any]:
+@app.delete(
+    "/v1/teams/{team_id}/invitations/{invitation_id}",
+    response_model=None,
+    openapi_extra=openapi.parameters(
+        TEAM, openapi.parameter("invitation_id", "path", "the invitation's id")
+    ),
+)
+def revoke_invitation(request: Request) -> dict[str, Any]:
     caller = principal.from_request(request, teams.WRITE_SCOPES)
+    team_id, invitation_id = request.path_params["team_id"], request.path_params["invitation_id"]
     return invitations.revoke(caller, team_id, invitation_id, request=request)
 
 
-@app.post("/v1/invitations/{token}/accept")
-def accept_invitation(request: Request, token: str) -> dict[str, Any]:
-    from gatewayz.identity import invitations
-
+@app.post(
+    "/v1/invitations/{token}/accept",
+    response_model=None,
+    openapi_extra=openapi.parameters(openapi.parameter("token", "path", "the invitation's token")),
+)
+def accept_invitation(request: Request) -> dict[str, Any]:
     session = principal.session_of(request)
     if session is None:
         raise errors.InvalidSession("Accept an invitation signed in (a session), not with a key.")
-    return invitations.accept(session, token, request=request)
+    return invitations.accept(session, request.path_params["token"], request=request)
 
 
 # --- end of /v1/teams ---
@@ -275,9 +346,10 @@ def accept_invitation(request: Request, token: str) -> dict[str, Any]:
 
 # --- /v1/audit-logs and the operators' /admin/* routes ---------------------------------
 AUDIT_READ = ("keys:read",)
+USER = openapi.parameter("user_id", "path", "the user's id")
 
 
-@app.get("/v1/audit-logs")
+@app.get("/v1/audit-logs", response_model=None)
 def list_audit_logs(request: Request) -> dict[str, Any]:
     from gatewayz.identity import audit_log
 
@@ -286,7 +358,7 @@ def list_audit_logs(request: Request) -> dict[str, Any]:
     return audit_log.list_page(audit_log.parse(request.query_params, account_id=caller.account_id))
 
 
-@app.get("/admin/audit-logs")
+@app.get("/admin/audit-logs", response_model=None)
 def list_all_audit_logs(request: Request) -> dict[str, Any]:
     from gatewayz.identity import admin, audit_log
 
@@ -294,7 +366,7 @@ def list_all_audit_logs(request: Request) -> dict[str, Any]:
     return audit_log.list_page(audit_log.parse(request.query_params, account_id=None))
 
 
-@app.post("/admin/users", status_code=201)
+@app.post("/admin/users", status_code=201, response_model=None)
 async def create_user(request: Request) -> dict[str, Any]:
     from gatewayz.identity import admin
 
@@ -304,30 +376,38 @@ async def create_user(request: Request) -> dict[str, Any]:
     return {"data": created, "key": key.secret}
 
 
-@app.get("/admin/users")
-def list_users(
-    request: Request, q: str | None = None, limit: str | None = None, cursor: str | None = None
-) -> dict[str, Any]:
+@app.get(
+    "/admin/users",
+    response_model=None,
+    openapi_extra=openapi.parameters(
+        openapi.parameter("q", "query", "part of the e-mail address (any case)"),
+        openapi.LIMIT,
+        openapi.CURSOR,
+    ),
+)
+def list_users(request: Request) -> dict[str, Any]:
     from gatewayz.identity import admin
 
     admin.operator(request)
-    return admin.list_users(q, limit, cursor)
+    query = request.query_params
+    return admin.list_users(query.get("q"), query.get("limit"), query.get("cursor"))
 
 
-@app.get("/admin/users/{user_id}")
-def get_user(request: Request, user_id: str) -> dict[str, Any]:
+@app.get("/admin/users/{user_id}", response_model=None, openapi_extra=openapi.parameters(USER))
+def get_user(request: Request) -> dict[str, Any]:
     from gatewayz.identity import admin
 
     admin.operator(request)
-    return {"data": admin.get_user(user_id)}
+    return {"data": admin.get_user(request.path_params["user_id"])}
 
 
-@app.patch("/admin/users/{user_id}")
-async def update_user(request: Request, user_id: str) -> dict[str, Any]:
+@app.patch("/admin/users/{user_id}", response_model=None, openapi_extra=openapi.parameters(USER))
+async def update_user(request: Request) -> dict[str, Any]:
     from gatewayz.identity import admin
 
     actor = admin.operator(request)
     body = admin.object_body(await request.body())
+    user_id = request.path_params["user_id"]
     return {"data": admin.update_user(user_id, body, actor=actor, request=request)}
 
 

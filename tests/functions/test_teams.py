@@ -4,6 +4,7 @@ team that is invisible (404, nothing changed) to anyone outside it."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["client", "fake"]  # the fixtures, shared with the account routes' tests
 pytestmark = pytest.mark.usefixtures("database_url")
+JSON = {"Content-Type": "application/json"}
 
 
 async def new_team(client: httpx.AsyncClient, owner: Person, name: str = "Crew") -> dict[str, Any]:
@@ -133,10 +135,19 @@ async def test_a_team_is_created_listed_read_and_renamed(
                                  headers=owner.headers())  # fmt: skip
     assert renamed.json()["data"]["name"] == "Lab"
     assert audit_actions(conn, team["id"]) == ["team.create", "team.update"]
-    for body in ({"name": " "}, {}, {"name": "x" * 201}):
+    sent = owner.headers() | JSON
+    for body in ({"name": " "}, {}, {"name": "x" * 201}, None):
         for method, url in (("PATCH", f"/v1/teams/{team['id']}"), ("POST", "/v1/teams")):
-            bad = await client.request(method, url, json=body, headers=owner.headers())
-            assert error_of(bad, 400, "invalid_request_error")["param"] == "name"
+            content = b"" if body is None else json.dumps(body).encode()
+            bad = await client.request(method, url, content=content, headers=sent)
+            assert error_of(bad, 400, "invalid_request_error")["param"] == "name", body
+    for raw, param in ((b"[]", None), (b"null", None), (b'{"name": "A", "x": 1}', "x")):
+        bad = await client.post("/v1/teams", content=raw, headers=sent)
+        assert error_of(bad, 400, "invalid_request_error")["param"] == param, raw
+    error_of(await client.post("/v1/teams", content=b"{", headers=sent), 400, "invalid_json")
+    # The caller is checked before the body: no bearer, whatever the body, is a 401.
+    for raw in (b"[]", b'{"x": 1}', b"{"):
+        error_of(await client.post("/v1/teams", content=raw, headers=JSON), 401, "invalid_api_key")
 
 
 async def test_a_key_without_keys_write_cannot_create_a_team(
