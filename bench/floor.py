@@ -10,8 +10,10 @@ reversed every other round) so a busy moment of this shared machine hits them al
      Route and a FastAPI app with one POST route; a raw keep-alive socket here sends a
      chat request with an OpenAI SDK's headers. The server's CPU per request is read from
      /proc/<pid>/task/*/schedstat (nanoseconds on a CPU, all its threads).
-4.   aiohttp: one ClientSession (configured as the gateway's), POST of a ~200-byte JSON
-     body to bench/upstream.py in a subprocess, `await resp.read()`.
+4.   aiohttp: one ClientSession (configured as the gateway's was until it had its own
+     client), POST of a ~200-byte JSON body to bench/upstream.py in a subprocess,
+     `await resp.read()`. 4g: the same exchange through the gateway's own client
+     (gatewayz/chat/upstream.py over provider_http.py): `post`, `read`, `close`.
 5.   psycopg: one connection (autocommit, prepare_threshold=None), `SELECT %s, ...` with
      the 8 and the 23 parameters of reserve_credits and settle_usage, `.fetchone()`;
      `SELECT 1` for the cost of a statement without parameters.
@@ -381,6 +383,29 @@ def aiohttp_row(loop: asyncio.AbstractEventLoop, port: int) -> tuple[Row, Callab
     return row, lambda: loop.run_until_complete(session.close())
 
 
+def provider_client_row(
+    loop: asyncio.AbstractEventLoop, port: int
+) -> tuple[Row, Callable[[], None]]:
+    from gatewayz.chat import upstream
+
+    base_url = f"http://127.0.0.1:{port}"
+    limits = upstream.Limits(connect_s=5, read_s=60)
+    headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
+
+    async def post() -> bytes:
+        reply = await upstream.post(base_url, PATH, UPSTREAM_BODY, headers, limits)
+        try:
+            return await reply.read()
+        finally:
+            await reply.close()
+
+    answer = loop.run_until_complete(post())
+    assert answer.startswith(b'{"id"'), answer[:200]
+    label = f"gatewayz provider client POST ({len(UPSTREAM_BODY)} B) + read ({len(answer)} B)"
+    row = Row("4g", label, async_loop(loop, post))
+    return row, lambda: loop.run_until_complete(upstream.close_pool())
+
+
 def psycopg_rows(url: str) -> tuple[list[Row], Callable[[], None]]:
     import psycopg
 
@@ -560,7 +585,7 @@ def report(rows: list[Row], loop_name: str) -> None:
             f"| {row.key} | {row.label} | {row.median:.1f} | {min(row.samples):.1f} "
             f"| {max(row.samples):.1f} |"
         )
-    parts = ["1", "4", "5a", "5b", "6", "7a", "7b"]
+    parts = ["1", "4g", "5a", "5b", "6", "7a", "7b"]  # 4g: the provider client in use
     floor = sum(by[k].median for k in parts)
     best = sum(min(by[k].samples) for k in parts)
     print(f"\nsum of the floor for one completion ({' + '.join(parts)}): {floor:.0f} µs")
@@ -624,9 +649,10 @@ def main() -> int:
             closers.append(close)
         upstream, upstream_port = start([str(BENCH / "upstream.py")], tmp / "upstream.log")
         procs.append(upstream)
-        row, close = aiohttp_row(loop, upstream_port)
-        rows.append(row)
-        closers.append(close)
+        for make in (aiohttp_row, provider_client_row):
+            row, close = make(loop, upstream_port)
+            rows.append(row)
+            closers.append(close)
         for made, close in (psycopg_rows(args.pg), redis_rows(args.redis)):
             rows += made
             closers.append(close)

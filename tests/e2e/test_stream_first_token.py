@@ -35,7 +35,7 @@ def bodies(secret: str, body: dict[str, Any]) -> list[bytes]:
 
     async def serve() -> None:
         await function("chat").app(scope, receive, send)
-        await upstream.close_session()  # this loop's connections to the provider
+        await upstream.close_pool()  # this loop's connections to the provider
 
     asyncio.run(serve())
     assert sent[0]["status"] == 200

