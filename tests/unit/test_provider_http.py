@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import pytest
+import uvloop
 
 from gatewayz.chat import upstream
 
@@ -327,17 +328,26 @@ async def test_an_answer_left_unread_does_not_go_back_to_the_pool() -> None:
     assert server.connections == 2
 
 
-def test_a_connection_the_server_closed_while_the_loop_was_frozen_is_not_used() -> None:
+@pytest.mark.parametrize(
+    ("loop", "tls"), [("asyncio", False), ("uvloop", False), ("uvloop", True)]
+)  # uvloop: what run.sh serves on
+def test_a_connection_the_server_closed_while_the_loop_was_frozen_is_not_used(
+    loop: str, tls: bool, certificates: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A Lambda's event loop is frozen between invocations: the server's close of an idle
     # connection waits unread in the socket. The server runs in a thread, so it closes
     # while this test's loop is blocked.
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     served: list[int] = []
+    wrap = server_tls(certificates[1]).wrap_socket if tls else None
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates[0]))
+    base_url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
 
     def serve() -> None:
         for number in (1, 2):
-            conn, _ = listener.accept()
+            raw, _ = listener.accept()
+            conn = wrap(raw, server_side=True) if wrap else raw
             with conn:
                 data = b""
                 while not data.endswith(BODY):
@@ -355,7 +365,7 @@ def test_a_connection_the_server_closed_while_the_loop_was_frozen_is_not_used() 
     async def main() -> list[bytes]:
         answers = []
         for _ in range(2):
-            reply = await upstream.post(f"http://127.0.0.1:{port}", "/x", BODY, HEADERS, LIMITS)
+            reply = await upstream.post(base_url, "/x", BODY, HEADERS, LIMITS)
             answers.append(await reply.read())
             await reply.close()
             time.sleep(1.2)  # noqa: ASYNC251 (frozen: no event loop turn sees the close)
@@ -363,7 +373,9 @@ def test_a_connection_the_server_closed_while_the_loop_was_frozen_is_not_used() 
         return answers
 
     try:
-        assert asyncio.run(main()) == [b'{"connection": 1}', b'{"connection": 2}']
+        factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+        answers = asyncio.run(main(), loop_factory=factory)
+        assert answers == [b'{"connection": 1}', b'{"connection": 2}']
     finally:
         listener.close()
         thread.join(timeout=5)
