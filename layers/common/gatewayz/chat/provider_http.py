@@ -169,14 +169,16 @@ class Connection(asyncio.Protocol):
     def hung_up(self) -> bool:
         """Whether the socket has something to read while idle: the server's close
         (or, in TLS, its close_notify), which a frozen event loop did not see."""
-        sock = self.transport.get_extra_info("socket") if self.transport else None
-        if sock is None:
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport else None
+        if sock is None or transport.is_closing():  # type: ignore[union-attr]
             return True
+        poller = select.poll()  # not select(): a descriptor may be above 1023
         try:
-            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+            poller.register(sock.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def _take(self) -> bytes:
         data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
