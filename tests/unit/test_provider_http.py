@@ -203,6 +203,28 @@ async def test_a_stream_read_slower_than_the_limit_is_not_a_timeout() -> None:
     assert received == b"x" * (1 << 20) + b"end"
 
 
+async def test_the_silence_after_a_slow_reader_catches_up_counts_from_then() -> None:
+    # The limit is 0.4 s; the reader sits on 300 KB (reading paused past 256 KiB) until
+    # 0.6 s; the provider sends the rest at 0.9 s: 0.3 s after the reader caught up.
+    async def answer(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        await read_request(reader)
+        begun = asyncio.get_running_loop().time()
+        writer.write(chunked_head() + chunk(b"x" * 300_000))
+        await writer.drain()
+        await asyncio.sleep(max(0.0, begun + 0.9 - asyncio.get_running_loop().time()))
+        writer.write(chunk(b"end") + b"0\r\n\r\n")
+        await writer.drain()
+
+    async with Server(answer) as server:
+        reply = await upstream.post(
+            server.base_url, "/x", BODY, HEADERS, upstream.Limits(connect_s=2, read_s=0.4)
+        )
+        await asyncio.sleep(0.6)  # behind: everything sent so far is buffered, unread
+        received = b"".join([piece async for piece in reply.chunks()])
+        await reply.close()
+    assert received == b"x" * 300_000 + b"end"
+
+
 async def test_a_connection_lost_mid_body_is_broken_and_not_reused() -> None:
     async def answer(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         await read_request(reader)

@@ -197,6 +197,7 @@ class Connection(asyncio.Protocol):
     def _resume(self) -> None:
         if self._paused:
             self._paused = False
+            self._last = self._loop.time()  # the provider's silence counts from here
             self.transport.resume_reading()  # type: ignore[union-attr]
 
     async def _wait(self) -> None:
