@@ -330,9 +330,9 @@ def test_a_failure_while_writing_leaves_the_catalog_as_it_was(
     assert refresh(upstream)["offers_added"] == 2
 
 
-def test_the_chat_paths_cached_catalog_picks_up_a_change_within_its_ttl(
-    conn: psycopg.Connection, fake: FakeUpstream, upstream: Upstream
-) -> None:
+def priced_at_one(fake: FakeUpstream, upstream: Upstream) -> tuple[str, dict[str, Upstream], float]:
+    """A model of `upstream`'s at $1 per million input tokens, in the catalog this process
+    loaded at the (made-up) monotonic time returned."""
     model = f"{upstream.name}/m"
     fake.model_list = [openrouter_model(model, prompt="0.000001", completion="0.000001")]
     refresh(upstream)
@@ -340,9 +340,48 @@ def test_the_chat_paths_cached_catalog_picks_up_a_change_within_its_ttl(
     loaded_at = 1_000_000.0
     catalog.refresh()
     assert catalog.models(upstreams, now=loaded_at)[model].offers[0].price.input == 1
+    return model, upstreams, loaded_at
+
+
+def test_the_chat_paths_cached_catalog_picks_up_a_change_within_its_ttl(
+    conn: psycopg.Connection, fake: FakeUpstream, upstream: Upstream
+) -> None:
+    model, upstreams, loaded_at = priced_at_one(fake, upstream)
     # Another process (the scheduled function) changes the price.
     conn.execute("UPDATE model_offers SET input_price = 2 WHERE model_id = %s", (model,))
     assert catalog.models(upstreams, now=loaded_at + 1)[model].offers[0].price.input == 1
+    # Past the TTL the request that notices is priced with the catalog it found, never
+    # kept waiting for a reload: that runs behind it, and the requests after it see it.
     later = loaded_at + catalog.CATALOG_TTL_S + 1
-    assert catalog.models(upstreams, now=later)[model].offers[0].price.input == 2
+    assert catalog.models(upstreams, now=later)[model].offers[0].price.input == 1
+    catalog.reloaded()
+    assert catalog.models(upstreams, now=later + 1)[model].offers[0].price.input == 2
+    # A copy older than STALE_MAX_S (a function frozen that long) is read again first.
+    conn.execute("UPDATE model_offers SET input_price = 3 WHERE model_id = %s", (model,))
+    thawed = later + 1 + catalog.STALE_MAX_S
+    assert catalog.models(upstreams, now=thawed)[model].offers[0].price.input == 3
+    catalog.refresh()
+
+
+def test_a_catalog_that_cannot_be_reloaded_stays_in_use_and_is_tried_again(
+    conn: psycopg.Connection, fake: FakeUpstream, upstream: Upstream
+) -> None:
+    model, upstreams, loaded_at = priced_at_one(fake, upstream)
+    conn.execute("UPDATE model_offers SET input_price = 2 WHERE model_id = %s", (model,))
+    later = loaded_at + catalog.CATALOG_TTL_S + 1
+    conn.execute("ALTER TABLE model_offers RENAME TO model_offers_away")
+    try:
+        assert catalog.models(upstreams, now=later)[model].offers[0].price.input == 1
+        catalog.reloaded()  # it failed: the table is gone
+    finally:
+        conn.execute("ALTER TABLE model_offers_away RENAME TO model_offers")
+    # Served as it was; not tried again at once (every request would start a reload)...
+    assert catalog.models(upstreams, now=later + 1)[model].offers[0].price.input == 1
+    catalog.reloaded()
+    assert catalog.models(upstreams, now=later + 2)[model].offers[0].price.input == 1
+    # ...but after RETRY_S.
+    retry = later + catalog.RETRY_S + 1
+    assert catalog.models(upstreams, now=retry)[model].offers[0].price.input == 1
+    catalog.reloaded()
+    assert catalog.models(upstreams, now=retry + 1)[model].offers[0].price.input == 2
     catalog.refresh()

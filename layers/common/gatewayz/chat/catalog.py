@@ -4,7 +4,13 @@ offers, at which prices (`GET /v1/models` lists them: gatewayz/chat/listing.py).
 A model is served when at least one of its priced offers is from an available provider
 (one with a key; the offline mock when there are none). The catalog is read from the
 database once per `CATALOG_TTL_S` per warm process, so pricing costs no round trip on
-the request path.
+the request path. The first read (the function's INIT phase) blocks; later ones run on a
+worker thread of their own, started by the first request to find the catalog older
+than that, while it and the requests after it are priced with the catalog they found:
+a reload is never a round trip (and a catalog's worth of objects built) on a request's
+path, and a database that cannot be read keeps the last catalog served. Only a copy
+older than `STALE_MAX_S` (a function frozen that long between requests) is read again
+before the request goes on, so no price is older than that.
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ from gatewayz.billing.pricing import Offer, Price
 from gatewayz.chat.model import Model
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from gatewayz.chat.providers import Upstream
 
 CATALOG_TTL_S = 60.0
+RETRY_S = 5.0  # after a reload failed, the next is tried this much later
+STALE_MAX_S = 600.0
 _SERVED_MAX = 16
 
 _SQL = """
@@ -70,27 +80,79 @@ _served: dict[tuple[int, tuple[str, ...]], dict[str, Model]] = {}
 
 
 def refresh() -> None:
-    """Forget the cached catalog (after it changed in this process; tests)."""
-    global _loaded
+    """Forget the cached catalog (after it changed in this process; tests): the next
+    request reads it again, and a reload in flight, which may have read it before the
+    change, is dropped."""
+    global _loaded, _generation
     with _lock:
         _loaded = None
+        _generation += 1
         _served.clear()
 
 
+def reloaded(timeout_s: float = 30.0) -> None:
+    """Wait for a reload in flight to end (tests, tools)."""
+    if _reloading is not None:
+        _reloading.exception(timeout_s)
+
+
 def _catalog(now: float) -> tuple[int, dict[str, Model]]:
-    global _loaded, _generation
+    global _reloading
     with _lock:
-        if _loaded is not None and now - _loaded[0] < CATALOG_TTL_S:
-            return _loaded[1], _loaded[2]
+        current = _loaded
+        if current is not None and now - current[0] < STALE_MAX_S:
+            if now - current[0] >= CATALOG_TTL_S and (_reloading is None or _reloading.done()):
+                _reloading = _worker().submit(_reload, now, current[1])
+            return current[1], current[2]
+        generation = _generation
+    return _load(now, generation)
+
+
+def _load(now: float, generation: int) -> tuple[int, dict[str, Model]]:
+    """Read and build the catalog; keep it unless `refresh` came meanwhile."""
+    global _loaded, _generation
     from gatewayz import db
 
-    rows = db.execute(_SQL).fetchall()
-    loaded = _build(rows)
+    loaded = _build(db.execute(_SQL).fetchall())
     with _lock:
+        if _generation != generation:  # refreshed meanwhile: what was read may be older
+            return generation, loaded
         _generation += 1
         _loaded = (now, _generation, loaded)
         _served.clear()  # views of older catalogs are never asked for again
         return _generation, loaded
+
+
+def _reload(now: float, generation: int) -> None:
+    """`_load` on the worker thread, on a connection of its own, closed after; on a
+    failure the catalog in use is kept, and tried again after RETRY_S."""
+    global _loaded
+    from gatewayz import db
+
+    try:
+        _load(now, generation)
+    except Exception:  # noqa: BLE001 - logged; the catalog in use stays
+        from gatewayz.logs import get_logger
+
+        get_logger().exception("reloading the model catalog failed; the one in use stays")
+        with _lock:
+            if _loaded is not None and _loaded[1] == generation:
+                _loaded = (now - CATALOG_TTL_S + RETRY_S, *_loaded[1:])
+    finally:
+        db.close()
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _executor = ThreadPoolExecutor(1, thread_name_prefix="gatewayz-catalog")
+    return _executor
+
+
+_executor: ThreadPoolExecutor | None = None
+_reloading: Future[None] | None = None
 
 
 def _build(rows: list[tuple[Any, ...]]) -> dict[str, Model]:
