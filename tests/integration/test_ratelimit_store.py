@@ -7,8 +7,10 @@ upstash-redis client.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
+import os
 import socket
 import subprocess
 import sys
@@ -30,11 +32,12 @@ from gatewayz.ratelimit.script import SHA
 from gatewayz.ratelimit.upstash import UpstashStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
     import redis
 
     from gatewayz.ratelimit import Store
+    from gatewayz.ratelimit.base import Decision
 
 MINUTE = 60_000
 BIG = 10**9
@@ -418,6 +421,104 @@ def test_redis_retries_a_started_hit_whose_connection_broke_after_the_send(
     window = Window(rl_prefix + "cut", 10, MINUTE)
     assert store.begin_hit([window])().allowed  # cut before Redis saw it, then retried
     assert used(store, window.key) == 1
+
+
+# --- the answer worked out when it arrives (Redis on an event loop) ---------------------
+
+
+def _on_loop(kind: str, main: Callable[[], Awaitable[None]]) -> None:
+    if kind == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+async def _until(done: Callable[[], bool], what: str) -> None:
+    """Let the loop run until `done()` (the event it waits for is on loopback)."""
+    for _ in range(500):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_redis_tells_the_loop_when_a_started_hits_answer_arrives(
+    redis_url: str, redis_client: redis.Redis, rl_prefix: str, loop: str
+) -> None:
+    """The request path works out its admission while it waits for its credit hold, as
+    soon as Redis answers: `on_answer` comes from the loop, unasked, and the decision is
+    then read without waiting. Across connections redis-py replaces (the server closed
+    the store's while it was idle, and while its answer was awaited), the loop keeps
+    watching the live socket and none of the closed ones (no descriptor left open)."""
+    import redis as redis_py
+
+    name = "gwtest-" + uuid.uuid4().hex[:12]  # every connection the store opens is named
+    store = RedisStore(redis_py.Redis.from_url(redis_url, client_name=name, socket_timeout=1))
+    window = Window(rl_prefix + "told", 100, MINUTE)
+
+    def kill_mine() -> None:
+        for client in redis_client.client_list():
+            if client["name"] == name:
+                redis_client.client_kill_filter(_id=client["id"])
+
+    async def main() -> None:
+        assert store.begin_hit([window])().allowed  # the thread's connection is open
+        told: dict[int, bool] = {}  # round -> allowed, read when the loop said it came
+        fds = 0
+        for round_ in range(6):
+            if round_ in (2, 4):
+                kill_mine()  # idle: the next send finds it dead and redis-py reconnects
+                await asyncio.sleep(0.05)  # the loop sees the close arrive meanwhile
+            started: list[Callable[[], Decision]] = []
+
+            def arrived(r: int = round_, started: list = started) -> None:
+                told[r] = started[0]().allowed  # as the limiter does: read at once
+
+            started.append(store.begin_hit([window], on_answer=arrived))
+            await _until(lambda r=round_: r in told, f"told of answer {round_}")
+            if round_ == 3:  # reconnected once, as at the end (reconnected again)
+                fds = _open_fds()
+        assert told == dict.fromkeys(range(6), True)
+        assert fds == _open_fds()  # the closed sockets' watches let their descriptors go
+
+    _on_loop(loop, main)
+    assert used(store, window.key) == 7
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_started_admission_is_worked_out_once_when_its_answer_arrives(
+    redis_url: str, rl_prefix: str, loop: str
+) -> None:
+    """`limiter.begin_admit`'s call gives the same admission, or raises the same refusal,
+    however often it is called: worked out from the one answer the loop read."""
+    from types import SimpleNamespace
+
+    from gatewayz import errors
+    from gatewayz.ratelimit import limiter
+
+    store = RedisStore.from_url(redis_url)
+    limits = limiter.Limits(requests_per_minute=1, requests_per_day=100, tokens_per_minute=BIG,
+                            concurrent_requests=1)  # fmt: skip
+    caller = SimpleNamespace(account_id=rl_prefix + uuid.uuid4().hex, key_id="k", limits=limits)
+
+    async def main() -> None:
+        first = limiter.begin_admit(store, caller, 10)
+        await asyncio.sleep(0.05)  # its answer arrives and is worked out meanwhile
+        assert first() is first()
+        refused = limiter.begin_admit(store, caller, 10)  # the minute's one request is taken
+        await asyncio.sleep(0.05)
+        for _ in range(2):
+            with pytest.raises(errors.RateLimited):
+                refused()
+
+    _on_loop(loop, main)
 
 
 # --- the script cache, availability ----------------------------------------------------

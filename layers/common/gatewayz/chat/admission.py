@@ -6,10 +6,11 @@ since it was cached. Chat completions, responses, embeddings and images all go t
 The two calls are independent, so they overlap: the credit hold is sent to PostgreSQL
 (`adb.start`: the statement is on its way when it returns), then the rate-limit call to
 its store while the hold runs (`limiter.begin_admit`; Redis: the command is written, its
-reply read later; Upstash REST: a worker thread); the request awaits the hold (the event
-loop serves other requests meanwhile), then reads the rate limit's answer, which came
-first. No thread hop on Redis, a warm key waits for one round trip before the upstream
-call, not two, and packing the rate-limit call costs it no time. Whatever one side refuses,
+reply worked out by the event loop when it arrives, inside the hold's wait; Upstash REST:
+a worker thread); the request awaits the hold (the event loop serves other requests
+meanwhile), then takes the rate limit's answer, which came first. No thread hop on
+Redis, a warm key waits for one round trip before the upstream call, not two, and
+neither packing the rate-limit call nor reading its answer costs it time. Whatever one side refuses,
 the other side's work is given back at once: a refused request costs the client neither
 a rate-limit count nor a held credit. When both refuse, the rate limit's 429 (or the
 store's 503) is the answer, as when the limiter ran first.

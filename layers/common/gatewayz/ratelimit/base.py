@@ -113,10 +113,14 @@ class Store(ABC):
         windows: Sequence[Window],
         corrections: Sequence[tuple[str, int]] = (),
         version_key: str | None = None,
+        on_answer: Callable[[], None] | None = None,
     ) -> Callable[[], Decision]:
         """`hit`, started: the returned call waits for the store's answer and gives the
         decision (or raises what `hit` raises). Call it exactly once; the caller works
         meanwhile (the request path holds credits, gatewayz/chat/admission.py).
+        `on_answer`: called from the running event loop when the answer has arrived,
+        before anyone asked for it, by a store that can tell (Redis); it may then call
+        the returned call, which reads the answer without waiting.
 
         Raises:
             ValueError: as `hit`, at once.
@@ -132,7 +136,7 @@ class Store(ABC):
             if w.cost < 0 or w.period_ms < 1:
                 raise ValueError(f"invalid rate-limit window {w.key!r}: cost < 0 or period < 1 ms")
             args += (w.limit, w.period_ms, w.cost)
-        reply = self._begin_hit(keys, args, live, version_key)
+        reply = self._begin_hit(keys, args, live, version_key, on_answer)
         return lambda: _decide(windows, reply())
 
     def adjust(self, key: str, delta: int) -> None:
@@ -188,9 +192,11 @@ class Store(ABC):
         args: list[int],
         corrections: Sequence[tuple[str, int]],
         version_key: str | None,
+        on_answer: Callable[[], None] | None = None,
     ) -> Callable[[], Sequence[int]]:
-        """`_hit` started, its reply read by the returned call. Here: on a worker thread;
-        a backend that can send a command now and read its reply later does that instead."""
+        """`_hit` started, its reply read by the returned call. Here: on a worker thread
+        (`on_answer` is not called); a backend that can send a command now and read its
+        reply later does that instead."""
         return on_worker(self._hit, keys, args, corrections, version_key)
 
     @abstractmethod

@@ -14,8 +14,9 @@ key or its account changed (gatewayz/identity/auth.py), so a warm function hears
 its next request without a round trip of its own.
 
 The request path starts this call (`begin_admit`), holds the credits in PostgreSQL, then
-reads its answer (gatewayz/chat/admission.py); a store that cannot send now and read later
-makes the call from a worker thread, so the functions here are thread-safe.
+takes its answer (gatewayz/chat/admission.py), worked out when it arrived if the store
+could tell (Redis, on an event loop); a store that cannot send now and read later makes
+the call from a worker thread, so the functions here are thread-safe.
 
 If the store is unreachable, `RATE_LIMIT_FAILURE` decides: `open` (the default) lets the
 request through, with a warning logged and the `RateLimitStoreUnavailable` metric counted
@@ -25,6 +26,7 @@ not become an outage of the API); `closed` refuses it with a 503.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from dataclasses import dataclass
@@ -107,27 +109,60 @@ def admit(store: Store, caller: Subject, estimated_tokens: int) -> Admission:
 
 
 def begin_admit(store: Store, caller: Subject, estimated_tokens: int) -> Callable[[], Admission]:
-    """`admit`, started: the store call is on its way; the returned call (exactly once)
-    waits for it and gives the admission or raises what `admit` raises."""
+    """`admit`, started: the store call is on its way; the returned call waits for it and
+    gives the admission or raises what `admit` raises (the same each time it is called).
+    The admission is worked out as soon as the store's answer arrives when the store can
+    tell (Redis, on an event loop): while the request still waits for its credit hold,
+    not after it."""
     named = _windows(caller, estimated_tokens)
     with _pending_lock:
         corrections = list(_pending.pop(caller.account_id, {}).items())
+    admitting = _Admitting(named)
     try:
-        decided = store.begin_hit(
-            [window for _, window in named], corrections, version_key(caller.account_id)
+        admitting.decided = store.begin_hit(
+            [window for _, window in named],
+            corrections,
+            version_key(caller.account_id),
+            on_answer=admitting.arrived,
         )
     except StoreUnavailable as exc:
         unreachable = exc
         return lambda: _unavailable(unreachable)
+    return admitting
 
-    def admission() -> Admission:
-        try:
-            decision = decided()
-        except StoreUnavailable as exc:
-            return _unavailable(exc)
-        return _admitted(named, decision)
 
-    return admission
+class _Admitting:
+    """A `begin_admit` call: its admission, or the error refusing it, worked out once,
+    when the store's answer arrives or when asked, whichever comes first."""
+
+    __slots__ = ("decided", "named", "outcome")
+
+    def __init__(self, named: list[tuple[str, Window]]) -> None:
+        self.named = named
+        self.decided: Callable[[], Decision] | None = None
+        self.outcome: Admission | Exception | None = None
+
+    def __call__(self) -> Admission:
+        if self.outcome is None:
+            assert self.decided is not None
+            try:
+                try:
+                    decision = self.decided()
+                except StoreUnavailable as exc:
+                    self.outcome = _unavailable(exc)
+                else:
+                    self.outcome = _admitted(self.named, decision)
+            except Exception as exc:  # noqa: BLE001 - a refusal: raised to whoever asks
+                self.outcome = exc
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def arrived(self) -> None:
+        """The store's answer has come (called by the event loop): work it out now."""
+        if self.decided is not None:  # else begin_hit has not even returned
+            with contextlib.suppress(Exception):  # kept for whoever asks
+                self()
 
 
 def _admitted(named: list[tuple[str, Window]], decision: Decision) -> Admission:

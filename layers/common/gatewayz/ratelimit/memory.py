@@ -72,6 +72,7 @@ class MemoryStore(Store):
         args: list[int],
         corrections: Sequence[tuple[str, int]],
         version_key: str | None,
+        on_answer: Callable[[], None] | None = None,
     ) -> Callable[[], Sequence[int]]:
         reply = self._hit(keys, args, corrections, version_key)  # nothing to wait for
         return lambda: reply

@@ -6,6 +6,8 @@ Imported only when `REDIS_URL` is configured, so nothing else loads redis-py.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,6 +20,7 @@ from gatewayz.ratelimit.base import StoreUnavailable
 from gatewayz.ratelimit.script import SHA, NoScript, ScriptStore
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
     from typing import Self
 
@@ -67,9 +70,16 @@ class RedisStore(ScriptStore):
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
-    def _begin_run(self, keys: list[str], args: list[str | int]) -> Callable[[], object]:
+    def _begin_run(
+        self,
+        keys: list[str],
+        args: list[str | int],
+        on_answer: Callable[[], None] | None = None,
+    ) -> Callable[[], object]:
         """Send the EVALSHA now; the returned call reads its reply. No thread: the
-        request's own thread holds credits while the script runs.
+        request's own thread holds credits while the script runs. With `on_answer`, the
+        running event loop calls it when the reply arrives (`_Watch`), while the request
+        waits for its credit hold.
 
         The connection is this thread's own, taken from the pool and never put back:
         the pool's bookkeeping (a lock, a readiness poll, its counters) on every request
@@ -111,8 +121,12 @@ class RedisStore(ScriptStore):
             return lambda: self._run(keys, args)
         if not pooled:
             mine.busy = True
+        # The thread's own connection only: pooled ones would take turns at the watch.
+        watch = _watch(connection, on_answer) if on_answer and not pooled else None
 
         def reply() -> object:
+            if watch is not None:
+                watch.pending = None  # read now: nothing left to tell
             try:
                 return connection.read_response()
             except redis.ConnectionError:
@@ -126,3 +140,69 @@ class RedisStore(ScriptStore):
             return self._run(keys, args)
 
         return reply
+
+
+class _Watch:
+    """The event loop watching a thread's own Redis connection for the reply it waits
+    for, registered for as long as the connection lasts: added and removed for each
+    reply, a watch costs uvloop a poll handle and seven system calls. It watches a
+    duplicate of the socket's descriptor, which only this closes: redis-py closes and
+    reopens its sockets on its own, and a loop must never watch a number that may have
+    become another connection's.
+    """
+
+    __slots__ = ("fd", "loop", "pending", "sock")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        self.loop, self.sock = loop, sock
+        self.fd = os.dup(sock.fileno())
+        self.pending: Callable[[], None] | None = None  # what to call when the reply comes
+        loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        answer, self.pending = self.pending, None
+        if answer is None:
+            # Nothing asked: the server closed the connection, or redis-py shut it after
+            # a failed read. redis-py finds out at the next command; a new socket gets a
+            # new watch.
+            self.stop()
+        else:
+            answer()
+
+    def stop(self) -> None:
+        if self.fd < 0:
+            return
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        if _watches.get(self.loop) is self:
+            del _watches[self.loop]
+
+
+# One watch per event loop (each loop runs on a thread of its own, with its connection).
+_watches: dict[asyncio.AbstractEventLoop, _Watch] = {}
+
+
+def _watch(connection: ConnectionInterface, on_answer: Callable[[], None]) -> _Watch | None:
+    """Have the running event loop call `on_answer` when the reply just sent for arrives;
+    clear the returned watch's `pending` before reading it. None: no running loop (the
+    reply is read when asked)."""
+    sock = getattr(connection, "_sock", None)  # redis-py's socket, open after a send
+    # A socket without a timeout is blocking; the loop's poll would make it non-blocking
+    # under redis-py's feet (the stores made here always have one).
+    if sock is None or sock.gettimeout() is None:
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    watch = _watches.get(loop)
+    if watch is None or watch.sock is not sock:
+        if watch is not None:
+            watch.stop()  # redis-py has opened a new socket since
+        for ended in [other for other in list(_watches) if other.is_closed()]:
+            _watches[ended].stop()
+        watch = _watches[loop] = _Watch(loop, sock)
+    watch.pending = on_answer
+    return watch

@@ -97,11 +97,17 @@ class ScriptStore(Store):
         args: list[int],
         corrections: Sequence[tuple[str, int]],
         version_key: str | None,
+        on_answer: Callable[[], None] | None = None,
     ) -> Callable[[], Sequence[int]]:
-        reply = self._begin_run(*_hit_command(keys, args, corrections, version_key))
+        reply = self._begin_run(*_hit_command(keys, args, corrections, version_key), on_answer)
         return lambda: self._checked(reply())
 
-    def _begin_run(self, keys: list[str], args: list[str | int]) -> Callable[[], object]:
+    def _begin_run(
+        self,
+        keys: list[str],
+        args: list[str | int],
+        on_answer: Callable[[], None] | None = None,
+    ) -> Callable[[], object]:
         """`_run` started, its reply read by the returned call: here on a worker thread
         (`Store._begin_hit`); a backend that can send now and read later overrides this."""
         return on_worker(self._run, keys, args)
