@@ -202,7 +202,9 @@ def _watch(connection: ConnectionInterface, on_answer: Callable[[], None]) -> _W
         if watch is not None:
             watch.stop()  # redis-py has opened a new socket since
         for ended in [other for other in list(_watches) if other.is_closed()]:
-            _watches[ended].stop()
+            closed = _watches.pop(ended, None)  # (another thread may have taken it)
+            if closed is not None:
+                closed.stop()
         watch = _watches[loop] = _Watch(loop, sock)
     watch.pending = on_answer
     return watch
