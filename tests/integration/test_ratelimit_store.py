@@ -492,6 +492,37 @@ def test_redis_tells_the_loop_when_a_started_hits_answer_arrives(
     assert used(store, window.key) == 7
 
 
+def test_a_hit_with_no_descriptor_to_spare_for_the_watch_is_read_when_asked(
+    redis_url: str, rl_prefix: str
+) -> None:
+    """The watch needs a descriptor of its own; when the process has none to spare the
+    hit goes on unwatched (its answer read after the hold), never failed, and its
+    connection stays usable."""
+    import resource
+
+    store, window = RedisStore.from_url(redis_url), Window(rl_prefix + "nofd", 100, MINUTE)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    async def main() -> None:
+        assert store.begin_hit([window])().allowed  # the connection is open, unwatched
+        told: list[bool] = []
+        # No new descriptor above stderr's: the ones open stay, none can be made.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (3, hard))
+        try:
+            decided = store.begin_hit([window], on_answer=lambda: told.append(True))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        await asyncio.sleep(0.05)
+        assert decided().allowed
+        assert told == []  # not watched
+        decided = store.begin_hit([window], on_answer=lambda: told.append(True))
+        await _until(lambda: told == [True], "told, descriptors to spare again")
+        assert decided().allowed
+
+    asyncio.run(main())
+    assert used(store, window.key) == 3
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_a_started_admission_is_worked_out_once_when_its_answer_arrives(
     redis_url: str, rl_prefix: str, loop: str

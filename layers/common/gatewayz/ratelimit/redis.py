@@ -154,10 +154,15 @@ class _Watch:
     __slots__ = ("fd", "loop", "pending", "sock")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        """Raises OSError: no descriptor to spare, or the loop would not watch it."""
         self.loop, self.sock = loop, sock
         self.fd = os.dup(sock.fileno())
         self.pending: Callable[[], None] | None = None  # what to call when the reply comes
-        loop.add_reader(self.fd, self._readable)
+        try:
+            loop.add_reader(self.fd, self._readable)
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     def _readable(self) -> None:
         answer, self.pending = self.pending, None
@@ -205,6 +210,9 @@ def _watch(connection: ConnectionInterface, on_answer: Callable[[], None]) -> _W
             closed = _watches.pop(ended, None)  # (another thread may have taken it)
             if closed is not None:
                 closed.stop()
-        watch = _watches[loop] = _Watch(loop, sock)
+        try:
+            watch = _watches[loop] = _Watch(loop, sock)
+        except OSError:  # e.g. out of descriptors: the reply is read when asked, as ever
+            return None
     watch.pending = on_answer
     return watch
