@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -91,7 +91,7 @@ def execute(query: str, params: Any = None) -> psycopg.Cursor[Any]:
     return connection().execute(query, params)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Query[T]:
     """Statements sent in one round trip (pipelined when more than one), and what the
     last one's first row means. Built once, run by `run` or `gatewayz.adb.run`."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,7 +29,7 @@ class MigrationError(Exception):
     """The migrations directory or the recorded history is inconsistent."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Migration:
     """One SQL file."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import errors
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -24,7 +24,7 @@ MAX_LIMIT = 100
 _MAX_CURSOR = 512
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Page:
     """What a list request asked for: at most `limit` rows after the sort key `after`."""
 

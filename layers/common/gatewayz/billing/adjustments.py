@@ -11,12 +11,12 @@ conflict.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
 from gatewayz.billing import credits, money
 from gatewayz.identity import audit
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +34,7 @@ SELECT id, account_id, kind, amount_nanos, balance_after_nanos, description, cre
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Adjustment:
     """A posted entry as the API shows it, and whether an earlier request posted it."""
 

@@ -11,7 +11,6 @@ less the discount for the same credit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ from gatewayz import config, db, errors, jsonbody
 from gatewayz.billing import customers, money, payments, stripe_client
 from gatewayz.coupons import discount
 from gatewayz.identity import audit, principal
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -32,7 +32,7 @@ URL_MAX = 2048
 NANOS_PER_CENT = money.NANOS_PER_USD // 100
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Order:
     """What the customer buys: the price, the credit it grants, and what it is."""
 

@@ -14,10 +14,11 @@ hold (`record_progress`), so the sweeper charges what a dead function delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.billing.pricing import Usage
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -91,7 +92,7 @@ def balance_nanos(cur: psycopg.Cursor[Any], account_id: str) -> int:
     return int(row[0])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Hold:
     """Credits held for one request in flight."""
 
@@ -101,14 +102,14 @@ class Hold:
     amount_nanos: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refusal:
     """Why a hold was refused: a `reserve_credits` reason (see infra/migrations/0010)."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settlement:
     """What settling recorded: the charge, and what the balance could not cover."""
 
@@ -119,7 +120,7 @@ class Settlement:
     also: Any = None  # what `settle(also=...)`'s expression returned
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UsageRecord:
     """Everything a usage row says about one request, besides who made it."""
 

@@ -4,13 +4,13 @@ start, as `to` the end of that day."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from gatewayz import errors
+from gatewayz.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Range:
     """From `start` (included) to `end` (excluded), either open when None."""
 

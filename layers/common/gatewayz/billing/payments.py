@@ -10,13 +10,13 @@ reference unique to that state, so events may come in any order and any number o
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.billing import credits, money
 from gatewayz.email import outbox
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
+from gatewayz.record import record
 from gatewayz.referrals import rewards
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ LOOKUPS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Payment:
     """One `payments` row."""
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 # nanos per token = USD per million tokens * 1e9 / 1e6
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Price:
     """Published prices: USD per million tokens by class, USD per image."""
 
@@ -56,7 +57,7 @@ class Price:
         return total
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Offer:
     """One provider's offer of one model."""
 
@@ -69,7 +70,7 @@ class Offer:
     max_output_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Usage:
     """Tokens by class; the classes do not overlap (cached input is not in `input_tokens`,
     reasoning is not in `output_tokens`)."""

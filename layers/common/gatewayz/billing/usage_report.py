@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
 from gatewayz.billing import date_range, money
 from gatewayz.billing.amounts import usd
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,7 +49,7 @@ METRICS: tuple[tuple[str, str], ...] = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     """Grouped usage rows (metric `cost` in nanos) and their totals."""
 

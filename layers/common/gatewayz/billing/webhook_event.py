@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from gatewayz.record import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Event:
     """A verified Stripe event: its id, type, creation time (Unix seconds) and object."""
 

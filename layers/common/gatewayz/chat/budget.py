@@ -17,7 +17,6 @@ of the catalog bound, and its cap is what that share of the hold pays for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from gatewayz.billing.pricing import (
     max_tokens_affordable,
     percent_nanos,
 )
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from gatewayz.chat.request import CompletionRequest
@@ -39,7 +39,7 @@ MIN_OUTPUT_TOKENS = 16  # below this much output, a request is refused rather th
 MAX_HOLD_NANOS = 2**62  # beyond any balance; keeps the SQL's bigint arithmetic safe
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Route:
     """One attempt with what it may cost: its prompt bound, output cap and fee."""
 
@@ -70,7 +70,7 @@ class Route:
         return before_percent_nanos(held_nanos, self.byok_percent)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Budget:
     """The hold to ask for and the least to accept, and each attempt's route."""
 

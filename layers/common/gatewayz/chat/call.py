@@ -21,6 +21,7 @@ from gatewayz.chat import budget, upstream
 from gatewayz.chat import request as chat_request
 from gatewayz.logs import get_logger
 from gatewayz.ratelimit import limiter
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from gatewayz.billing.credits import Hold
@@ -227,7 +228,7 @@ class Call:
             get_logger().exception("releasing a failed request's hold failed")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Settling:
     """A settlement's statement, and what follows it needs: the usage record, when it
     was made (perf_counter), and the session turn the statement saves."""

@@ -12,7 +12,6 @@ refused there gives back its rate-limit counts and its hold at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, fastjson, http, jsonbody
@@ -34,6 +33,7 @@ from gatewayz.chat.relay import Relay, open_stream
 from gatewayz.history import injection
 from gatewayz.identity import access, policy, provider_keys
 from gatewayz.ratelimit import limiter
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -245,7 +245,7 @@ def _refused(
     return errors.InsufficientCredits(message, metadata={"limit_source": reason})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Answer:
     attempt: routing.Attempt
     payload: dict[str, Any]

@@ -12,7 +12,6 @@ token per UTF-8 byte, and an embedding model adds a few tokens of its own per in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gatewayz import errors
 from gatewayz.chat import prompt_size
 from gatewayz.chat import request as chat_request
+from gatewayz.record import record
 
 MAX_INPUTS = 2048  # OpenAI's limit per request
 MAX_DIMENSIONS = 65_536  # beyond any model's; the model itself may allow fewer
@@ -40,7 +40,7 @@ class EmbeddingBody(BaseModel):
     provider: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EmbeddingRequest:
     """What the gateway needs to know about an embeddings request."""
 

@@ -17,7 +17,6 @@ import base64
 import math
 import struct
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors, fastjson, jsonbody
@@ -28,6 +27,7 @@ from gatewayz.chat import request as chat_request
 from gatewayz.chat.call import Call, limits
 from gatewayz.chat.prompt_size import PromptSize
 from gatewayz.identity import access, policy, provider_keys
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -205,7 +205,7 @@ def _allowed(caller: Caller, model: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Answer:
     attempt: routing.Attempt
     vectors: list[list[float]]  # in input order

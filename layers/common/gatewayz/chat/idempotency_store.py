@@ -10,12 +10,12 @@ that outlived its lease cannot overwrite or delete what the next one stored.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from gatewayz import db
+from gatewayz.record import record
 
 _CLAIM = """
 WITH claimed AS (
@@ -39,7 +39,7 @@ SELECT false, request_hash, status, response_status, response_headers, response_
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Claim:
     """This request owns the key: it runs, then stores its answer or releases the key."""
 
@@ -48,7 +48,7 @@ class Claim:
     claim: uuid.UUID
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Existing:
     """Another request holds the key: running, or completed with its answer."""
 

@@ -3,8 +3,9 @@ with OpenRouter's metadata (context, modalities, per-token prices, providers).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -93,7 +94,7 @@ def list_served(
     return {"object": "list", "data": data}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Filters:
     """What `GET /v1/models` was asked to narrow to; empty sets match every model."""
 

@@ -3,14 +3,16 @@ serve it (gatewayz/chat/catalog.py loads them; providers may bring their own).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from gatewayz.billing.pricing import Offer
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Model:
     """A model as clients see it, with its offers in priority order."""
 

@@ -10,9 +10,10 @@ holds: never free, never below cost by accident.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import httpx
@@ -28,7 +29,7 @@ class ListUnavailable(Exception):
     """The provider's model list could not be read (network, status, or not a list)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpstreamPrice:
     """What the provider charges: USD per million tokens (per request for fees)."""
 
@@ -39,7 +40,7 @@ class UpstreamPrice:
     fees: tuple[tuple[str, Decimal], ...] = ()  # ("web_search", USD per request)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Listed:
     """One entry of a provider's model list."""
 

@@ -16,10 +16,10 @@ really fits is the provider's call unless even that count says it cannot.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from gatewayz import errors
+from gatewayz.record import record
 
 PER_MESSAGE_TOKENS = 8  # role and separators a chat template adds around each message
 PREAMBLE_TOKENS = 64  # a template's own system header (dates, tool instructions)
@@ -39,7 +39,7 @@ _CHAT_EXTRAS = ("tools", "functions", "tool_choice", "response_format")
 _JSON = json.JSONEncoder(ensure_ascii=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PromptSize:
     """A request's prompt: `bound` never undercounts; `typical` is a fair estimate."""
 

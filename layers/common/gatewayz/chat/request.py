@@ -12,13 +12,13 @@ fee-bearing features asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatewayz import errors
 from gatewayz.chat import fees, prompt_size
+from gatewayz.record import record
 
 MAX_N = 16
 MAX_BEST_OF = 20
@@ -116,7 +116,7 @@ class CompletionBody(_Common):
     logprobs: int | None = Field(default=None, ge=0, le=5)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CompletionRequest:
     """What the gateway needs to know about a request, besides the body it forwards."""
 

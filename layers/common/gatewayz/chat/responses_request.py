@@ -9,13 +9,14 @@ names the Responses field (`input[2].call_id`), not the chat field it becomes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatewayz import errors
 from gatewayz.chat import request as chat_request
+from gatewayz.record import record
 
 # Fields passed to the chat request as they are (OpenRouter's routing fields included).
 _PASSED = (
@@ -71,7 +72,7 @@ class ResponsesBody(_Strict):
     provider: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResponsesRequest:
     """The translated chat request, and what the answer repeats of the request."""
 

@@ -12,11 +12,11 @@ upstream errors are final.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gatewayz import errors, fastjson
 from gatewayz.chat import refusals
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gatewayz.chat.upstream import Limits, Reply
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attempt:
     """One offer to try, and the upstream that serves it."""
 
@@ -36,7 +36,7 @@ class Attempt:
     upstream: Upstream
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Preferences:
     """The request's `provider` object (OpenRouter's provider routing)."""
 

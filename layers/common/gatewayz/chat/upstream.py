@@ -8,18 +8,18 @@ exactly like a provider.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gatewayz.chat import provider_http
 from gatewayz.chat.provider_http import Broken as Broken  # what callers catch
 from gatewayz.chat.provider_http import Timeout as Timeout
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Limits:
     """Per attempt: to connect, and between two reads of the answer."""
 

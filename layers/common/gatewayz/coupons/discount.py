@@ -12,13 +12,13 @@ too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
 from gatewayz.billing import payments
 from gatewayz.identity import audit
 from gatewayz.logs import get_logger
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,7 +35,7 @@ SELECT p.id, p.stripe_checkout_session_id FROM payments p
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Discount:
     """The attached coupon a checkout claimed, and what it takes off the price."""
 

@@ -17,11 +17,11 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, db, migrate, seed
 from gatewayz.identity import accounts, keys
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,7 +35,7 @@ _LOCAL_USERS = uuid.UUID("6f1c2d1e-7a43-4c55-9a0e-2b6f0c9d8e11")
 SESSION_TTL_S = 3600
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DevKeys:
     """The two keys a local run prints."""
 

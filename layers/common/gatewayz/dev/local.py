@@ -17,7 +17,6 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +24,7 @@ from starlette.applications import Starlette
 
 from gatewayz import errors, http
 from gatewayz.dev import gateway_responses, image_files, openapi, samtemplate
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +38,7 @@ API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 _ADAPTER_HEADERS = frozenset({b"x-amzn-request-context", b"x-amzn-lambda-context"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalFunction:
     """A function's app and Lambda handler, loaded from its folder."""
 

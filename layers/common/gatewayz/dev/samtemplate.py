@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -45,7 +46,7 @@ class TemplateError(ValueError):
     """template.yaml does not describe the gateway the way this module reads it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Route:
     """One API Gateway method: `method` on the resource `path`, served by `group`."""
 
@@ -55,7 +56,7 @@ class Route:
     streaming: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Schedule:
     """One EventBridge Scheduler schedule (a `ScheduleV2` event) of a scheduled job."""
 
@@ -66,7 +67,7 @@ class Schedule:
     omit_name: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Function:
     """One `AWS::Serverless::Function`, with `Globals` merged in."""
 
@@ -81,7 +82,7 @@ class Function:
     properties: dict[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Template:
     """The parsed template: functions by group, layers and parameters by logical id."""
 

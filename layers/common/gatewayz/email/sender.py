@@ -13,12 +13,12 @@ Unset outside Lambda, e-mails are written to the local outbox instead: an `.html
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewayz import config
 from gatewayz.errors import MissingConfiguration
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -32,7 +32,7 @@ ERROR_MAX = 300  # characters of a provider's error kept on the row
 PERMANENT_STATUSES = frozenset({400, 422})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Message:
     """One rendered e-mail from the outbox."""
 

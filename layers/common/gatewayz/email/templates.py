@@ -27,12 +27,12 @@ Payload keys each notice reads (all optional):
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from gatewayz.billing.money import NANOS_PER_USD
 from gatewayz.email.outbox import TEMPLATES
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 SIGNATURE = "The Gatewayz team"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rendered:
     """The two bodies of one e-mail."""
 

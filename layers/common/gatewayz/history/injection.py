@@ -19,7 +19,6 @@ before any credit is held, so another account's or user's session is a 404
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
@@ -27,6 +26,7 @@ from gatewayz.chat import request as chat_request
 from gatewayz.history import records
 from gatewayz.history.exceptions import session_not_found
 from gatewayz.history.transcript import Transcript
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -69,7 +69,7 @@ SELECT 'turn', id, role, content, extra, tokens, depth FROM thread
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ask:
     """A request's wish for history: its session, and its own budget (None: the default)."""
 
@@ -148,7 +148,7 @@ def inject(
     return chat_request.parse(body, chat=True), transcript
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Thread:
     """What one read of a session returns: its newest message, its system prompt (a row),
     and the current thread's messages, newest first, as far as the budget may reach."""

@@ -7,7 +7,6 @@ are revoked, it stops serving, and the owner's personal data is anonymised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import db, errors
@@ -15,6 +14,7 @@ from gatewayz.billing import credits, money
 from gatewayz.email import outbox
 from gatewayz.identity import audit, auth
 from gatewayz.identity.principal import require_manager
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,7 +39,7 @@ SELECT u.id, u.email, u.display_name, u.created_at, a.id, a.kind, a.name, a.plan
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Owner:
     """A user and the personal account they own."""
 

@@ -11,13 +11,13 @@ naming it, never an empty page.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from gatewayz import db, errors, pagination
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,7 +34,7 @@ _SELECT = sql.SQL(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Query:
     """What a list request asked for: the filters as SQL, and the page."""
 

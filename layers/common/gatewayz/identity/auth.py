@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from gatewayz import config, db, errors
 from gatewayz.identity import keys
 from gatewayz.logs import get_logger
 from gatewayz.ratelimit import StoreUnavailable, get_store, limiter
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,7 +54,7 @@ SELECT k.id, k.account_id, k.user_id, k.scopes, k.allowed_models, k.allowed_cidr
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Caller:
     """Who is calling: the key, its account and user, what it may do, and its limits."""
 

@@ -11,11 +11,11 @@ them, which marks the key `limits_set_by_admin`. The plan's `max_keys` caps the 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import errors
 from gatewayz.identity import keys
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +36,7 @@ INHERITED = (
 _RESET_RANK = {None: 0, "monthly": 1, "weekly": 2, "daily": 3}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Grantor:
     """The acting key's own settings (by API name), its plan, and whether its user is a
     platform admin."""

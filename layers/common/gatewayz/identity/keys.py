@@ -12,8 +12,9 @@ import hmac
 import re
 import secrets
 import string
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,7 +43,7 @@ SCOPES = (
 DEFAULT_SCOPES = tuple(scope for scope in SCOPES if scope != "admin")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewKey:
     """A key just created: the only time its secret exists outside the client."""
 

@@ -12,11 +12,11 @@ id the client sent, so another account's ids find nothing.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gatewayz import db, errors
 from gatewayz.identity import access, auth, keys, sessions
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -44,7 +44,7 @@ SELECT u.id, u.is_admin, m.account_id, m.role, a.status
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Principal:
     """A user acting in an account: through an API key (`key`), or a session (`key` None)."""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr
@@ -26,6 +25,7 @@ from gatewayz import crypto, db, errors, http, jsonbody
 from gatewayz.chat.providers import REGISTRY
 from gatewayz.identity import audit, auth, principal
 from gatewayz.logs import get_logger
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -67,7 +67,7 @@ def parse(raw: bytes) -> ProviderKeyCreate:
         raise http.validation_to_error(exc.errors()) from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderKey:
     """A stored provider key as the API shows it: never the secret."""
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, errors
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from jwt import PyJWK
@@ -37,7 +37,7 @@ JWKS_MIN_REFRESH_S = 5.0
 JWKS_TIMEOUT_S = 3.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Session:
     """Who a verified session token says the person is."""
 

@@ -11,13 +11,13 @@ trial of an account that never had one (still on the free plan).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config, db, errors
 from gatewayz.email import outbox
 from gatewayz.identity import accounts, audit, auth, keys
 from gatewayz.identity.principal import Principal
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -30,7 +30,7 @@ FREE_PLAN = "free"
 FIRST_KEY_NAME = "default"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SignUp:
     """The outcome: the profile, and the first key's secret when this call created it."""
 

@@ -13,10 +13,10 @@ import hashlib
 import hmac
 import re
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gatewayz import config
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,7 +59,7 @@ def verified(name: str, expires: str, given: str, now: float | None = None) -> P
     return path if path.is_file() else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalStore:
     """Writes images under `directory()`; URLs on `base` (this dev server)."""
 

@@ -9,12 +9,12 @@ some (gpt-image-1) refuse it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz import errors
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from gatewayz.images.rules import Rule
@@ -43,7 +43,7 @@ class ImageBody(BaseModel):
     provider: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageRequest:
     """The validated request: what to ask the provider for, and how to answer."""
 

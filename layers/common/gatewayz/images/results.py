@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from gatewayz.chat import routing
 from gatewayz.images import storage
+from gatewayz.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Image:
     """One generated image."""
 

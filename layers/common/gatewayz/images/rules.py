@@ -10,11 +10,12 @@ a size whose price nobody wrote down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
+from gatewayz.record import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Rule:
     """One model's accepted values; the first size and quality are the defaults."""
 

@@ -8,17 +8,18 @@ key; `POST /storage/v1/object/sign/{bucket}/{path}` `{"expiresIn": N}` answers
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import httpx
 
 from gatewayz import errors
 from gatewayz.logs import get_logger
+from gatewayz.record import record
 
 TIMEOUT_S = 20.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SupabaseStore:
     """One bucket of one Supabase project, reached with the service role key."""
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -60,7 +61,7 @@ class WindowState(NamedTuple):
     reset_ms: int  # until the window resets; its full period when it does not exist yet
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """The outcome of `Store.hit`; `windows` is in the order they were asked."""
 

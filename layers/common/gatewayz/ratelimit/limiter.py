@@ -29,11 +29,11 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gatewayz import errors
 from gatewayz.ratelimit.base import StoreUnavailable, Window
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from gatewayz.ratelimit.base import Decision, Store, WindowState
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Limits:
     """Limits of a key. The unprefixed ones are the account's windows, shared by all its
     keys: the plan's, or a key's own where an admin raised it above the plan. `key_*` are
@@ -76,7 +76,7 @@ DAY_MS = 86_400_000
 VERSION_TTL_MS = 3_600_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Admission:
     """A request let through: its headers, the token windows to correct later, every
     count it took, and the account's announced auth version."""

@@ -17,12 +17,12 @@ A rewarded purchase later refunded in full or disputed takes both rewards back
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import config
 from gatewayz.billing import credits, money
 from gatewayz.identity import audit
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,7 +32,7 @@ QUALIFYING_KINDS = frozenset({"credit_purchase", "auto_topup"})
 NANOS_PER_CENT = money.NANOS_PER_USD // 100
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Purchase:
     """A paid payment as the reward rules see it."""
 
@@ -44,7 +44,7 @@ class Purchase:
     customer_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Referral:
     id: str
     referrer_account_id: str

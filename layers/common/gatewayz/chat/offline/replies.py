@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from gatewayz.chat.offline import json_values
+from gatewayz.record import record
 
 MAX_CHOICES = 128
 _WORD = re.compile(r"\s*\S+|\s+$")  # words with the whitespace before them re-join exactly
@@ -39,13 +39,13 @@ class Refused(Exception):
         self.message, self.param = message, param
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ToolCall:
     id: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Output:
     """One choice: its tokens (text, or the tool call's argument fragments) and finish."""
 
@@ -63,7 +63,7 @@ class Output:
         return len(self.pieces) + (1 if self.tool is not None else 0)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reply:
     outputs: tuple[Output, ...]
     usage: dict[str, int]

@@ -8,8 +8,10 @@ in the package branches on a provider's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from gatewayz.record import record
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -71,7 +73,7 @@ class Provider:
         return ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Upstream:
     """A provider ready to call: its base URL and key resolved from the settings, or the
     calling account's own key for it (`own_key`, bring-your-own-key)."""

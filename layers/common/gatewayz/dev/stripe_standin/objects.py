@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gatewayz.record import record
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -118,7 +120,7 @@ class State:
         return event
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reply:
     """What an action answered: HTTP status, JSON body, and whether it was a replay."""
 
