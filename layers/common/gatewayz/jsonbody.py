@@ -9,6 +9,7 @@ the parser.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -32,7 +33,7 @@ def loads(raw: bytes) -> Any:
     """
     try:
         # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates through.
-        value = json.loads(raw.decode(), parse_constant=_not_json, parse_float=_finite)
+        value = _decoder().decode(raw.decode())
     except RecursionError:
         raise errors.InvalidJSON("Request body is nested too deeply.") from None
     except ValueError as exc:  # also UnicodeDecodeError
@@ -46,6 +47,12 @@ def loads(raw: bytes) -> Any:
                 param=where or None,
             )
     return value
+
+
+@functools.cache
+def _decoder() -> json.JSONDecoder:
+    """Made once: `json.loads` with hooks builds a decoder (and its scanner) per call."""
+    return json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 
 def _not_json(constant: str) -> Any:
