@@ -204,6 +204,22 @@ def _adapter_header(scope: Scope, header: bytes) -> Any:
     return None
 
 
+_HEADERS = "gatewayz.headers"
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name, the first of each as Starlette's
+    `Headers` gives it; built once a request. Starlette's scans the whole list on every
+    lookup, and raises and catches a KeyError in `get` for each header that is absent."""
+    found: dict[str, str] | None = scope.get(_HEADERS)
+    if found is None:
+        found = scope[_HEADERS] = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
+        }
+    return found
+
+
 def client_ip(request: Request) -> str | None:
     """The caller's IP as API Gateway saw it; the socket peer when there is no gateway.
 
@@ -226,7 +242,7 @@ def request_id_of(scope: Scope) -> str:
     gateway_id = context.get("requestId") if context else None
     if isinstance(gateway_id, str) and gateway_id:
         return "req_" + gateway_id.replace("-", "")
-    return "req_" + uuid.uuid4().hex
+    return "req_" + os.urandom(16).hex()  # 128 random bits; a uuid4 object cost more than its hex
 
 
 class GatewayMiddleware:

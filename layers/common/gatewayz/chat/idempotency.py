@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from gatewayz import config, errors
+from gatewayz import config, errors, http
 from gatewayz.chat import idempotency_store as store
 from gatewayz.identity import access
 from gatewayz.logs import get_logger
@@ -51,7 +51,7 @@ async def guard(
         IdempotencyInProgress: 409, the first request is still running.
         what `serve()` and `access.authorize` raise.
     """
-    key = request.headers.get(HEADER)
+    key = http.request_headers(request.scope).get(HEADER)
     if key is None:
         return await serve()
     # Who asks first: a caller without a valid key learns nothing about stored answers.
@@ -64,7 +64,7 @@ async def guard(
         )
     # The same body can ask for different answers: the chat history it names is the
     # caller's own, and a session may be named by a header.
-    context = f"{caller.user_id}\n{request.headers.get(SESSION_HEADER, '')}"
+    context = f"{caller.user_id}\n{http.request_headers(request.scope).get(SESSION_HEADER, '')}"
     digest = fingerprint(request.url.path, await request.body(), context)
     held = store.claim(
         caller.account_id,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import db, errors
+from gatewayz import db, errors, http
 from gatewayz.chat import request as chat_request
 from gatewayz.history import records
 from gatewayz.history.exceptions import session_not_found
@@ -85,7 +85,7 @@ def asked(request: Request, parsed: CompletionRequest, *, chat: bool) -> Ask | N
             that does not take it.
     """
     fields = parsed.history or {}
-    header = request.headers.get(HEADER)
+    header = http.request_headers(request.scope).get(HEADER)
     if not fields and header is None:
         return None
     if not chat:

@@ -32,7 +32,7 @@ def authorize(
         InvalidApiKey / ExpiredApiKey / RevokedApiKey: 401, the key cannot be used.
         PermissionDenied (ScopeDenied, IpNotAllowed, ...): 403, naming the rule.
     """
-    secret = auth.bearer(request.headers)
+    secret = auth.bearer(http.request_headers(request.scope))
     caller = auth.authenticate(secret, max_age_s=0) if fresh else auth.authenticate(secret)
     _apply(caller, request, scopes, model)
     return caller
@@ -54,7 +54,9 @@ def reauthorize(
     Raises:
         what `authorize` raises.
     """
-    current = auth.revalidate(auth.bearer(request.headers), caller, admission.version)
+    current = auth.revalidate(
+        auth.bearer(http.request_headers(request.scope)), caller, admission.version
+    )
     if current is not caller:
         _apply(current, request, scopes, model)
     return current
@@ -63,6 +65,7 @@ def reauthorize(
 def _apply(caller: Caller, request: Request, scopes: tuple[str, ...], model: str | None) -> None:
     policy.require_scope(caller, *scopes)
     policy.require_ip(caller, http.client_ip(request))
-    policy.require_origin(caller, request.headers.get("referer"), request.headers.get("origin"))
+    headers = http.request_headers(request.scope)
+    policy.require_origin(caller, headers.get("referer"), headers.get("origin"))
     if model is not None:
         policy.require_model(caller, model)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from gatewayz import db, errors
+from gatewayz import db, errors, http
 from gatewayz.identity import access, auth, keys, sessions
 from gatewayz.record import record
 
@@ -105,7 +105,7 @@ def session_of(request: Request) -> sessions.Session | None:
         InvalidApiKey: no bearer at all.
         InvalidSession / ExpiredSession: a session token that cannot be used.
     """
-    token = auth.bearer(request.headers)
+    token = auth.bearer(http.request_headers(request.scope))
     if token.startswith(KEY_PREFIXES):
         return None
     return sessions.verify(token)
@@ -146,7 +146,7 @@ def role_scopes(role: str, *, is_admin: bool = False) -> frozenset[str]:
 
 
 def _account_header(request: Request) -> str | None:
-    value = request.headers.get(ACCOUNT_HEADER)
+    value = http.request_headers(request.scope).get(ACCOUNT_HEADER)
     if value is None:
         return None
     try:
