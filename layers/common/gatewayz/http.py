@@ -15,7 +15,6 @@ import functools
 import os
 import sys
 import time
-import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
