@@ -168,7 +168,7 @@ def request_context(scope: Scope) -> dict[str, Any] | None:
     if isinstance(event, dict):
         context = event.get("requestContext")
     else:
-        context = _adapter_header(scope, b"x-amzn-request-context")
+        context = _adapter_header(scope, "x-amzn-request-context")
     scope[_CONTEXT] = context if isinstance(context, dict) else None
     return scope[_CONTEXT]  # type: ignore[no-any-return]
 
@@ -180,27 +180,27 @@ def lambda_deadline(scope: Scope) -> float | None:
     its `deadline` in epoch milliseconds; believed only where `request_context` believes
     the adapter's headers.
     """
-    context = _adapter_header(scope, b"x-amzn-lambda-context")
+    context = _adapter_header(scope, "x-amzn-lambda-context")
     deadline = context.get("deadline") if isinstance(context, dict) else None
     if isinstance(deadline, int | float) and not isinstance(deadline, bool) and deadline > 0:
         return float(deadline) / 1000
     return None
 
 
-def _adapter_header(scope: Scope, header: bytes) -> Any:
+def _adapter_header(scope: Scope, header: str) -> Any:
     """A JSON header the Lambda Web Adapter sets, when it can be believed: inside Lambda
     (the adapter replaces any client copy) or when the local gateway vouches for it."""
-    if not (scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ):
+    value = request_headers(scope).get(header)
+    if value is None or not (
+        scope.get(TRUSTS_CONTEXT_HEADER) or "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+    ):
         return None
     from gatewayz import fastjson  # orjson: loaded by the first log line anyway
 
-    for name, value in scope["headers"]:
-        if name == header:
-            try:
-                return fastjson.loads(value)
-            except ValueError:
-                return None
-    return None
+    try:
+        return fastjson.loads(value.encode("latin-1"))  # the bytes as they came (UTF-8)
+    except ValueError:
+        return None
 
 
 _HEADERS = "gatewayz.headers"
