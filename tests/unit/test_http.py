@@ -164,7 +164,7 @@ def test_the_adapters_context_header_is_believed_only_inside_lambda(
     assert inside.headers["x-request-id"] == "req_0f0e0d0c0b0a09080706050403020100"
 
 
-# --- direct routes: the hot POST routes skip FastAPI's routing -------------------------
+# --- direct routes: the hot POST routes skip FastAPI's routing and middleware ----------
 
 direct_router = APIRouter()
 
@@ -177,7 +177,7 @@ async def hot(request: Request) -> JSONResponse:
     if (await request.json()).get("crash"):
         raise RuntimeError("secret detail sk_live_456")
     # FastAPI's router puts the matched route in the scope; the direct path does not.
-    return JSONResponse({"routed": "route" in request.scope})
+    return JSONResponse({"routed": "route" in request.scope, "app": request.app.title})
 
 
 @direct_router.get("/v1/hot")
@@ -191,7 +191,7 @@ def test_a_direct_route_answers_as_a_routed_one(direct: tuple[str, ...]) -> None
     with TestClient(app, raise_server_exceptions=False) as c:
         ok = c.post("/v1/hot", json={})
         assert ok.status_code == 200
-        assert ok.json() == {"routed": not direct}
+        assert ok.json() == {"routed": not direct, "app": "gatewayz-test"}
         assert ok.headers["x-request-id"].startswith("req_")
         assert ok.headers["x-ratelimit-limit-requests"] == "5"
         refused = c.post("/v1/hot", json={"refuse": True})

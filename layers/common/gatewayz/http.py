@@ -47,8 +47,8 @@ def create_app(
     """Build the app of function `name` with the shared error contract and middleware;
     `startup` runs when a server that runs lifespan starts it (uvicorn behind the Lambda
     Web Adapter: the function's INIT phase). The `POST` routes at the paths in `direct`
-    are served without FastAPI's routing and dependency solving (`DirectRoutes`)."""
-    app = FastAPI(
+    are served without FastAPI's routing, dependency solving and middleware (`_App`)."""
+    app = _App(
         title=f"gatewayz-{name}",
         docs_url=None,
         redoc_url=None,
@@ -70,35 +70,52 @@ def create_app(
     routers = list(routers)
     for router in routers:
         app.include_router(router)
-    if direct:
-        app.add_middleware(DirectRoutes, endpoints=_post_endpoints(routers, direct))
     app.add_middleware(GatewayMiddleware, function=name)
+    if direct:
+        endpoints = _post_endpoints(routers, direct)
+        app.direct = GatewayMiddleware(DirectRoutes(endpoints), function=name)
+        app.direct_paths = frozenset(endpoints)
     return app
 
 
-class DirectRoutes:
-    """`POST` to one of a few hot paths goes straight to its endpoint.
+class _App(FastAPI):
+    """FastAPI, with `POST` to a few hot paths served before its middleware stack.
 
     The chat function's billed routes take only the `Request` and raise `GatewayError`s,
     so FastAPI's router, dependency solving, exception middleware and exit stack buy them
-    nothing but some 100 µs of CPU a request (bench/README.md). Everything else, other
-    methods on these paths included, takes the app's usual way. Inside `GatewayMiddleware`,
-    which still gives these requests their id, headers, body limit, log line and 500s.
-    """
+    nothing but some 100 µs of CPU a request (bench/README.md), and the middleware around
+    ours (Starlette's 500 page, FastAPI's telemetry and body-size layers, none of which
+    acts on them: `GatewayMiddleware` answers every error itself) a wrapper of every
+    message sent. Everything else, other methods on these paths included, takes the
+    app's usual way."""
 
-    def __init__(
-        self, app: ASGIApp, endpoints: dict[str, Callable[[Request], Awaitable[Response]]]
-    ) -> None:
-        self.app = app
+    direct: ASGIApp | None = None  # GatewayMiddleware(DirectRoutes(...)), set by create_app
+    direct_paths: frozenset[str] = frozenset()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] in self.direct_paths
+            and scope["method"] == "POST"
+            and self.direct is not None
+        ):
+            scope["app"] = self
+            await self.direct(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class DirectRoutes:
+    """The endpoints of `_App`'s hot paths, each called with the `Request` alone; inside
+    `GatewayMiddleware`, which still gives these requests their id, headers, body limit,
+    log line and 500s."""
+
+    def __init__(self, endpoints: dict[str, Callable[[Request], Awaitable[Response]]]) -> None:
         self.endpoints = endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
-        if endpoint is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
         try:
-            response = await endpoint(Request(scope, receive, send))
+            response = await self.endpoints[scope["path"]](Request(scope, receive, send))
         except errors.GatewayError as exc:
             response = error_response(exc)
         await response(scope, receive, send)
