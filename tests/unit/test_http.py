@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +15,7 @@ from gatewayz import errors
 from gatewayz.http import create_app
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
 router = APIRouter()
 
@@ -210,3 +211,52 @@ def test_a_direct_route_answers_as_a_routed_one(direct: tuple[str, ...]) -> None
 def test_a_direct_route_must_take_only_the_request() -> None:
     with pytest.raises(TypeError, match="takes only `request`"):
         create_app("test", [router], health=False, direct=("/v1/echo",))
+
+
+def _receiving(*messages: dict[str, object]) -> Callable[[], Awaitable[dict[str, object]]]:
+    queue = list(messages)
+
+    async def receive() -> dict[str, object]:
+        return queue.pop(0)
+
+    return receive
+
+
+def test_a_direct_routes_body_is_read_whole_then_served_as_starlette_serves_it() -> None:
+    from gatewayz.http import _Request
+
+    async def scenario() -> None:
+        request = _Request(
+            {"type": "http", "method": "POST", "path": "/", "headers": []},
+            _receiving(
+                {"type": "http.request", "body": b'{"a": ', "more_body": True},
+                {"type": "http.request", "body": b"", "more_body": True},
+                {"type": "http.request", "body": b"1}", "more_body": False},
+            ),
+        )
+        assert await request.body() == b'{"a": 1}'
+        assert await request.body() == b'{"a": 1}'  # kept, not read again
+        assert await request.json() == {"a": 1}
+        assert [chunk async for chunk in request.stream()] == [b'{"a": 1}', b""]
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_leaves_mid_body_is_a_disconnect() -> None:
+    from starlette.requests import ClientDisconnect
+
+    from gatewayz.http import _Request
+
+    async def scenario() -> None:
+        request = _Request(
+            {"type": "http", "method": "POST", "path": "/", "headers": []},
+            _receiving(
+                {"type": "http.request", "body": b"{", "more_body": True},
+                {"type": "http.disconnect"},
+            ),
+        )
+        with pytest.raises(ClientDisconnect):
+            await request.body()
+        assert await request.is_disconnected()
+
+    asyncio.run(scenario())
