@@ -15,7 +15,7 @@ from gatewayz import errors
 from gatewayz.http import create_app
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Iterator
 
 router = APIRouter()
 
@@ -213,26 +213,24 @@ def test_a_direct_route_must_take_only_the_request() -> None:
         create_app("test", [router], health=False, direct=("/v1/echo",))
 
 
-def _receiving(*messages: dict[str, object]) -> Callable[[], Awaitable[dict[str, object]]]:
+def _direct_request(*messages: dict[str, object]) -> Request:
+    """A direct route's request, whose client sends `messages`."""
+    from gatewayz.http import _Request
+
     queue = list(messages)
 
     async def receive() -> dict[str, object]:
         return queue.pop(0)
 
-    return receive
+    return _Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
 
 
 def test_a_direct_routes_body_is_read_whole_then_served_as_starlette_serves_it() -> None:
-    from gatewayz.http import _Request
-
     async def scenario() -> None:
-        request = _Request(
-            {"type": "http", "method": "POST", "path": "/", "headers": []},
-            _receiving(
-                {"type": "http.request", "body": b'{"a": ', "more_body": True},
-                {"type": "http.request", "body": b"", "more_body": True},
-                {"type": "http.request", "body": b"1}", "more_body": False},
-            ),
+        request = _direct_request(
+            {"type": "http.request", "body": b'{"a": ', "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": True},
+            {"type": "http.request", "body": b"1}", "more_body": False},
         )
         assert await request.body() == b'{"a": 1}'
         assert await request.body() == b'{"a": 1}'  # kept, not read again
@@ -245,15 +243,9 @@ def test_a_direct_routes_body_is_read_whole_then_served_as_starlette_serves_it()
 def test_a_client_that_leaves_mid_body_is_a_disconnect() -> None:
     from starlette.requests import ClientDisconnect
 
-    from gatewayz.http import _Request
-
     async def scenario() -> None:
-        request = _Request(
-            {"type": "http", "method": "POST", "path": "/", "headers": []},
-            _receiving(
-                {"type": "http.request", "body": b"{", "more_body": True},
-                {"type": "http.disconnect"},
-            ),
+        request = _direct_request(
+            {"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}
         )
         with pytest.raises(ClientDisconnect):
             await request.body()
