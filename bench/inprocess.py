@@ -18,8 +18,12 @@ calls (it wraps `gatewayz.adb.run` and `gatewayz.chat.upstream.post`) and at its
 body bytes (a stream's first token): the median CPU and wall time of each phase, so the
 time to first token can be read as CPU before the hold, the hold's wait, and so on.
 
-Run: `.venv/bin/python bench/inprocess.py [--stream] [--instructions] [--syscalls] [--profile]
-[--phases]`.
+`--history` sends completions naming a chat session (as `overhead.py`'s `history` kind);
+`--store-latency-ms 1` reaches PostgreSQL and Redis through `bench/latency_proxy.py`, so
+`--phases` shows where a request waits at 1 ms of store round trip time.
+
+Run: `.venv/bin/python bench/inprocess.py [--stream | --history] [--instructions] [--syscalls]
+[--profile] [--phases] [--store-latency-ms MS]`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--stream", action="store_true", help="streamed completions")
+    parser.add_argument(
+        "--history", action="store_true",
+        help="completions naming a chat session (history injected: overhead.py's `history`)",
+    )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="then a cProfile of a round")
     parser.add_argument("--profile-out", help="also write that profile here (pstats)")
     parser.add_argument(
@@ -60,6 +68,11 @@ def main() -> int:
     )
     parser.add_argument("--checkout", help="a checkout whose chat function to measure")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--store-latency-ms", type=float, default=None,
+        help="reach PostgreSQL and Redis through bench/latency_proxy.py, adding this round "
+        "trip time (e.g. 1 with --phases: where a request waits at 1 ms store RTT)",
+    )  # fmt: skip
     parser.add_argument(
         "--loop", choices=("uvloop", "asyncio"), default="uvloop",
         help="the event loop (functions/chat/run.sh runs uvicorn on uvloop)",
@@ -80,9 +93,14 @@ def main() -> int:
     os.environ["GATEWAYZ_HOME"] = str(tmp / "home")
     fixture = overhead.create_database(SERVER, 0)
     upstream, port = overhead.start_upstream(tmp)
+    proxy = None
     try:
         how = argparse.Namespace(serve="dev", gateway_path=None, redis_url=args.redis_url)
         env = overhead.gateway_env(how, fixture, port, "off", tmp / "home")
+        if args.store_latency_ms is not None:
+            proxy, env = overhead.start_proxy(
+                args.store_latency_ms, fixture, args.redis_url, port, env
+            )
         os.environ.clear()
         os.environ.update(env)
         from gatewayz import config, db
@@ -93,27 +111,35 @@ def main() -> int:
         import app as chat
 
         if args.phases:
-            _wrap_calls()
+            _wrap_calls(
+                ("history read", "hold", "settlement") if args.history else ("hold", "settlement")
+            )
 
         if args.loop == "uvloop":
             import uvloop
 
-            uvloop.run(run(chat.app, fixture.key, args))
+            uvloop.run(run(chat.app, fixture, args))
         else:
-            asyncio.run(run(chat.app, fixture.key, args))
+            asyncio.run(run(chat.app, fixture, args))
     finally:
+        if proxy is not None:
+            proxy.stop()
         overhead.stop(upstream)
         overhead.drop_database(SERVER, fixture.url)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-async def run(app: Any, key: str, args: argparse.Namespace) -> None:
+async def run(app: Any, fixture: Any, args: argparse.Namespace) -> None:
     import json
 
-    from overhead import MESSAGES, MODEL
+    from overhead import HISTORY_MAX_TOKENS, MESSAGES, MODEL
 
-    body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": args.stream}).encode()
+    fields: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "stream": args.stream}
+    if args.history:
+        fields |= {"session_id": fixture.session_id, "history": {"max_tokens": HISTORY_MAX_TOKENS}}
+    body = json.dumps(fields).encode()
+    key = fixture.key
     headers = [
         (b"host", b"gateway"),
         (b"authorization", f"Bearer {key}".encode()),
@@ -153,12 +179,14 @@ async def run(app: Any, key: str, args: argparse.Namespace) -> None:
         _mark("end")
         if sent[0]["status"] != 200:
             raise RuntimeError(f"the gateway answered {sent}")
+        if args.history and not int(dict(sent[0]["headers"]).get(b"x-history-messages", 0)):
+            raise RuntimeError(f"no history was injected: {sent[0]}")
         requests.append(list(_MARKS))
 
     for _ in range(args.warmup):
         await one()
     print(f"python {sys.version.split()[0]}, {args.loop}, "
-          f"{'streams' if args.stream else 'completions'}")  # fmt: skip
+          f"{_kind(args)}")  # fmt: skip
     for r in range(args.rounds):
         requests.clear()
         before, wall = os.times(), time.perf_counter()
@@ -223,17 +251,16 @@ def _mark(name: str) -> None:
     _MARKS.append((name, time.process_time(), time.perf_counter()))
 
 
-def _wrap_calls() -> None:
+def _wrap_calls(names: tuple[str, ...]) -> None:
     """Mark each statement awaited (`adb.run`: the hold, then the settlement) and the
     provider's call up to its headers (`upstream.post`). Wrapped in this bench only."""
     from gatewayz import adb
     from gatewayz.chat import upstream
 
     statement, provider = adb.run, upstream.post
-    names = ("hold", "settlement")
 
     async def run(query: Any) -> Any:
-        name = names[min(1, sum(m[0].endswith("sent") for m in _MARKS))]
+        name = names[min(len(names) - 1, sum(m[0].endswith("sent") for m in _MARKS))]
         _mark(f"{name} sent")
         try:
             return await statement(query)
@@ -286,7 +313,7 @@ def per_request(args: argparse.Namespace) -> int:
         calls = sorted(((n, c) for n, c in per.items() if c >= 0.05), key=lambda nc: -nc[1])
         listed = ", ".join(f"{name} {count:.2f}" for name, count in calls)
         what = f"{sum(per.values()):.1f} system calls a request ({listed}; strace -c"
-    print(f"python {sys.version.split()[0]}, {'streams' if args.stream else 'completions'}, "
+    print(f"python {sys.version.split()[0]}, {_kind(args)}, "
           f"{args.checkout or 'this checkout'}: {what}, {short} and {long} requests after "
           f"{args.warmup} warm-up)")  # fmt: skip
     return 0
@@ -312,12 +339,17 @@ def calls_by_syscall(summary: str) -> dict[str, int]:
 _SAME_HASHES = {**os.environ, "PYTHONHASHSEED": "0"}
 
 
+def _kind(args: argparse.Namespace) -> str:
+    return ("streams" if args.stream else "completions") + (" with history" if args.history else "")
+
+
 def _itself(args: argparse.Namespace, requests: int) -> list[str]:
     """This script's command line for one round of `requests`, as `args` asked."""
     return [
         sys.executable, __file__, "-n", str(requests), "--rounds", "1",
         "--warmup", str(args.warmup), "--redis-url", args.redis_url, "--loop", args.loop,
         *(["--stream"] if args.stream else []),
+        *(["--history"] if args.history else []),
         *(["--checkout", args.checkout] if args.checkout else []),
     ]  # fmt: skip
 
