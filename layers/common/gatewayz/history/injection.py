@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gatewayz import db, errors, http
+from gatewayz import adb, errors, http
 from gatewayz.chat import request as chat_request
+from gatewayz.db import Query
 from gatewayz.history import records
 from gatewayz.history.exceptions import session_not_found
 from gatewayz.history.transcript import Transcript
@@ -41,15 +42,19 @@ _THREAD = """
 WITH RECURSIVE
 owned AS (
     SELECT id FROM chat_sessions
-     WHERE id = %(session)s AND account_id = %(account)s AND user_id = %(user)s
-       AND deleted_at IS NULL
+     WHERE id = %s AND account_id = %s AND user_id = %s AND deleted_at IS NULL
 ),
+-- The session's first and newest messages, found with the session id itself, which the
+-- planner weighs by its own statistics: through a join (or a subquery's value, unknown
+-- when planning), it judged every session's messages alike and walked the primary key
+-- through every newer message of every session until it met one of this session's.
+-- (Nothing read here leaves the statement unless `owned` has the row.)
 first AS (
     SELECT m.id, m.role, m.content, m.extra, m.tokens FROM chat_messages m
-      JOIN owned o ON m.session_id = o.id ORDER BY m.id LIMIT 1
+     WHERE m.session_id = %s ORDER BY m.id LIMIT 1
 ),
 head AS (
-    SELECT m.id FROM chat_messages m JOIN owned o ON m.session_id = o.id ORDER BY m.id DESC LIMIT 1
+    SELECT m.id FROM chat_messages m WHERE m.session_id = %s ORDER BY m.id DESC LIMIT 1
 ),
 thread AS (
     SELECT m.id, m.parent_id, m.role, m.content, m.extra, m.tokens, m.tokens AS total, 1 AS depth
@@ -57,15 +62,16 @@ thread AS (
     UNION ALL
     SELECT p.id, p.parent_id, p.role, p.content, p.extra, p.tokens, t.total + p.tokens, t.depth + 1
       FROM thread t JOIN chat_messages p ON p.id = t.parent_id
-     WHERE t.total <= %(budget)s AND t.depth < %(depth)s
+     WHERE t.total <= %s AND t.depth < %s
 )
-SELECT 'session', (SELECT id FROM head), NULL, NULL::jsonb, NULL::jsonb, NULL::integer, 0
+-- One row (none: not the owner's session): the messages as JSON arrays of
+-- [id, role, content, extra, tokens], the thread's newest first.
+SELECT (SELECT id FROM head),
+       (SELECT jsonb_build_array(id, role, content, extra, tokens)
+          FROM first WHERE role IN ('system', 'developer')),
+       (SELECT jsonb_agg(jsonb_build_array(id, role, content, extra, tokens) ORDER BY depth)
+          FROM thread)
   FROM owned
-UNION ALL
-SELECT 'system', id, role, content, extra, tokens, 0
-  FROM first WHERE role IN ('system', 'developer')
-UNION ALL
-SELECT 'turn', id, role, content, extra, tokens, depth FROM thread
 """
 
 
@@ -104,7 +110,7 @@ def asked(request: Request, parsed: CompletionRequest, *, chat: bool) -> Ask | N
     return Ask(session_id, _max_tokens(fields.get("history")))
 
 
-def inject(
+async def inject(
     owner: Owner,
     ask: Ask,
     parsed: CompletionRequest,
@@ -120,7 +126,7 @@ def inject(
         InvalidRequest / ContextLengthExceeded: as for any chat request.
     """
     budget = min(default_tokens if ask.max_tokens is None else ask.max_tokens, _room(parsed, plan))
-    thread = _read(owner, ask.session_id, budget)
+    thread = await adb.run(_read(owner, ask.session_id, budget))
     own = parsed.body["messages"]
     lead = 0  # the request's own leading system messages stay first
     while lead < len(own) and own[lead].get("role") in records.SYSTEM_ROLES:
@@ -129,8 +135,8 @@ def inject(
     used = 0
     system = thread.system
     if system is not None and not lead:
-        prefix, used = [records.replayed(system[2], system[3], system[4])], system[5] or 0
-    picked, fitted = _fit(thread.turns, budget - used, skip=system[1] if system else None)
+        prefix, used = [records.replayed(system[1], system[2], system[3])], system[4] or 0
+    picked, fitted = _fit(thread.turns, budget - used, skip=system[0] if system else None)
     history = prefix + picked
     body = {**parsed.body, "messages": [*own[:lead], *history, *own[lead:]]}
     # The session keeps its system prompt: a request's own is not saved over it.
@@ -150,48 +156,47 @@ def inject(
 
 @record
 class _Thread:
-    """What one read of a session returns: its newest message, its system prompt (a row),
-    and the current thread's messages, newest first, as far as the budget may reach."""
+    """What one read of a session returns: its newest message, its system prompt, and
+    the current thread's messages, newest first, as far as the budget may reach (each
+    message `[id, role, content, extra, tokens]`)."""
 
     head: int | None
-    system: tuple[Any, ...] | None
-    turns: list[tuple[Any, ...]]
+    system: list[Any] | None
+    turns: list[list[Any]]
 
 
-def _read(owner: Owner, session_id: str, budget: int) -> _Thread:
+def _read(owner: Owner, session_id: str, budget: int) -> Query[_Thread]:
     """One round trip: the session, if the owner's, and its thread.
 
-    Raises:
+    Raises (when run):
         SessionNotFound: not the owner's session (or deleted, or none).
     """
-    rows = db.execute(
-        _THREAD,
-        {
-            "session": session_id,
-            "account": owner.account_id,
-            "user": owner.user_id,
-            "budget": budget,
-            "depth": MAX_DEPTH,
-        },
-    ).fetchall()
-    session = next((row for row in rows if row[0] == "session"), None)
-    if session is None:
-        raise session_not_found(session_id, param="session_id")
-    return _Thread(
-        head=session[1],
-        system=next((row for row in rows if row[0] == "system"), None),
-        turns=sorted((row for row in rows if row[0] == "turn"), key=lambda row: row[6]),
+    params = (
+        session_id,
+        owner.account_id,
+        owner.user_id,
+        session_id,
+        session_id,
+        budget,
+        MAX_DEPTH,
     )
+
+    def thread(row: tuple[Any, ...] | None) -> _Thread:
+        if row is None:
+            raise session_not_found(session_id, param="session_id")
+        return _Thread(head=row[0], system=row[1], turns=row[2] or [])
+
+    return Query(((_THREAD, params),), thread)
 
 
 def _fit(
-    turns: list[tuple[Any, ...]], budget: int, *, skip: int | None
+    turns: list[list[Any]], budget: int, *, skip: int | None
 ) -> tuple[list[dict[str, Any]], int]:
-    """The newest turns (rows newest first) whose tokens fit `budget`, oldest first,
-    without a leading tool result (its call did not fit), and their tokens."""
+    """The newest turns (newest first) whose tokens fit `budget`, oldest first, without
+    a leading tool result (its call did not fit), and their tokens."""
     picked: list[tuple[dict[str, Any], int]] = []
     used = 0
-    for _, message_id, role, content, extra, tokens, _ in turns:
+    for message_id, role, content, extra, tokens in turns:
         if message_id == skip or used + (tokens or 0) > budget:
             break
         used += tokens or 0
