@@ -67,15 +67,17 @@ async def complete(
     allowed = _first_allowed(caller, parsed)
 
     settings = config.get_settings()
-    plan = _plan(caller, parsed, settings)
+    attempts = _attempts(caller, parsed, settings)
+    plan = _budget(attempts, parsed, settings)
     transcript = None
     ask = injection.asked(request, parsed, chat=chat and parse is None)
     if ask is not None:  # one more round trip, only for a request naming a chat session
         policy.require_scope(caller, "history")  # it reads and writes the user's history
-        parsed, transcript = injection.inject(
+        parsed, transcript = await injection.inject(
             caller, ask, parsed, plan, settings.history_max_tokens, request.state.request_id
         )
-        plan = _plan(caller, parsed, settings)
+        # The same offers (history changes the messages only), costed for the longer prompt.
+        plan = _budget(attempts, parsed, settings)
         request.state.response_headers.update(injection.headers(transcript))
 
     limiter.require_fits(
@@ -91,7 +93,7 @@ async def complete(
         scopes=("chat",),
         model=allowed,
         # A key changed meanwhile: its allowlist may have changed, so may the fallbacks.
-        replan=lambda fresh: _plan(fresh, parsed, settings),
+        replan=lambda fresh: _budget(_attempts(fresh, parsed, settings), parsed, settings),
         refuse=lambda refusal, held, who: _refused(
             refusal.reason, parsed, held.max_nanos, who.account_id
         ),
@@ -120,8 +122,10 @@ async def complete(
         raise
 
 
-def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) -> budget.Budget:
-    """The offers to try, for the models the key may use, and what each may cost.
+def _attempts(
+    caller: Caller, parsed: CompletionRequest, settings: config.Settings
+) -> list[routing.Attempt]:
+    """The offers to try, in order, for the models the key may use.
 
     Raises:
         ModelNotFound, NoProviderAvailable, InvalidRequest: nothing can serve it as asked.
@@ -158,6 +162,17 @@ def _plan(caller: Caller, parsed: CompletionRequest, settings: config.Settings) 
     attempts = routing.plan(wanted, prefs, upstreams)
     if not attempts:
         raise routing.no_attempts(wanted, prefs, upstreams)
+    return attempts
+
+
+def _budget(
+    attempts: list[routing.Attempt], parsed: CompletionRequest, settings: config.Settings
+) -> budget.Budget:
+    """What each offer may cost, and the hold that covers the dearest.
+
+    Raises:
+        InvalidRequest, ContextLengthExceeded: no offer can serve the prompt as asked.
+    """
     return budget.plan(
         fees.priced_attempts(attempts, parsed.features),
         parsed,
