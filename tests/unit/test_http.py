@@ -138,6 +138,18 @@ def test_an_oversized_body_is_a_413_by_header_and_by_count(
         reset_caches()
 
 
+def test_a_content_length_of_non_ascii_digits_is_not_a_size() -> None:
+    # Header bytes are read as latin-1, where "\u00b2" (superscript two) is a digit to
+    # `str.isdigit` but not to `int`: it must not reach `int` (a 500).
+    from gatewayz import http
+
+    scope = {
+        "method": "POST",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"\xb2")],
+    }
+    assert http._refuse_body(scope) is None
+
+
 def test_an_unexpected_error_is_masked(client: TestClient) -> None:
     response = client.get("/v1/fail")
     assert response.status_code == 500

@@ -395,14 +395,14 @@ def _refuse_body(scope: Scope) -> errors.GatewayError | None:
     """Refuse, from the headers alone, a body that is too large or not JSON."""
     if scope["method"] not in BODY_METHODS:
         return None
-    headers = dict(scope["headers"])
-    length = headers.get(b"content-length")
-    if length is not None and length.isdigit() and int(length) > _max_body():
+    headers = request_headers(scope)
+    length = headers.get("content-length")
+    if length is not None and length.isascii() and length.isdigit() and int(length) > _max_body():
         return errors.RequestTooLarge(f"Request body exceeds {_max_body()} bytes.")
-    has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
-    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    if has_body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
-        shown = errors.quote(content_type.decode("latin-1")) or "none"
+    has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and not (content_type == "application/json" or content_type.endswith("+json")):
+        shown = errors.quote(content_type) or "none"
         return errors.UnsupportedMediaType(
             f"Content-Type must be application/json, got {shown}.", param="content-type"
         )
