@@ -19,11 +19,13 @@ body bytes (a stream's first token): the median CPU and wall time of each phase,
 time to first token can be read as CPU before the hold, the hold's wait, and so on.
 
 `--history` sends completions naming a chat session (as `overhead.py`'s `history` kind);
+`--floor` serves the requests with `bench/latency_floor.py`'s server instead of the chat
+function (the money path alone, none of the gateway's rules), for its counts and phases;
 `--store-latency-ms 1` reaches PostgreSQL and Redis through `bench/latency_proxy.py`, so
 `--phases` shows where a request waits at 1 ms of store round trip time.
 
 Run: `.venv/bin/python bench/inprocess.py [--stream | --history] [--instructions] [--syscalls]
-[--profile] [--phases] [--store-latency-ms MS]`.
+[--profile] [--phases] [--store-latency-ms MS] [--floor]`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ def main() -> int:
         "--phases", action="store_true", help="CPU and wall time between a request's calls"
     )
     parser.add_argument("--checkout", help="a checkout whose chat function to measure")
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="bench/latency_floor.py's server (the money path alone) in the function's place",
+    )  # fmt: skip
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
         "--store-latency-ms", type=float, default=None,
@@ -107,8 +113,12 @@ def main() -> int:
 
         config.get_settings.cache_clear()
         db.reset()
-        sys.path.insert(0, str(code / "functions" / "chat"))
-        import app as chat
+        if args.floor:
+            os.environ |= {"FLOOR_ACCOUNT_ID": fixture.account_id, "FLOOR_KEY_ID": _key_id(fixture)}
+            import latency_floor as chat
+        else:
+            sys.path.insert(0, str(code / "functions" / "chat"))
+            import app as chat
 
         if args.phases:
             _wrap_calls(
@@ -128,6 +138,17 @@ def main() -> int:
         overhead.drop_database(SERVER, fixture.url)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _key_id(fixture: Any) -> str:
+    import psycopg
+
+    with psycopg.connect(fixture.url) as conn:
+        row = conn.execute(
+            "SELECT id::text FROM api_keys WHERE account_id = %s", (fixture.account_id,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 async def run(app: Any, fixture: Any, args: argparse.Namespace) -> None:
@@ -340,7 +361,8 @@ _SAME_HASHES = {**os.environ, "PYTHONHASHSEED": "0"}
 
 
 def _kind(args: argparse.Namespace) -> str:
-    return ("streams" if args.stream else "completions") + (" with history" if args.history else "")
+    kind = ("streams" if args.stream else "completions") + (" with history" if args.history else "")
+    return kind + (", the floor server" if args.floor else "")
 
 
 def _itself(args: argparse.Namespace, requests: int) -> list[str]:
@@ -350,6 +372,7 @@ def _itself(args: argparse.Namespace, requests: int) -> list[str]:
         "--warmup", str(args.warmup), "--redis-url", args.redis_url, "--loop", args.loop,
         *(["--stream"] if args.stream else []),
         *(["--history"] if args.history else []),
+        *(["--floor"] if args.floor else []),
         *(["--checkout", args.checkout] if args.checkout else []),
     ]  # fmt: skip
 

@@ -5,8 +5,6 @@ each request's store round trips split around its upstream call. Nothing here is
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -14,25 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from tests.pg import ROOT
+from tests.bench_scripts import load
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def _load() -> Any:
-    """bench/ is no package: load its module from its file."""
-    path = ROOT / "bench" / "latency_proxy.py"
-    spec = importlib.util.spec_from_file_location("latency_proxy", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("latency_proxy", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-latency_proxy = _load()
+latency_proxy = load("latency_proxy")
 
 
 @pytest.fixture

@@ -5,35 +5,21 @@ shape the gateway takes. Nothing here is timed; no server runs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from gatewayz import http
 from gatewayz.chat import embeddings
-from tests.pg import ROOT
+from tests.bench_scripts import load
 
 if TYPE_CHECKING:
     import pytest
 
 
-def _load(name: str) -> Any:
-    """bench/ is no package: load its module from its file (overhead.py imports
-    latency_proxy as its neighbour)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-_load("latency_proxy")
-overhead = _load("overhead")
-upstream = _load("upstream")
+load("latency_proxy")
+overhead = load("overhead")
+upstream = load("upstream")
 
 
 def _scope(raw: bytes) -> dict[str, Any]:
@@ -120,5 +106,5 @@ def test_inprocess_reads_the_calls_column_of_an_strace_summary() -> None:
 ------ ----------- ----------- --------- --------- ----------------
 100.00    0.100690           5      8012      1060 total
 """
-    counts = _load("inprocess").calls_by_syscall(summary)
+    counts = load("inprocess").calls_by_syscall(summary)
     assert counts == {"sendto": 2980, "recvfrom": 4039, "getrandom": 993}
