@@ -114,8 +114,12 @@ def main() -> int:
         config.get_settings.cache_clear()
         db.reset()
         if args.floor:
-            os.environ |= {"FLOOR_ACCOUNT_ID": fixture.account_id, "FLOOR_KEY_ID": _key_id(fixture)}
             import latency_floor as chat
+
+            os.environ |= {
+                "FLOOR_ACCOUNT_ID": fixture.account_id,
+                "FLOOR_KEY_ID": chat.key_id(fixture),
+            }
         else:
             sys.path.insert(0, str(code / "functions" / "chat"))
             import app as chat
@@ -138,17 +142,6 @@ def main() -> int:
         overhead.drop_database(SERVER, fixture.url)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def _key_id(fixture: Any) -> str:
-    import psycopg
-
-    with psycopg.connect(fixture.url) as conn:
-        row = conn.execute(
-            "SELECT id::text FROM api_keys WHERE account_id = %s", (fixture.account_id,)
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 async def run(app: Any, fixture: Any, args: argparse.Namespace) -> None:

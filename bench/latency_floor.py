@@ -1,6 +1,6 @@
 """The added latency's floor (bench/README.md): what a billed completion adds at one client
 when a server does nothing but what the money rules put on its path, beside the chat
-function, in one interleaved run.
+function, in the same run.
 
 `app` (this module, served by uvicorn with `functions/chat/run.sh`'s options) is that
 server: it reads the body, sends the hold (`credits.reserve`, the gateway's statement)
@@ -268,9 +268,10 @@ def _run(args: argparse.Namespace, oh: Any, fixture: Any, upstream: int, tmp: Pa
         ports, pids = (upstream, floor_port, gateway_port), (floor.pid, gateway.pid)
         return _measure(args, oh, fixture, ports, pids)
     except Exception:
-        for log in ("floor.log", "gateway.log"):  # why a server answered as it did
-            print(f"--- {log}, last lines:", *(tmp / log).read_text().splitlines()[-15:],
-                  sep="\n", file=sys.stderr)  # fmt: skip
+        for log in (tmp / "floor.log", tmp / "gateway.log"):  # why a server answered so
+            if log.exists():
+                print(f"--- {log.name}, last lines:", *log.read_text().splitlines()[-15:],
+                      sep="\n", file=sys.stderr)  # fmt: skip
         raise
     finally:
         for proc in servers:
@@ -279,10 +280,8 @@ def _run(args: argparse.Namespace, oh: Any, fixture: Any, upstream: int, tmp: Pa
             proxy.stop()
 
 
-def _start_floor(env: dict[str, str], fixture: Any, log: Path) -> tuple[Any, int]:
-    import subprocess
-
-    import overhead as oh
+def key_id(fixture: Any) -> str:
+    """The id of the bench fixture's key (the floor's hold and usage rows name it)."""
     import psycopg
 
     with psycopg.connect(fixture.url) as conn:
@@ -290,11 +289,19 @@ def _start_floor(env: dict[str, str], fixture: Any, log: Path) -> tuple[Any, int
             "SELECT id::text FROM api_keys WHERE account_id = %s", (fixture.account_id,)
         ).fetchone()
     assert row is not None
+    return str(row[0])
+
+
+def _start_floor(env: dict[str, str], fixture: Any, log: Path) -> tuple[Any, int]:
+    import subprocess
+
+    import overhead as oh
+
     port = oh.free_port()
     env = env | {
         "PORT": str(port),
         "FLOOR_ACCOUNT_ID": fixture.account_id,
-        "FLOOR_KEY_ID": row[0],
+        "FLOOR_KEY_ID": key_id(fixture),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), env["PYTHONPATH"]]),
     }
     command = [sys.executable, "-m", "uvicorn", *oh.run_sh_options(port), "latency_floor:app"]
