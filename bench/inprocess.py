@@ -84,6 +84,8 @@ def main() -> int:
         help="the event loop (functions/chat/run.sh runs uvicorn on uvloop)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.floor and args.history:
+        parser.error("the floor server reads no history: --floor or --history")
     if args.instructions or args.syscalls:
         return per_request(args)
     code = Path(args.checkout).resolve() if args.checkout else ROOT
